@@ -1,0 +1,1 @@
+"""The ``pfwatch`` command line: thin click commands that build sources and sinks."""

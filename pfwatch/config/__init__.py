@@ -1,0 +1,1 @@
+"""The configuration model: parsed main.cf, master.cf and tables, expansion, diff."""

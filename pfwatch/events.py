@@ -1,0 +1,180 @@
+"""The event vocabulary: everything the pure core (:mod:`pfwatch.core.fold`) consumes.
+
+Sources (log follower, journald, file watcher, /proc poller, replay) produce these frozen
+dataclasses; the core folds them into state and findings. Every event carries ``at``,
+POSIX seconds (UTC) as a float: the core never reads a clock. Inputs: none. Outputs:
+dataclasses. Errors: none. See also docs/events.md for the names sinks emit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Basis = Literal["observed", "inferred", "predicted"]
+"""How a finding is known: seen in the log or /proc, deduced from rules, or forecast."""
+
+EMPTY: Mapping[str, str] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class LogEvent:
+    """One classified Postfix log line.
+
+    ``kind`` is a message-catalogue id (grammars/maillog_catalogue.py), ``"unrecognized"``
+    for a Postfix line that matched nothing. ``pid`` is the pid in the syslog tag; for the
+    master's child-exit warnings the child's pid is in ``fields["child_pid"]``.
+    ``position`` is an opaque resume token from the source (exactly-once delivery).
+    """
+
+    at: float
+    kind: str
+    program: str
+    instance: str
+    service: str
+    daemon: str
+    pid: int
+    fields: Mapping[str, str] = EMPTY
+    source: str = ""
+    line_no: int = 0
+    position: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessInfo:
+    """A Postfix process as seen in /proc (or in a container's shared PID namespace)."""
+
+    pid: int
+    daemon: str
+    service: str
+    instance: str
+    started_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessTableSeen:
+    """A complete poll of the live Postfix processes at ``at``."""
+
+    at: float
+    processes: tuple[ProcessInfo, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceFacts:
+    """One master.cf service with the limits its processes run under (after ``-o``)."""
+
+    name: str
+    type: str
+    daemon: str
+    max_idle: float
+    max_use: int
+    process_limit: int
+    wakeup: int
+    syslog_name: str
+    overrides: Mapping[str, str] = EMPTY
+
+    @property
+    def key(self) -> str:
+        """The master.cf identity of the service, ``name/type``."""
+        return f"{self.name}/{self.type}"
+
+
+@dataclass(frozen=True, slots=True)
+class TableFacts:
+    """A lookup table or file list referenced from main.cf or master.cf."""
+
+    ref: str
+    type: str
+    source: str | None
+    compiled: str | None
+    fresh: bool | None
+    parameters: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigFacts:
+    """What the engine needs to know of one configuration snapshot."""
+
+    config_dir: str
+    digest: str
+    parameters: Mapping[str, str]
+    services: tuple[ServiceFacts, ...]
+    tables: tuple[TableFacts, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TableEdit:
+    """A change to a referenced table or file list, as the semantic diff saw it."""
+
+    ref: str
+    type: str
+    source: str | None
+    compiled: str | None
+    source_changed: bool
+    compiled_changed: bool
+    keys_changed: tuple[str, ...] = ()
+    parameters: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigChanged:
+    """The configuration on disk changed at ``at`` (one debounced burst of edits)."""
+
+    at: float
+    change_id: str
+    files: tuple[str, ...]
+    parameters: tuple[str, ...]
+    services: tuple[str, ...]
+    tables: tuple[TableEdit, ...]
+    facts: ConfigFacts
+    summary: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigSnapshotTaken:
+    """The first (baseline) snapshot of a configuration; no change implied."""
+
+    at: float
+    facts: ConfigFacts
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigError:
+    """A configuration file failed to parse; the last good snapshot stays in force."""
+
+    at: float
+    path: str
+    line: int
+    column: int
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """Time passed; lets the core turn silence into inferred exits."""
+
+    at: float
+
+
+Event = (
+    LogEvent
+    | ProcessTableSeen
+    | ConfigChanged
+    | ConfigSnapshotTaken
+    | ConfigError
+    | Tick
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """Something the core concluded, named as in docs/events.md.
+
+    ``data`` holds JSON-ready values only (str, int, float, bool, None, lists, dicts).
+    """
+
+    name: str
+    at: float
+    basis: Basis
+    data: Mapping[str, Any] = field(default_factory=dict)

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Set up everything the test suite needs on a Debian/Ubuntu machine, then run it:
+# Postfix (with pcre, lmdb and cdb maps) and pflogsumm from Debian, a virtualenv with
+# pfwatch and its test extras, then ruff, mypy and pytest. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v postconf >/dev/null 2>&1 || need_apt+=(postfix)
+for pkg in postfix-pcre postfix-lmdb postfix-cdb pflogsumm python3-venv; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e ".[test]"
+
+.venv/bin/ruff check pfwatch grammars tests bench
+.venv/bin/mypy
+.venv/bin/python -m pytest "$@"
