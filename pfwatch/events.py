@@ -8,14 +8,35 @@ dataclasses. Errors: none. See also docs/events.md for the names sinks emit.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Basis = Literal["observed", "inferred", "predicted"]
 """How a finding is known: seen in the log or /proc, deduced from rules, or forecast."""
 
-EMPTY: Mapping[str, str] = {}
+
+
+class _EmptyMapping(Mapping[str, str]):
+    """An immutable, hashable empty mapping: a safe dataclass default."""
+
+    def __getitem__(self, key: str) -> str:
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+    def __hash__(self) -> int:
+        return 0
+
+    def __repr__(self) -> str:
+        return "{}"
+
+
+EMPTY: Mapping[str, str] = _EmptyMapping()
 
 
 @dataclass(frozen=True, slots=True)
