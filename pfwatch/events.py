@@ -16,7 +16,6 @@ Basis = Literal["observed", "inferred", "predicted"]
 """How a finding is known: seen in the log or /proc, deduced from rules, or forecast."""
 
 
-
 class _EmptyMapping(Mapping[str, str]):
     """An immutable, hashable empty mapping: a safe dataclass default."""
 
