@@ -1,0 +1,151 @@
+"""The HTTP endpoint of ``pfwatch watch``: metrics, status and health, in a thread.
+
+Inputs: a Prometheus registry, a ``status()`` callable returning a JSON-ready dict, a
+``health()`` callable returning :class:`Health`. Outputs: a stdlib
+``ThreadingHTTPServer`` serving
+
+- ``/metrics``: Prometheus text exposition (OpenMetrics when the scraper asks for it);
+- ``/status``: the status document as JSON;
+- ``/healthz``: ``{"ok": ..., "sources": ...}``, 200 when healthy, 503 when a source fails;
+- ``/``: a small landing page linking the others.
+
+Errors: :class:`pfwatch.errors.UsageError` when the address cannot be bound (port in use,
+bad host). A callable that raises gives a 500 with a JSON error, the server stays up.
+
+The default port, 29125, was chosen outside the Prometheus exporter range 9100–9999 (full,
+and 9154 is postfix_exporter's, which users run beside pfwatch) and below Linux's
+ephemeral range 32768–60999 (so an outgoing connection cannot hold it at start-up); it is
+not in the IANA list shipped as /etc/services. The default host is 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from html import escape
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
+
+from pfwatch import __version__
+from pfwatch.errors import UsageError
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 29125
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    """Health of the service: ``ok`` is False when any source fails."""
+
+    ok: bool
+    sources: Mapping[str, Any] = field(default_factory=dict)
+
+    def document(self) -> dict[str, Any]:
+        """The JSON body of ``/healthz``."""
+        return {"ok": self.ok, "sources": dict(self.sources)}
+
+
+class HttpEndpoint:
+    """Serves the endpoints from a daemon thread; ``close`` stops it."""
+
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        status: Callable[[], Mapping[str, Any]],
+        health: Callable[[], Health],
+        *,
+        host: str = DEFAULT_HOST,
+        port: int = DEFAULT_PORT,
+    ) -> None:
+        handler = _handler_class(registry, status, health)
+        try:
+            self._server = ThreadingHTTPServer((host, port), handler)
+        except OSError as exc:
+            raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="pfwatch-http", daemon=True
+        )
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The bound host and port (the real port when 0 was asked)."""
+        host, port = self._server.server_address[:2]
+        return str(host), int(port)
+
+    def start(self) -> HttpEndpoint:
+        """Start serving in the background; returns self."""
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        """Stop serving and release the port."""
+        if self._thread.is_alive():
+            self._server.shutdown()
+            self._thread.join(timeout=5)
+        self._server.server_close()
+
+
+def _handler_class(
+    registry: CollectorRegistry,
+    status: Callable[[], Mapping[str, Any]],
+    health: Callable[[], Health],
+) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        server_version = f"pfwatch/{__version__}"
+
+        def do_GET(self) -> None:
+            path = self.path.split("?", 1)[0]
+            try:
+                if path == "/metrics":
+                    encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
+                    self._send(200, content_type, encoder(registry))
+                elif path == "/status":
+                    self._json(200, dict(status()))
+                elif path == "/healthz":
+                    result = health()
+                    self._json(200 if result.ok else 503, result.document())
+                elif path == "/":
+                    self._send(200, "text/html; charset=utf-8", _LANDING)
+                else:
+                    self._json(404, {"error": f"no such page: {path}"})
+            except Exception as exc:
+                self._json(500, {"error": f"{type(exc).__name__}: {exc}"})
+
+        def do_HEAD(self) -> None:
+            self.do_GET()
+
+        def _json(self, code: int, body: Mapping[str, Any]) -> None:
+            text = json.dumps(body, sort_keys=True, default=str) + "\n"
+            self._send(code, "application/json", text.encode("utf-8"))
+
+        def _send(self, code: int, content_type: str, body: bytes) -> None:
+            self.send_response(code)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # scrapes every few seconds would flood the event stream
+
+    return Handler
+
+
+_LANDING = f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>pfwatch</title></head>
+<body><h1>pfwatch {escape(__version__)}</h1>
+<p>Tells when Postfix configuration edits actually go live.</p>
+<ul>
+<li><a href="/metrics">/metrics</a>: Prometheus metrics</li>
+<li><a href="/status">/status</a>: pending changes, processes, last events (JSON)</li>
+<li><a href="/healthz">/healthz</a>: health (200 or 503, JSON)</li>
+</ul></body></html>
+""".encode()
