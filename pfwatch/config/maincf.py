@@ -1,0 +1,66 @@
+"""Read main.cf into :class:`~pfwatch.config.model.MainCf`, the way Postfix reads it.
+
+Wraps the grammar in :mod:`pfwatch.grammars.main_cf`. Postfix treats the file as opaque
+bytes; we decode UTF-8 with ``surrogateescape`` so every byte survives a round trip
+(:func:`decode` / :func:`encode`). Inputs: file text or a path. Outputs: ``MainCf`` with
+parameters in file order (last assignment wins) and the duplicates Postfix warns about.
+Errors: :class:`~pfwatch.errors.ConfigSyntaxError` (file:line:column) for lines Postfix
+rejects; :class:`~pfwatch.errors.SourceUnavailable` for a missing or unreadable file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pfwatch.config.model import Duplicate, MainCf, Parameter
+from pfwatch.errors import ConfigSyntaxError, SourceUnavailable
+from pfwatch.grammars import main_cf as grammar
+
+ENCODING = "utf-8"
+ERRORS = "surrogateescape"
+
+
+def decode(data: bytes) -> str:
+    """Bytes of a Postfix file to text; undecodable bytes become lone surrogates."""
+    return data.decode(ENCODING, ERRORS)
+
+
+def encode(text: str) -> bytes:
+    """Inverse of :func:`decode`: the exact original bytes."""
+    return text.encode(ENCODING, ERRORS)
+
+
+def read_text(path: str) -> str:
+    """Read a configuration file as text, or raise ``SourceUnavailable``."""
+    try:
+        return decode(Path(path).read_bytes())
+    except FileNotFoundError:
+        raise SourceUnavailable(path, "no such file") from None
+    except IsADirectoryError:
+        raise SourceUnavailable(path, "is a directory") from None
+    except OSError as exc:
+        raise SourceUnavailable(path, exc.strerror or str(exc)) from None
+
+
+def parse_main_cf(text: str, path: str = "main.cf") -> MainCf:
+    """Parse main.cf text; duplicates keep the last value and are listed."""
+    try:
+        assignments, _warnings = grammar.parse(text)
+    except grammar.MainCfSyntaxError as exc:
+        raise ConfigSyntaxError(path, exc.line, exc.column, exc.message) from None
+    parameters: dict[str, Parameter] = {}
+    first_line: dict[str, int] = {}
+    duplicates: list[Duplicate] = []
+    for item in assignments:
+        if item.name in parameters:
+            duplicates.append(Duplicate(item.name, first_line[item.name], item.line))
+            del parameters[item.name]
+        else:
+            first_line[item.name] = item.line
+        parameters[item.name] = Parameter(item.name, item.value, path, item.line)
+    return MainCf(path=path, parameters=parameters, duplicates=tuple(duplicates))
+
+
+def load_main_cf(path: str) -> MainCf:
+    """Read and parse the main.cf at ``path``."""
+    return parse_main_cf(read_text(path), path)
