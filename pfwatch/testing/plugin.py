@@ -1,0 +1,123 @@
+"""pytest plugin: real, private Postfix instances as fixtures (entry point ``pytest11``).
+
+Installed with pfwatch, so operators can test their own configurations too::
+
+    def test_banner(postfix_instance):
+        postfix_instance.edit_main_cf({"smtpd_banner": "$myhostname ESMTP hello"})
+        ...
+
+    @pytest.mark.postfix_options(max_idle=2, verbose=["smtpd", "rewrite"])
+    def test_custom(postfix_instance): ...
+
+    def test_two(postfix_factory):
+        a = postfix_factory(max_idle=2)
+        b = postfix_factory(max_use=1)
+
+Fixtures: ``postfix_factory`` (callable taking :class:`PostfixInstance` keyword options,
+returning a started instance; all are closed at teardown) and ``postfix_instance`` (one
+started instance, options from the ``postfix_options`` marker). Command-line options:
+``--postfix-backend=local|docker`` (default ``$PFWATCH_POSTFIX_BACKEND`` or ``local``) and
+``--postfix-keep`` (keep each instance's directory for inspection).
+
+When Postfix cannot run (not root, not installed, no Docker engine) the test is skipped
+with the reason, except under CI (``CI`` set to a true value), where it fails: CI must
+never silently skip real-Postfix tests.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from pfwatch.testing.instance import PostfixInstance, PostfixUnavailable
+
+BACKENDS = ("local", "docker")
+
+PostfixFactory = Callable[..., PostfixInstance]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("pfwatch-postfix", "real Postfix instances (pfwatch.testing)")
+    group.addoption(
+        "--postfix-backend",
+        choices=BACKENDS,
+        default=os.environ.get("PFWATCH_POSTFIX_BACKEND", "local"),
+        help="where test instances run: host binaries (local, root) or a container (docker)",
+    )
+    group.addoption(
+        "--postfix-keep",
+        action="store_true",
+        default=False,
+        help="keep each test instance's directory (config, queue, maillog) after the test",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "postfix_options(**kwargs): PostfixInstance options for the postfix_instance fixture",
+    )
+
+
+def in_ci() -> bool:
+    """True when the CI environment variable says so (GitHub, GitLab and others set it)."""
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+def unavailable(reason: str) -> None:
+    """Skip the current test with ``reason``, or fail it under CI. Never returns."""
+    message = f"real Postfix unavailable: {reason}"
+    if in_ci():
+        pytest.fail(f"{message} (CI is set, so this fails instead of skipping)", pytrace=False)
+    pytest.skip(message)
+
+
+def _new_instance(backend: str, keep: bool, options: dict[str, Any]) -> PostfixInstance:
+    options.setdefault("keep_dir", keep)
+    if backend == "docker":
+        from pfwatch.testing.docker_backend import DockerPostfixInstance  # noqa: PLC0415
+
+        return DockerPostfixInstance(**options)
+    return PostfixInstance(**options)
+
+
+@pytest.fixture
+def postfix_factory(request: pytest.FixtureRequest) -> Iterator[PostfixFactory]:
+    """Start any number of private instances; every one is stopped and removed afterwards."""
+    backend = str(request.config.getoption("--postfix-backend"))
+    keep = bool(request.config.getoption("--postfix-keep"))
+    started: list[PostfixInstance] = []
+
+    def factory(**options: Any) -> PostfixInstance:
+        instance = _new_instance(backend, keep, options)
+        started.append(instance)
+        try:
+            return instance.start()
+        except PostfixUnavailable as exc:
+            unavailable(str(exc))
+            raise  # unreachable: unavailable() skips or fails
+
+    yield factory
+    errors: list[BaseException] = []
+    for instance in reversed(started):
+        try:
+            instance.close()
+        except Exception as exc:  # close every instance, report afterwards
+            errors.append(exc)
+        if keep and instance.layout_ready:
+            print(f"kept Postfix instance directory: {instance.root}")
+    if errors:
+        raise errors[0]
+
+
+@pytest.fixture
+def postfix_instance(
+    request: pytest.FixtureRequest, postfix_factory: PostfixFactory
+) -> PostfixInstance:
+    """One started instance; options come from ``@pytest.mark.postfix_options(...)``."""
+    marker = request.node.get_closest_marker("postfix_options")
+    options: dict[str, Any] = dict(marker.kwargs) if marker is not None else {}
+    return postfix_factory(**options)
