@@ -225,6 +225,10 @@ class LintInput:
     tables: Sequence[TableFacts] = ()
     table_transports: Mapping[str, Sequence[str]] = field(default_factory=dict)
     check_daemons: bool = True
+    raw: frozenset[str] = frozenset()
+    """Extra never-expanded names (``ParameterKnowledge.raw``) besides RAW_PARAMETERS."""
+    legacy: frozenset[str] = frozenset()
+    """Legacy names postconf still accepts (``ParameterKnowledge.legacy``)."""
 
 
 def _finding(
@@ -246,10 +250,12 @@ def _restriction_classes(value: str) -> list[str]:
     return [name for name in re.split(r"[,\s]+", value) if name]
 
 
-def _scan_values(values: Iterable[tuple[str, str]]) -> list[str]:
+def _scan_values(
+    values: Iterable[tuple[str, str]], raw: frozenset[str] = RAW_PARAMETERS
+) -> list[str]:
     names: list[str] = []
     for name, value in values:
-        if name not in RAW_PARAMETERS:
+        if name not in raw:
             names.extend(macro_names(value))
     return names
 
@@ -262,19 +268,22 @@ def _suggest(name: str, known: Iterable[str]) -> str | None:
 def _lint_parameters(data: LintInput) -> list[LintFinding]:
     main, master, defaults = data.main, data.master, data.defaults
     explicit = {name: p.value for name, p in main.parameters.items()}
-    known = set(defaults) | service_defined_names(master)
+    raw = RAW_PARAMETERS | data.raw
+    known = set(defaults) | data.legacy | service_defined_names(master)
     for value in explicit.values():
         for match in _LEGACY_DBMS_REF.finditer(value):
             prefix = match.group(2) + "_"
             known.update(name for name in explicit if name.startswith(prefix))
-    global_refs = set(_scan_values(explicit.items()))
-    global_refs.update(_scan_values((n, v) for n, v in defaults.items() if n not in explicit))
+    global_refs = set(_scan_values(explicit.items(), raw))
+    global_refs.update(
+        _scan_values(((n, v) for n, v in defaults.items() if n not in explicit), raw)
+    )
     classes = explicit.get(
         "smtpd_restriction_classes", defaults.get("smtpd_restriction_classes", "")
     )
     global_refs.update(_restriction_classes(classes))
     for service in master.services:
-        global_refs.update(_scan_values(service.overrides.items()))
+        global_refs.update(_scan_values(service.overrides.items(), raw))
     valid_user = {name for name in global_refs if name in explicit}
     findings: list[LintFinding] = []
     for name, param in main.parameters.items():
@@ -304,7 +313,7 @@ def _lint_parameters(data: LintInput) -> list[LintFinding]:
     every_override = {n for s in master.services for n in s.overrides}
     defined = known | set(explicit) | every_override
     for name, param in main.parameters.items():
-        if name in RAW_PARAMETERS:
+        if name in raw:
             continue
         for ref in macro_names(param.value):
             if ref not in defined:
@@ -318,12 +327,13 @@ def _lint_parameters(data: LintInput) -> list[LintFinding]:
                         hint=_suggest(ref, defined),
                     )
                 )
-    main_refs = set(_scan_values(explicit.items()))
+    main_refs = set(_scan_values(explicit.items(), raw))
     for service in master.services:
         findings.extend(
             _lint_service_overrides(
                 service,
                 master.path,
+                raw=raw,
                 known=known | valid_user,
                 main_refs=main_refs,
                 classes=classes,
@@ -337,12 +347,13 @@ def _lint_service_overrides(
     service: MasterService,
     path: str,
     *,
+    raw: frozenset[str],
     known: set[str],
     main_refs: set[str],
     classes: str,
     defined: set[str],
 ) -> list[LintFinding]:
-    local_refs = set(_scan_values(service.overrides.items())) | main_refs
+    local_refs = set(_scan_values(service.overrides.items(), raw)) | main_refs
     local_valid = {n for n in local_refs if n in service.overrides}
     local_valid.update(n for n in _restriction_classes(classes) if n in service.overrides)
     local_classes = service.overrides.get("smtpd_restriction_classes", "")
@@ -360,7 +371,7 @@ def _lint_service_overrides(
                     hint=_suggest(name, known),
                 )
             )
-        if name in RAW_PARAMETERS:
+        if name in raw:
             continue
         for ref in macro_names(value):
             if ref not in defined and ref not in service.overrides:

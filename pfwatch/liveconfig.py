@@ -1,0 +1,218 @@
+"""The configuration on disk, loaded once for ``check``, ``wait`` and ``lab``.
+
+Inputs: a configuration directory (and the ``postconf`` to ask for defaults, or None to
+use the shipped table). Outputs: :class:`LiveConfig`: parsed main.cf and master.cf, the
+expander, every referenced table with its freshness, the engine's :class:`ConfigFacts`
+and the lint findings. Errors: :class:`~pfwatch.errors.ConfigSyntaxError` (file, line,
+column) when main.cf or master.cf does not parse; :class:`SourceUnavailable` when a file
+cannot be read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from pfwatch.config.defaults import ParameterKnowledge, parameter_knowledge
+from pfwatch.config.expand import Expander
+from pfwatch.config.maincf import load_main_cf, parse_main_cf
+from pfwatch.config.mastercf import load_master_cf, parse_master_cf
+from pfwatch.config.model import MainCf, MasterCf, MasterService
+from pfwatch.config.references import Freshness, TableRef, discover, freshness
+from pfwatch.config.tables import load_table
+from pfwatch.errors import ConfigSyntaxError, SourceUnavailable
+from pfwatch.events import ConfigFacts, ServiceFacts, TableFacts
+from pfwatch.lint import LintFinding, LintInput, lint
+
+_TIME = re.compile(r"^\s*(\d+)\s*([smhdw]?)\s*$")
+_TIME_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_time(value: str, default_unit: str = "s") -> float | None:
+    """A Postfix time value (``100s``, ``3m``, ``60``) in seconds, or None if malformed."""
+    match = _TIME.match(value)
+    if match is None:
+        return None
+    unit = match.group(2) or default_unit
+    return float(int(match.group(1)) * _TIME_UNITS[unit])
+
+
+def _int(value: str, fallback: int) -> int:
+    try:
+        return int(value.strip())
+    except ValueError:
+        return fallback
+
+
+@dataclass(frozen=True, slots=True)
+class LiveConfig:
+    """One configuration directory as Postfix would read it now."""
+
+    config_dir: Path
+    main: MainCf
+    master: MasterCf
+    knowledge: ParameterKnowledge
+    expander: Expander
+    tables: tuple[TableRef, ...]
+    freshness: Mapping[str, Freshness]
+    digest: str
+
+    def value(self, name: str) -> str:
+        """The expanded value of a main.cf parameter (default when unset)."""
+        try:
+            return self.expander.expand(name)
+        except ConfigSyntaxError:
+            return self.expander.raw(name) or ""
+
+    @property
+    def queue_directory(self) -> Path:
+        return Path(self.value("queue_directory") or "/var/spool/postfix")
+
+    @property
+    def instance_name(self) -> str:
+        """The first component of ``syslog_name`` (``postfix`` on a stock system)."""
+        return (self.value("syslog_name") or "postfix").split("/")[0]
+
+    def files(self) -> list[str]:
+        """main.cf, master.cf and every table source and compiled file."""
+        paths = [self.main.path, self.master.path]
+        for table in self.tables:
+            if table.source is not None:
+                paths.append(table.source)
+            paths.extend(table.compiled)
+        return paths
+
+    def table_facts(self) -> tuple[TableFacts, ...]:
+        return tuple(
+            TableFacts(
+                ref=t.ref,
+                type=t.type,
+                source=t.source,
+                compiled=t.compiled[0] if t.compiled else None,
+                fresh=self.freshness[t.ref].fresh if t.ref in self.freshness else None,
+                parameters=t.parameters,
+            )
+            for t in self.tables
+        )
+
+    def service_facts(self, service: MasterService) -> ServiceFacts:
+        local = self.expander.with_overrides(service.overrides)
+
+        def val(name: str) -> str:
+            try:
+                return local.expand(name)
+            except ConfigSyntaxError:
+                return local.raw(name) or ""
+
+        daemon = service.command.rsplit("/", 1)[-1]
+        max_idle = parse_time(val("max_idle")) or 100.0
+        max_use = _int(val("max_use"), 100)
+        limit = service.maxproc
+        process_limit = (
+            _int(val("default_process_limit"), 100) if limit == "-" else _int(limit, 100)
+        )
+        wakeup = _int(service.wakeup.rstrip("?"), 0) if service.wakeup != "-" else 0
+        return ServiceFacts(
+            name=service.name,
+            type=service.type,
+            daemon=daemon,
+            max_idle=max_idle,
+            max_use=max_use,
+            process_limit=process_limit,
+            wakeup=wakeup,
+            syslog_name=val("syslog_name"),
+            overrides=dict(service.overrides),
+        )
+
+    def facts(self) -> ConfigFacts:
+        """What the engine needs of this configuration."""
+        return ConfigFacts(
+            config_dir=str(self.config_dir),
+            digest=self.digest,
+            parameters={n: p.value for n, p in self.main.parameters.items()},
+            services=tuple(self.service_facts(s) for s in self.master.services),
+            tables=self.table_facts(),
+        )
+
+    def table_transports(self) -> dict[str, list[str]]:
+        """Values of readable ``transport_maps`` tables (for the missing-transport rule)."""
+        found: dict[str, list[str]] = {}
+        for table in self.tables:
+            if "transport_maps" not in table.parameters or table.source is None:
+                continue
+            if table.kind != "postmap":
+                continue
+            try:
+                contents = load_table(table.source, "postmap")
+            except SourceUnavailable:
+                continue
+            found[table.ref] = [v for v in contents.entries.values() if v]
+        return found
+
+    def lint(self, *, check_daemons: bool = True) -> tuple[LintFinding, ...]:
+        return lint(
+            LintInput(
+                main=self.main,
+                master=self.master,
+                defaults=self.knowledge.defaults,
+                tables=self.table_facts(),
+                table_transports=self.table_transports(),
+                check_daemons=check_daemons,
+                raw=self.knowledge.raw,
+                legacy=self.knowledge.legacy,
+            )
+        )
+
+
+def _digest(*texts: str) -> str:
+    sha = hashlib.sha256()
+    for text in texts:
+        sha.update(text.encode("utf-8", "surrogateescape"))
+        sha.update(b"\0")
+    return sha.hexdigest()[:16]
+
+
+def build_live_config(
+    config_dir: Path,
+    main: MainCf,
+    master: MasterCf,
+    knowledge: ParameterKnowledge,
+    digest: str,
+) -> LiveConfig:
+    """Assemble a :class:`LiveConfig` from already parsed files."""
+    expander = Expander(
+        {n: p.value for n, p in main.parameters.items()},
+        knowledge.defaults,
+        raw_names=knowledge.raw,
+        path=main.path,
+        lines={n: p.line for n, p in main.parameters.items()},
+    )
+    explicit_or_default = (*knowledge.defaults, *main.parameters)
+    tables = discover(main, master.services, expander, tuple(dict.fromkeys(explicit_or_default)))
+    fresh = {t.ref: freshness(t) for t in tables}
+    return LiveConfig(config_dir, main, master, knowledge, expander, tables, fresh, digest)
+
+
+def load_live_config(config_dir: Path | str, postconf: str | None = "postconf") -> LiveConfig:
+    """Read ``config_dir``/main.cf and master.cf with Postfix's defaults."""
+    directory = Path(config_dir)
+    if not directory.is_dir():
+        raise SourceUnavailable(str(directory), "configuration directory does not exist")
+    main = load_main_cf(str(directory / "main.cf"))
+    master = load_master_cf(str(directory / "master.cf"))
+    knowledge = parameter_knowledge(postconf)
+    main_text = Path(main.path).read_bytes().decode("utf-8", "surrogateescape")
+    master_text = Path(master.path).read_bytes().decode("utf-8", "surrogateescape")
+    return build_live_config(directory, main, master, knowledge, _digest(main_text, master_text))
+
+
+def parse_live_config(
+    config_dir: Path, main_text: str, master_text: str, knowledge: ParameterKnowledge
+) -> LiveConfig:
+    """A :class:`LiveConfig` from file texts (git history, a staged candidate)."""
+    main = parse_main_cf(main_text, str(config_dir / "main.cf"))
+    master = parse_master_cf(master_text, str(config_dir / "master.cf"))
+    return build_live_config(config_dir, main, master, knowledge, _digest(main_text, master_text))
