@@ -1,0 +1,429 @@
+"""Semantic diff of two snapshots, and its translation into ``ConfigChanged`` inputs.
+
+Levels: parameters (raw value as written, and expanded value, so an edit of ``myhostname``
+also shows up on ``smtpd_banner`` that only references it), master.cf services (field by
+field, ``-o`` override by override), tables (entries by key, file-list words, compiled file
+rebuilt by postmap, freshness) and files. Secret values arrive already redacted from the
+snapshot (:mod:`pfwatch.config.redact`); this module never sees a password.
+
+When the two snapshots come from different directories (``pfwatch diff OLD NEW``), each
+directory's own path is replaced by ``$config_directory`` before comparing, so the same
+table in both is one table.
+
+Inputs: two :class:`~pfwatch.config.snapshot.Snapshot`. Outputs: :class:`ConfigDiff`
+(JSON via :func:`diff_to_json`, text via :func:`diff_lines`) and
+:func:`change_inputs` / :func:`facts_from_snapshot` for :mod:`pfwatch.events`.
+Errors: none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any, Literal
+
+from pfwatch.config.snapshot import ServiceState, Snapshot, TableState
+from pfwatch.events import ConfigFacts, ServiceFacts, TableEdit, TableFacts
+
+ChangeKind = Literal["added", "removed", "changed"]
+CONFIG_DIR_TOKEN = "$config_directory"  # noqa: S105 (not a password)
+SERVICE_FIELDS = ("private", "unpriv", "chroot", "wakeup", "maxproc", "command", "args")
+
+
+@dataclass(frozen=True, slots=True)
+class ParameterChange:
+    """A parameter whose raw or expanded value differs; ``via`` names changed references."""
+
+    name: str
+    kind: ChangeKind
+    old_raw: str | None
+    new_raw: str | None
+    old_expanded: str | None
+    new_expanded: str | None
+    via: tuple[str, ...] = ()
+
+    @property
+    def expanded_only(self) -> bool:
+        """True when only a referenced ``$name`` changed, not this parameter's own text."""
+        return self.old_raw == self.new_raw
+
+
+@dataclass(frozen=True, slots=True)
+class FieldChange:
+    """One master.cf field or ``-o`` override (None: absent on that side)."""
+
+    name: str
+    old: str | None
+    new: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceChange:
+    """A master.cf service added, removed, or changed field by field."""
+
+    key: str
+    kind: ChangeKind
+    fields: tuple[FieldChange, ...] = ()
+    overrides: tuple[FieldChange, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TableChange:
+    """A referenced table or file list that appeared, disappeared or changed."""
+
+    ref: str
+    type: str
+    kind: ChangeKind
+    source: str | None
+    compiled: str | None
+    entries: tuple[FieldChange, ...] = ()
+    source_changed: bool = False
+    compiled_changed: bool = False
+    old_freshness: str | None = None
+    new_freshness: str | None = None
+    old_error: str | None = None
+    new_error: str | None = None
+    parameters: tuple[str, ...] = ()
+    secret: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigDiff:
+    """Everything that differs between two snapshots."""
+
+    old_dir: str
+    new_dir: str
+    parameters: tuple[ParameterChange, ...]
+    services: tuple[ServiceChange, ...]
+    tables: tuple[TableChange, ...]
+    files: tuple[str, ...]
+
+    @property
+    def empty(self) -> bool:
+        """True when nothing differs."""
+        return not (self.parameters or self.services or self.tables or self.files)
+
+
+def _normaliser(config_dir: str, other_dir: str) -> Any:
+    if config_dir == other_dir:
+        return lambda text: text
+    prefix = config_dir.rstrip("/")
+
+    def normalise(text: str | None) -> str | None:
+        if text is None:
+            return None
+        return text.replace(prefix, CONFIG_DIR_TOKEN)
+
+    return normalise
+
+
+def _mapping_changes(old: Mapping[str, str], new: Mapping[str, str]) -> tuple[FieldChange, ...]:
+    changes = [
+        FieldChange(key, old.get(key), new.get(key))
+        for key in dict.fromkeys([*old, *new])
+        if old.get(key) != new.get(key)
+    ]
+    return tuple(changes)
+
+
+def _parameters(old: Snapshot, new: Snapshot, n_old: Any, n_new: Any) -> list[ParameterChange]:
+    changes: list[ParameterChange] = []
+    raw_changed = {
+        name
+        for name in set(old.parameters) | set(new.parameters)
+        if n_old(old.parameters.get(name)) != n_new(new.parameters.get(name))
+    }
+    for name in sorted(set(old.expanded) | set(new.expanded) | raw_changed):
+        old_raw, new_raw = n_old(old.parameters.get(name)), n_new(new.parameters.get(name))
+        old_exp, new_exp = n_old(old.expanded.get(name)), n_new(new.expanded.get(name))
+        if old_raw == new_raw and old_exp == new_exp:
+            continue
+        if name == "config_directory" and old_raw == new_raw:
+            continue  # the two directories themselves
+        if old_raw is None and new_raw is not None:
+            kind: ChangeKind = "added"
+        elif new_raw is None and old_raw is not None:
+            kind = "removed"
+        else:
+            kind = "changed"
+        via = tuple(
+            sorted(
+                (set(old.depends.get(name, ())) | set(new.depends.get(name, ())))
+                & (raw_changed - {name})
+            )
+        )
+        changes.append(ParameterChange(name, kind, old_raw, new_raw, old_exp, new_exp, via))
+    return changes
+
+
+def _service_fields(service: ServiceState) -> dict[str, str]:
+    values = {name: getattr(service, name) for name in SERVICE_FIELDS}
+    values["args"] = " ".join(service.args)
+    return values
+
+
+def _services(old: Snapshot, new: Snapshot, n_old: Any, n_new: Any) -> list[ServiceChange]:
+    before = {s.key: s for s in old.services}
+    after = {s.key: s for s in new.services}
+    changes: list[ServiceChange] = []
+    for key in dict.fromkeys([*before, *after]):
+        if key not in after:
+            changes.append(ServiceChange(key, "removed"))
+            continue
+        if key not in before:
+            changes.append(ServiceChange(key, "added"))
+            continue
+        fields = _mapping_changes(
+            {k: n_old(v) for k, v in _service_fields(before[key]).items()},
+            {k: n_new(v) for k, v in _service_fields(after[key]).items()},
+        )
+        overrides = _mapping_changes(
+            {k: n_old(v) for k, v in before[key].overrides.items()},
+            {k: n_new(v) for k, v in after[key].overrides.items()},
+        )
+        fields = tuple(f for f in fields if f.name != "args" or not overrides)
+        if fields or overrides:
+            changes.append(ServiceChange(key, "changed", fields, overrides))
+    return changes
+
+
+def _compiled_fingerprint(table: TableState) -> tuple[tuple[float | None, int | None], ...]:
+    return tuple((item.mtime, item.size) for item in table.compiled)
+
+
+def _tables(old: Snapshot, new: Snapshot, n_old: Any, n_new: Any) -> list[TableChange]:
+    before = {n_old(t.ref.ref): t for t in old.tables}
+    after = {n_new(t.ref.ref): t for t in new.tables}
+    changes: list[TableChange] = []
+    for ref in sorted(set(before) | set(after)):
+        was, now = before.get(ref), after.get(ref)
+        table = now or was
+        assert table is not None
+        normalise = n_new if now is not None else n_old
+        common: dict[str, Any] = {
+            "ref": ref,
+            "type": table.ref.type,
+            "source": normalise(table.ref.source),
+            "compiled": normalise(table.ref.compiled[0]) if table.ref.compiled else None,
+            "parameters": table.ref.parameters,
+            "secret": table.ref.secret,
+        }
+        if was is None or now is None:
+            kind: ChangeKind = "added" if was is None else "removed"
+            changes.append(TableChange(kind=kind, **common))
+            continue
+        entries = _mapping_changes(was.entries, now.entries)
+        old_sha = was.source.sha256 if was.source else None
+        new_sha = now.source.sha256 if now.source else None
+        compiled_changed = _compiled_fingerprint(was) != _compiled_fingerprint(now)
+        old_error = was.source.error if was.source else None
+        new_error = now.source.error if now.source else None
+        if not (
+            entries
+            or old_sha != new_sha
+            or compiled_changed
+            or was.freshness.state != now.freshness.state
+            or old_error != new_error
+        ):
+            continue
+        changes.append(
+            TableChange(
+                kind="changed",
+                entries=entries,
+                source_changed=old_sha != new_sha,
+                compiled_changed=compiled_changed,
+                old_freshness=was.freshness.state,
+                new_freshness=now.freshness.state,
+                old_error=old_error,
+                new_error=new_error,
+                **common,
+            )
+        )
+    return changes
+
+
+def diff_snapshots(old: Snapshot, new: Snapshot) -> ConfigDiff:
+    """The semantic difference from ``old`` to ``new``."""
+    n_old = _normaliser(old.config_dir, new.config_dir)
+    n_new = _normaliser(new.config_dir, old.config_dir)
+    files = []
+    for name in ("main.cf", "master.cf"):
+        was = old.files.get(str(Path(old.config_dir) / name))
+        now = new.files.get(str(Path(new.config_dir) / name))
+        if (was.sha256 if was else None) != (now.sha256 if now else None):
+            files.append(str(Path(new.config_dir) / name))
+    tables = _tables(old, new, n_old, n_new)
+    for change in tables:
+        if change.source_changed and change.source:
+            files.append(change.source)
+        if change.compiled_changed and change.compiled:
+            files.append(change.compiled)
+    return ConfigDiff(
+        old_dir=old.config_dir,
+        new_dir=new.config_dir,
+        parameters=tuple(_parameters(old, new, n_old, n_new)),
+        services=tuple(_services(old, new, n_old, n_new)),
+        tables=tuple(tables),
+        files=tuple(dict.fromkeys(files)),
+    )
+
+
+def diff_to_json(diff: ConfigDiff) -> dict[str, Any]:
+    """JSON-ready form of a diff."""
+    data = asdict(diff)
+    data["empty"] = diff.empty
+    return data
+
+
+def _show(value: str | None) -> str:
+    return "(unset)" if value is None else repr(value)
+
+
+def diff_lines(diff: ConfigDiff) -> list[str]:
+    """One human-readable line per change (``+`` added, ``-`` removed, ``~`` changed)."""
+    mark = {"added": "+", "removed": "-", "changed": "~"}
+    lines: list[str] = []
+    for p in diff.parameters:
+        if p.expanded_only:
+            via = f" (via ${', $'.join(p.via)})" if p.via else ""
+            lines.append(
+                f"~ parameter {p.name}: expands to {_show(p.new_expanded)}, was "
+                f"{_show(p.old_expanded)}{via}"
+            )
+            continue
+        text = f"{mark[p.kind]} parameter {p.name}: {_show(p.old_raw)} -> {_show(p.new_raw)}"
+        if p.new_expanded != p.new_raw and p.new_expanded is not None:
+            text += f" (expands to {p.new_expanded!r})"
+        lines.append(text)
+    for s in diff.services:
+        if s.kind != "changed":
+            lines.append(f"{mark[s.kind]} service {s.key}")
+            continue
+        for f in s.fields:
+            lines.append(f"~ service {s.key} field {f.name}: {_show(f.old)} -> {_show(f.new)}")
+        for f in s.overrides:
+            lines.append(f"~ service {s.key} -o {f.name}: {_show(f.old)} -> {_show(f.new)}")
+    for t in diff.tables:
+        if t.kind != "changed":
+            lines.append(f"{mark[t.kind]} table {t.ref}")
+            continue
+        for e in t.entries:
+            kind = "+" if e.old is None else "-" if e.new is None else "~"
+            if t.type == "file-list":
+                lines.append(f"{kind} file list {t.ref}: {e.name}")
+            else:
+                lines.append(
+                    f"{kind} table {t.ref} key {e.name!r}: {_show(e.old)} -> {_show(e.new)}"
+                )
+        if t.old_error != t.new_error:
+            lines.append(
+                f"~ table {t.ref}: {t.old_error or 'readable'} -> {t.new_error or 'readable'}"
+            )
+        if t.compiled_changed:
+            lines.append(f"~ table {t.ref}: compiled file {t.compiled} rebuilt (postmap ran)")
+        if t.old_freshness != t.new_freshness:
+            lines.append(f"~ table {t.ref}: {t.old_freshness} -> {t.new_freshness}")
+    return lines
+
+
+def _seconds(value: str, default: float) -> float:
+    """A Postfix time value (``100s``, ``5m``, bare number = seconds)."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+    text = value.strip()
+    scale = units.get(text[-1:].lower(), 0) if text else 0
+    number = text[:-1] if scale else text
+    try:
+        return float(number) * (scale or 1)
+    except ValueError:
+        return default
+
+
+def _integer(value: str, default: int) -> int:
+    try:
+        return int(value.strip().rstrip("?"))
+    except ValueError:
+        return default
+
+
+def service_facts(snapshot: Snapshot, service: ServiceState) -> ServiceFacts:
+    """A service's effective limits: ``-o`` overrides on top of main.cf and defaults."""
+    params = snapshot.expanded
+
+    def value(name: str) -> str:
+        return service.overrides.get(name, params.get(name, ""))
+
+    process_limit = service.maxproc
+    if process_limit == "-":
+        process_limit = params.get("default_process_limit", "100")
+    return ServiceFacts(
+        name=service.name,
+        type=service.type,
+        daemon=PurePosixPath(service.command).name,
+        max_idle=_seconds(value("max_idle"), 100.0),
+        max_use=_integer(value("max_use"), 100),
+        process_limit=_integer(process_limit, 100),
+        wakeup=0 if service.wakeup == "-" else _integer(service.wakeup, 0),
+        syslog_name=value("syslog_name") or "postfix",
+        overrides=dict(service.overrides),
+    )
+
+
+def table_facts(table: TableState) -> TableFacts:
+    """The engine's view of one referenced table."""
+    return TableFacts(
+        ref=table.ref.ref,
+        type=table.ref.type,
+        source=table.ref.source,
+        compiled=table.ref.compiled[0] if table.ref.compiled else None,
+        fresh=table.freshness.fresh,
+        parameters=table.ref.parameters,
+    )
+
+
+def facts_from_snapshot(snapshot: Snapshot) -> ConfigFacts:
+    """:class:`~pfwatch.events.ConfigFacts` of a snapshot (expanded parameters)."""
+    return ConfigFacts(
+        config_dir=snapshot.config_dir,
+        digest=snapshot.digest,
+        parameters=dict(snapshot.expanded),
+        services=tuple(service_facts(snapshot, s) for s in snapshot.services),
+        tables=tuple(table_facts(t) for t in snapshot.tables),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeInputs:
+    """The fields of :class:`~pfwatch.events.ConfigChanged` that come from a diff."""
+
+    files: tuple[str, ...]
+    parameters: tuple[str, ...]
+    services: tuple[str, ...]
+    tables: tuple[TableEdit, ...]
+    facts: ConfigFacts
+    summary: tuple[str, ...]
+
+
+def change_inputs(diff: ConfigDiff, new: Snapshot) -> ChangeInputs:
+    """Parameters (names), services (``name/type``), TableEdits and facts of ``new``."""
+    edits = tuple(
+        TableEdit(
+            ref=t.ref,
+            type=t.type,
+            source=t.source,
+            compiled=t.compiled,
+            source_changed=t.source_changed or t.kind != "changed",
+            compiled_changed=t.compiled_changed,
+            keys_changed=tuple(e.name for e in t.entries),
+            parameters=t.parameters,
+        )
+        for t in diff.tables
+    )
+    return ChangeInputs(
+        files=diff.files,
+        parameters=tuple(p.name for p in diff.parameters),
+        services=tuple(s.key for s in diff.services),
+        tables=edits,
+        facts=facts_from_snapshot(new),
+        summary=tuple(diff_lines(diff)),
+    )

@@ -1,0 +1,338 @@
+"""Snapshots: the parsed state of main.cf, master.cf and every referenced table, hashed.
+
+:func:`build_snapshot` reads a configuration directory as Postfix would (``config_directory``
+is that directory, defaults from :func:`pfwatch.config.defaults.postfix_defaults`), finds
+the referenced tables (:mod:`pfwatch.config.references`), parses each one
+(:mod:`pfwatch.config.tables`) and records content hashes, mtimes, compiled-file
+fingerprints and positioned problems per file. When main.cf or master.cf fails to parse
+and a previous snapshot is given, the previous parse stays in force for that file
+(``FileState.stale``) and the error is kept, as the watcher needs. Secret values are
+redacted *before* they enter the snapshot (:mod:`pfwatch.config.redact`), so a stored
+snapshot never holds a password.
+
+Inputs: a directory (and optionally the previous :class:`Snapshot`). Outputs:
+:class:`Snapshot`, JSON-ready via :func:`snapshot_to_json` / :func:`snapshot_from_json`.
+Errors: none for bad or missing files (recorded in ``FileState``);
+:class:`~pfwatch.errors.SourceUnavailable` only when the directory itself is unusable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from pfwatch.config.defaults import parameter_knowledge
+from pfwatch.config.expand import Expander
+from pfwatch.config.maincf import decode, parse_main_cf
+from pfwatch.config.mastercf import parse_master_cf
+from pfwatch.config.model import MainCf, MasterCf, MasterService
+from pfwatch.config.redact import is_secret_field, redact, redact_entries
+from pfwatch.config.references import Freshness, TableRef, discover, freshness
+from pfwatch.config.tables import parse_table
+from pfwatch.errors import ConfigSyntaxError, SourceUnavailable
+
+SCHEMA = "pfwatch.snapshot/1"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """A positioned problem in one file (Postfix would warn or refuse)."""
+
+    path: str
+    line: int
+    column: int
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class FileState:
+    """One file as read: content hash (None if unreadable), mtime, problems."""
+
+    path: str
+    sha256: str | None
+    size: int | None = None
+    mtime: float | None = None
+    error: str | None = None
+    problems: tuple[Problem, ...] = ()
+    stale: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledState:
+    """A compiled table file (``.db``, ``.lmdb``...): fingerprint only, never content."""
+
+    path: str
+    mtime: float | None
+    size: int | None
+    inode: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class TableState:
+    """A referenced table: where it is, what it holds (secrets redacted), how fresh."""
+
+    ref: TableRef
+    freshness: Freshness
+    source: FileState | None
+    entries: Mapping[str, str] = field(default_factory=dict)
+    compiled: tuple[CompiledState, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceState:
+    """A master.cf service as written, plus its override values."""
+
+    name: str
+    type: str
+    private: str
+    unpriv: str
+    chroot: str
+    wakeup: str
+    maxproc: str
+    command: str
+    args: tuple[str, ...]
+    overrides: Mapping[str, str]
+    line: int = 0
+
+    @property
+    def key(self) -> str:
+        """``name/type``, the identity of a service in master.cf."""
+        return f"{self.name}/{self.type}"
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything pfwatch knows of one configuration directory at ``taken_at``."""
+
+    config_dir: str
+    taken_at: float
+    files: Mapping[str, FileState]
+    parameters: Mapping[str, str]
+    expanded: Mapping[str, str]
+    depends: Mapping[str, tuple[str, ...]]
+    services: tuple[ServiceState, ...]
+    tables: tuple[TableState, ...]
+    digest: str
+
+    @property
+    def problems(self) -> tuple[Problem, ...]:
+        """Every problem of every file, by path and line."""
+        found = [problem for state in self.files.values() for problem in state.problems]
+        for table in self.tables:
+            if table.source is not None:
+                found.extend(table.source.problems)
+        return tuple(sorted(set(found), key=lambda p: (p.path, p.line, p.column, p.message)))
+
+
+def _read(path: str) -> tuple[bytes | None, FileState]:
+    try:
+        info = Path(path).stat()
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        return None, FileState(path, None, error="no such file")
+    except IsADirectoryError:
+        return None, FileState(path, None, error="is a directory")
+    except OSError as exc:
+        return None, FileState(path, None, error=exc.strerror or str(exc))
+    digest = hashlib.sha256(data).hexdigest()
+    return data, FileState(path, digest, len(data), info.st_mtime)
+
+
+def _problem(exc: ConfigSyntaxError) -> Problem:
+    return Problem(exc.path, exc.line, exc.column, exc.message)
+
+
+def _compiled(path: str) -> CompiledState:
+    try:
+        info = Path(path).stat()
+    except OSError:
+        return CompiledState(path, None, None, None)
+    return CompiledState(path, info.st_mtime, info.st_size, info.st_ino)
+
+
+def _service_state(service: MasterService) -> ServiceState:
+    overrides = {
+        name: (redact(value) if is_secret_field(name) else value)
+        for name, value in service.overrides.items()
+    }
+    return ServiceState(
+        service.name,
+        service.type,
+        service.private,
+        service.unpriv,
+        service.chroot,
+        service.wakeup,
+        service.maxproc,
+        service.command,
+        tuple(service.args),
+        overrides,
+        service.line,
+    )
+
+
+def _table_state(ref: TableRef) -> TableState:
+    state = freshness(ref)
+    compiled = tuple(_compiled(path) for path in ref.compiled)
+    if ref.source is None or ref.kind is None:
+        return TableState(ref, state, None, {}, compiled)
+    data, file_state = _read(ref.source)
+    if data is None:
+        return TableState(ref, state, file_state, {}, compiled)
+    contents = parse_table(decode(data), ref.kind, ref.source)
+    entries = dict(contents.entries)
+    if ref.secret or ref.kind == "cf":
+        redact_entries(entries, whole_table=ref.secret)
+    file_state = replace(file_state, problems=tuple(_problem(p) for p in contents.problems))
+    return TableState(ref, state, file_state, entries, compiled)
+
+
+def _digest(files: Mapping[str, FileState], tables: tuple[TableState, ...]) -> str:
+    hasher = hashlib.sha256()
+    for path in sorted(files):
+        hasher.update(f"{path}\0{files[path].sha256}\n".encode("utf-8", "surrogateescape"))
+    for table in tables:
+        source = table.source.sha256 if table.source else None
+        hasher.update(f"{table.ref.ref}\0{source}\n".encode("utf-8", "surrogateescape"))
+        for item in table.compiled:
+            hasher.update(f"{item.path}\0{item.mtime}\0{item.size}\0{item.inode}\n".encode())
+    return hasher.hexdigest()
+
+
+def _load_main(
+    path: str, previous: Snapshot | None
+) -> tuple[MainCf, FileState, Mapping[str, str] | None]:
+    data, state = _read(path)
+    if data is None:
+        return MainCf(path, {}), state, None
+    try:
+        return parse_main_cf(decode(data), path), state, None
+    except ConfigSyntaxError as exc:
+        state = replace(state, problems=(_problem(exc),))
+        if previous is None:
+            return MainCf(path, {}), state, None
+        return MainCf(path, {}), replace(state, stale=True), previous.parameters
+
+
+def _load_master(
+    path: str, previous: Snapshot | None
+) -> tuple[MasterCf | None, FileState, tuple[ServiceState, ...] | None]:
+    data, state = _read(path)
+    if data is None:
+        return None, state, None
+    try:
+        return parse_master_cf(decode(data), path), state, None
+    except ConfigSyntaxError as exc:
+        state = replace(state, problems=(_problem(exc),))
+        if previous is None:
+            return None, state, None
+        return None, replace(state, stale=True), previous.services
+
+
+def build_snapshot(
+    config_dir: str,
+    previous: Snapshot | None = None,
+    *,
+    taken_at: float = 0.0,
+    defaults: Mapping[str, str] | None = None,
+) -> Snapshot:
+    """Read ``config_dir`` into a :class:`Snapshot` (last good parse kept per file)."""
+    config_dir = os.path.normpath(Path(config_dir).absolute())
+    if not Path(config_dir).is_dir():
+        raise SourceUnavailable(config_dir, "not a directory")
+    knowledge = parameter_knowledge()
+    if defaults is None:
+        defaults = knowledge.defaults
+    main_path = str(Path(config_dir) / "main.cf")
+    master_path = str(Path(config_dir) / "master.cf")
+    main, main_state, kept_parameters = _load_main(main_path, previous)
+    master, master_state, kept_services = _load_master(master_path, previous)
+    if kept_parameters is not None:
+        explicit = dict(kept_parameters)
+    else:
+        explicit = {name: item.value for name, item in main.parameters.items()}
+    lines = {name: item.line for name, item in main.parameters.items()}
+    context = dict(explicit)
+    context.setdefault("config_directory", config_dir)
+    expander = Expander(context, defaults, raw_names=knowledge.raw, path=main_path, lines=lines)
+    expanded: dict[str, str] = {}
+    depends: dict[str, tuple[str, ...]] = {}
+    problems = list(main_state.problems)
+    for name in sorted(set(defaults) | set(explicit)):
+        try:
+            value = expander.expand(name)
+        except ConfigSyntaxError as exc:
+            if name in explicit:  # a default Postfix ships is not the operator's problem
+                problems.append(_problem(exc))
+            value = expander.raw(name) or ""
+        expanded[name] = redact(value) if is_secret_field(name) and value else value
+        raw = expander.raw(name) or ""
+        if "$" in raw and name not in knowledge.raw:
+            depends[name] = tuple(sorted(expander.references(name)))
+    main_state = replace(main_state, problems=tuple(problems))
+    if kept_services is not None:
+        services = kept_services
+    else:
+        services = tuple(_service_state(s) for s in (master.services if master else ()))
+    refs = discover(main, services, expander, tuple(sorted(set(defaults) | set(explicit))))
+    tables = tuple(_table_state(ref) for ref in refs)
+    files = {main_path: main_state, master_path: master_state}
+    stored = {name: (redact(v) if is_secret_field(name) else v) for name, v in explicit.items()}
+    return Snapshot(
+        config_dir=config_dir,
+        taken_at=taken_at,
+        files=files,
+        parameters=stored,
+        expanded=expanded,
+        depends=depends,
+        services=services,
+        tables=tables,
+        digest=_digest(files, tables),
+    )
+
+
+def snapshot_to_json(snapshot: Snapshot) -> dict[str, Any]:
+    """A JSON-ready dict (``json.dumps`` works; lone surrogates are escaped by it)."""
+    data = asdict(snapshot)
+    data["schema"] = SCHEMA
+    return data
+
+
+def snapshot_from_json(data: Mapping[str, Any]) -> Snapshot:
+    """Inverse of :func:`snapshot_to_json`."""
+    if data.get("schema") != SCHEMA:
+        raise ValueError(f"not a {SCHEMA} document")
+
+    def file_state(item: Mapping[str, Any]) -> FileState:
+        problems = tuple(Problem(**p) for p in item["problems"])
+        return FileState(**{**item, "problems": problems})
+
+    def table_state(item: Mapping[str, Any]) -> TableState:
+        ref = dict(item["ref"])
+        for name in ("compiled", "parameters", "services", "via"):
+            ref[name] = tuple(ref[name])
+        return TableState(
+            ref=TableRef(**ref),
+            freshness=Freshness(**item["freshness"]),
+            source=file_state(item["source"]) if item["source"] else None,
+            entries=dict(item["entries"]),
+            compiled=tuple(CompiledState(**c) for c in item["compiled"]),
+        )
+
+    return Snapshot(
+        config_dir=data["config_dir"],
+        taken_at=float(data["taken_at"]),
+        files={path: file_state(item) for path, item in data["files"].items()},
+        parameters=dict(data["parameters"]),
+        expanded=dict(data["expanded"]),
+        depends={name: tuple(names) for name, names in data["depends"].items()},
+        services=tuple(
+            ServiceState(**{**s, "args": tuple(s["args"]), "overrides": dict(s["overrides"])})
+            for s in data["services"]
+        ),
+        tables=tuple(table_state(t) for t in data["tables"]),
+        digest=data["digest"],
+    )
