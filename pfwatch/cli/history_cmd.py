@@ -1,0 +1,114 @@
+"""``pfwatch history``: past configuration changes, when they were made and went live.
+
+Inputs: the state database of ``pfwatch watch`` (``--state-dir``, else the settings
+layers of :mod:`pfwatch.settings`), opened read-only. Outputs: a table (edit time, live
+time, lag, actions needed, files) or, with ``--json``, a JSON array of change objects.
+Exit status 0; 3 (UNKNOWN) when the state database cannot be read. Errors: StateError
+from the store, reported by :mod:`pfwatch.cli.exit_status`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from pfwatch.cli.exit_status import ExitStatus
+from pfwatch.settings import load_settings
+from pfwatch.sinks.events_json import iso_utc
+from pfwatch.store.sqlite import ChangeRecord, open_read_only
+
+
+@click.command("history")
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="State directory of pfwatch watch [env PFWATCH_STATE_DIR; default /var/lib/pfwatch].",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of a table.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the newest N.")
+def history(state_dir: Path | None, as_json: bool, limit: int | None) -> int:
+    """List past configuration changes: edit time, live time and lag."""
+    directory = state_dir or load_settings({}, exists=lambda _path: False).state_dir
+    store = open_read_only(directory)
+    if store is None:
+        if as_json:
+            click.echo("[]")
+        else:
+            click.echo(f"no history yet: no pfwatch state in {directory}", err=True)
+        return int(ExitStatus.OK)
+    try:
+        changes = store.changes(limit=limit)
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps([change_document(c) for c in changes], indent=2))
+    else:
+        click.echo(render_table(changes))
+    return int(ExitStatus.OK)
+
+
+def change_document(change: ChangeRecord) -> dict[str, Any]:
+    """The JSON object of one change (times as ISO 8601 UTC, lag in seconds)."""
+    return {
+        "change_id": change.change_id,
+        "detected_at": iso_utc(change.detected_at),
+        "predicted_live_at": _iso(change.predicted_live_at),
+        "live_at": _iso(change.live_at),
+        "lag_seconds": change.lag_seconds,
+        "needs": list(change.needs),
+        "files": list(change.files),
+        "basis": change.basis,
+        "summary": dict(change.summary),
+    }
+
+
+def render_table(changes: list[ChangeRecord]) -> str:
+    """A plain-text table, one change per line, oldest first."""
+    if not changes:
+        return "no configuration changes recorded yet"
+    rows = [("CHANGE", "EDITED (UTC)", "LIVE (UTC)", "LAG", "NEEDS", "FILES")]
+    for change in changes:
+        live = _short(change.live_at) if change.live_at is not None else "pending"
+        if change.live_at is None and change.predicted_live_at is not None:
+            live = f"pending (~{_short(change.predicted_live_at)})"
+        rows.append(
+            (
+                change.change_id,
+                _short(change.detected_at),
+                live,
+                _duration(change.lag_seconds),
+                ",".join(change.needs) or "-",
+                " ".join(Path(f).name for f in change.files) or "-",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    lines = []
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)]
+        lines.append("  ".join([*cells, row[-1]]))
+    return "\n".join(lines)
+
+
+def _iso(at: float | None) -> str | None:
+    return None if at is None else iso_utc(at)
+
+
+def _short(at: float) -> str:
+    return iso_utc(at)[:19].replace("T", " ")
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    whole = max(0, round(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m{secs:02d}s"
+    if minutes:
+        return f"{minutes}m{secs:02d}s"
+    return f"{secs}s"
