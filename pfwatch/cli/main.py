@@ -16,6 +16,7 @@ from pfwatch.cli.exit_status import ExitStatus, guarded
 
 COMMANDS: tuple[str, ...] = (
     # "module:attribute" of each subcommand, in --help order.
+    "pfwatch.cli.history_cmd:history",
 )
 
 
