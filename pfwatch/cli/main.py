@@ -16,6 +16,8 @@ from pfwatch.cli.exit_status import ExitStatus, guarded
 
 COMMANDS: tuple[str, ...] = (
     # "module:attribute" of each subcommand, in --help order.
+    "pfwatch.cli.tables_cmd:tables",
+    "pfwatch.cli.diff_cmd:diff",
     "pfwatch.cli.history_cmd:history",
 )
 
