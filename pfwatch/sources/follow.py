@@ -1,0 +1,455 @@
+"""The log follower: ``tail -F`` that survives rotation, truncation and its own crashes.
+
+Inputs: the path of a log file that may not exist yet, and optionally the
+:class:`FilePosition` of the last line the caller committed. Outputs: :class:`Line`
+objects (raw bytes, never decoded here), each carrying the position *after* it; the caller
+stores the position of the last line it processed in the same transaction as that line's
+effects, and a follower built from that position delivers the next line: exactly once.
+Errors: none raised while following; unreadable or vanished files become :meth:`notices`.
+
+Behaviour, in the order a poll applies it:
+
+- Rotated segments found when resuming (``NAME.1``, ``NAME.2.gz``, ``NAME.20261122-004400``,
+  ...) are read to their end first, oldest first, from the saved offset on; then the live
+  file from 0. Every file of that plan is opened at once, so later renames cannot race it.
+- The live file is read with ``pread``; after each read the first bytes and the bytes
+  before the previous offset are read again: if they changed, the file was truncated
+  (``copytruncate``) and possibly regrew past the old offset. The follower then looks for
+  the copy (``NAME.1``) by content, reads the rest of its lines from there, and restarts
+  the live file at 0.
+- At the end of the live file it compares the path's (device, inode) with its open file.
+  A missing path is waited for (the old descriptor stays open and is still read). A new
+  file means rotation: the old file is drained to its end, and once it has been quiet for
+  ``rotate_wait`` seconds (default 1 s, so a syslog daemon not yet told to reopen its file
+  loses nothing) the follower switches: renamed copies are found by inode, deleted ones
+  are not needed, compressed ones by content.
+- Partial last line: only complete lines are delivered. An unterminated tail is delivered,
+  flagged ``unterminated``, when its file is rotated away, or when nothing was appended
+  to it for ``partial_timeout`` seconds (default 5 s). A writer pausing mid-line for longer
+  than that has its line delivered in two pieces; syslog daemons and postlogd write whole
+  lines at once, so this only happens to a writer that died mid-line.
+- A line longer than ``max_line_bytes`` is delivered cut to that length, flagged
+  ``truncated``; the rest of it is skipped without being buffered.
+"""
+
+from __future__ import annotations
+
+import errno
+import lzma
+import os
+import stat
+import threading
+import time
+import zlib
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, NamedTuple
+
+from pfwatch.sources.position import HEAD_BYTES, MARKER_BYTES, FilePosition, position_after
+from pfwatch.sources.rotation import Plan, SegmentFile, locate
+
+DEFAULT_MAX_LINE_BYTES = 64 * 1024
+DEFAULT_POLL_INTERVAL = 0.25
+READ_CHUNK = 256 * 1024
+MAX_BATCH_BYTES = 4 * 1024 * 1024
+
+
+class _Ident(NamedTuple):
+    path: str
+    file: str
+    dev: int
+    ino: int
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One delivered line: ``data`` without its newline, and where it ended in ``file``."""
+
+    data: bytes
+    ident: _Ident = field(repr=False)
+    offset: int
+    head: bytes = field(repr=False, compare=False)
+    marker: bytes = field(repr=False, compare=False)
+    truncated: bool = False
+    unterminated: bool = False
+
+    @property
+    def file(self) -> str:
+        """The file the line was read from: the live path or a rotated segment."""
+        return self.ident.file
+
+    @property
+    def position(self) -> FilePosition:
+        """The position just after this line: commit it with the line's effects."""
+        path, file, dev, ino = self.ident
+        return position_after(
+            path=path, file=file, dev=dev, ino=ino, offset=self.offset, head=self.head,
+            marker=self.marker,
+        )  # fmt: skip
+
+    @property
+    def checkpoint(self) -> str:
+        """:attr:`position` as the opaque JSON token of :class:`pfwatch.events.LogEvent`."""
+        return self.position.to_json()
+
+
+class _Reader:
+    """Splits one open file into lines, remembering what a position needs."""
+
+    def __init__(
+        self, seg: SegmentFile, path: str, head: bytes, marker: bytes, *, max_line: int, now: float
+    ) -> None:
+        self.seg = seg
+        self.ident = _Ident(path, seg.name, seg.dev, seg.ino)
+        self.head = head[:HEAD_BYTES]  # the file's first bytes, at least up to the offset
+        self.tail = marker  # the bytes just before seg.offset
+        self.delivered = seg.offset
+        self.delivered_marker = marker
+        self.max_line = max_line
+        self.carry = b""  # an incomplete line (at most max_line bytes of it)
+        self.skipping = False  # the incomplete line is too long: drop its further bytes
+        self.carry_at = now
+
+    def position(self) -> FilePosition:
+        return position_after(
+            path=self.ident.path, file=self.ident.file, dev=self.ident.dev, ino=self.ident.ino,
+            offset=self.delivered, head=self.head, marker=self.delivered_marker,
+        )  # fmt: skip
+
+    def read(self, count: int, verify: bool, now: float) -> tuple[list[Line], int] | None:
+        """Read up to ``count`` bytes; ``None`` if the file no longer holds what was read
+        before (truncated or overwritten): then nothing of this read is used."""
+        before = self.seg.offset
+        data = self.seg.read(count)
+        if not data:
+            return [], 0
+        if verify and before > 0 and not self._unchanged(before):
+            return None
+        if len(self.head) < HEAD_BYTES:
+            start = len(self.head) - before
+            self.head += data[start : start + HEAD_BYTES - len(self.head)]
+        return self._split(data, before, now), len(data)
+
+    def _unchanged(self, before: int) -> bool:
+        head = self.head
+        tail = self.tail
+        return (
+            self.seg.pread(len(head), 0) == head
+            and self.seg.pread(len(tail), before - len(tail)) == tail
+        )
+
+    def _split(self, data: bytes, base: int, now: float) -> list[Line]:
+        lines: list[Line] = []
+        ident, head, cap, tail = self.ident, self.head, self.max_line, self.tail
+        start = 0
+        find = data.find
+        while (nl := find(b"\n", start)) >= 0:
+            end = nl + 1
+            marker = (
+                data[end - MARKER_BYTES : end]
+                if end >= MARKER_BYTES
+                else (tail + data[:end])[-MARKER_BYTES:]
+            )
+            if self.carry or self.skipping:
+                text = self.carry + data[start : min(nl, start + cap - len(self.carry))]
+                truncated = self.skipping or len(self.carry) + nl - start > cap
+                self.carry, self.skipping = b"", False
+            elif nl - start > cap:
+                text, truncated = data[start : start + cap], True
+            else:
+                text, truncated = data[start:nl], False
+            lines.append(Line(text, ident, base + end, head, marker, truncated))
+            start = end
+        if start < len(data):
+            self.carry_at = now
+            if not self.skipping:
+                room = cap - len(self.carry)
+                self.carry += data[start : start + room]
+                self.skipping = len(data) - start > room
+        self.tail = (
+            data[-MARKER_BYTES:] if len(data) >= MARKER_BYTES else (tail + data)[-MARKER_BYTES:]
+        )
+        if lines:
+            last = lines[-1]
+            self.delivered, self.delivered_marker = last.offset, last.marker
+        return lines
+
+    def finish(self) -> list[Line]:
+        """Deliver the unterminated tail, if any (the file is done with)."""
+        if not self.carry and not self.skipping:
+            return []
+        line = Line(
+            self.carry, self.ident, self.seg.offset, self.head, self.tail, self.skipping, True
+        )
+        self.carry, self.skipping = b"", False
+        self.delivered, self.delivered_marker = line.offset, line.marker
+        return [line]
+
+    def close(self) -> None:
+        self.seg.close()
+
+
+class Follower:
+    """Follows one log path; see the module documentation for the rules.
+
+    ``position`` resumes after a committed line (a :class:`FilePosition` or its JSON);
+    without one, ``start`` says where to begin in the file existing now (``"end"``: after
+    its last complete line; ``"beginning"``). A file created later is always read from 0.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        position: FilePosition | str | None = None,
+        *,
+        start: Literal["beginning", "end"] = "end",
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+        partial_timeout: float | None = 5.0,
+        rotate_wait: float = 1.0,
+        read_chunk: int = READ_CHUNK,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.path = Path(path)
+        self.poll_interval = poll_interval
+        self.max_line_bytes = max_line_bytes
+        self.partial_timeout = partial_timeout
+        self.rotate_wait = rotate_wait
+        self.read_chunk = read_chunk
+        self.behind = False  # the last poll stopped at its byte budget: poll again at once
+        self._clock = clock
+        self._queue: deque[_Reader] = deque()
+        self._live: _Reader | None = None
+        self._rotated_at: float | None = None
+        self._grew_at = clock()
+        self._notices: list[str] = []
+        self._last_error = ""
+        self._wakeup = threading.Event()
+        if isinstance(position, str):
+            position = FilePosition.from_json(position)
+        self._position = position
+        if position is None:
+            self._start_fresh(start)
+        else:
+            plan = locate(self.path, position)
+            if not plan.found:
+                self._notice(
+                    f"{self.path}: saved position ({position.file} at byte {position.offset})"
+                    " not found in the file or its rotated copies; reading from the beginning"
+                )
+            self._apply(plan)
+
+    # -- public API ---------------------------------------------------------------------
+
+    @property
+    def position(self) -> FilePosition | None:
+        """The position after the last delivered line (or the one resumed from)."""
+        return self._position
+
+    def notices(self) -> list[str]:
+        """Human-readable problems met since the last call (unreadable file, lost position)."""
+        found, self._notices = self._notices, []
+        return found
+
+    def poll(self, max_bytes: int = MAX_BATCH_BYTES) -> list[Line]:
+        """Every complete line available now, up to about ``max_bytes`` of input."""
+        now = self._clock()
+        out: list[Line] = []
+        budget = max_bytes
+        while budget > 0:
+            if self._queue:
+                reader = self._queue[0]
+                try:
+                    got = reader.read(min(self.read_chunk, budget), False, now)
+                except (OSError, EOFError, lzma.LZMAError, zlib.error) as exc:
+                    self._notice(
+                        f"{reader.ident.file}: unreadable after byte {reader.delivered}: {exc}"
+                    )
+                    got = ([], 0)
+                assert got is not None
+                if got[1]:
+                    out += got[0]
+                    budget -= got[1]
+                else:
+                    out += reader.finish()
+                    reader.close()
+                    self._queue.popleft()
+                continue
+            if self._live is None and not self._open_new_live(now):
+                break
+            assert self._live is not None
+            try:
+                got = self._live.read(min(self.read_chunk, budget), True, now)
+            except OSError as exc:
+                self._error(exc)
+                self._drop_if_replaced(self._live)
+                break
+            if got is None:
+                self._replan(self._live, truncated=True)
+                continue
+            if got[1]:
+                out += got[0]
+                budget -= got[1]
+                self._grew_at = now
+                continue
+            switched = self._check_rotation(now)
+            if switched is None:
+                break
+            out += switched
+        self.behind = budget <= 0
+        live = self._live
+        if (
+            live is not None
+            and not self._queue
+            and self.partial_timeout is not None
+            and (live.carry or live.skipping)
+            and now - live.carry_at >= self.partial_timeout
+        ):
+            out += live.finish()
+        if out:
+            self._position = out[-1].position
+        return out
+
+    def follow(self, stop: threading.Event) -> Iterator[Line]:
+        """Blocking iteration until ``stop`` is set; waits ``poll_interval`` between polls
+        (cut short by :meth:`wake`, e.g. from a watchdog handler)."""
+        while not stop.is_set():
+            lines = self.poll()
+            yield from lines
+            if not self.behind and not lines:
+                self._wakeup.wait(self.poll_interval)
+                self._wakeup.clear()
+
+    def wake(self) -> None:
+        """Make a waiting :meth:`follow` poll now (thread-safe)."""
+        self._wakeup.set()
+
+    def close(self) -> None:
+        for reader in [*self._queue, self._live]:
+            if reader is not None:
+                reader.close()
+        self._queue.clear()
+        self._live = None
+
+    def __enter__(self) -> Follower:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _notice(self, message: str) -> None:
+        self._notices.append(message)
+
+    def _reader(self, seg: SegmentFile, head: bytes = b"", marker: bytes = b"") -> _Reader:
+        return _Reader(
+            seg, str(self.path), head, marker, max_line=self.max_line_bytes, now=self._clock()
+        )
+
+    def _start_fresh(self, start: str) -> None:
+        seg = self._open_path()
+        if seg is None:
+            return
+        if start == "beginning":
+            self._live = self._reader(seg)
+            return
+        size = seg.size() or 0
+        window = seg.pread(min(size, DEFAULT_MAX_LINE_BYTES), max(0, size - DEFAULT_MAX_LINE_BYTES))
+        cut = window.rfind(b"\n")
+        offset = size if cut < 0 else size - len(window) + cut + 1
+        seg.offset = offset
+        head = seg.pread(HEAD_BYTES, 0)
+        marker = seg.pread(min(offset, MARKER_BYTES), offset - min(offset, MARKER_BYTES))
+        self._live = self._reader(seg, head, marker)
+
+    def _open_path(self) -> SegmentFile | None:
+        try:
+            seg = SegmentFile(self.path)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            self._error(exc)
+            return None
+        if stat.S_ISDIR(os.fstat(seg.fd).st_mode):
+            seg.close()
+            self._error(IsADirectoryError(errno.EISDIR, "is a directory"))
+            return None
+        return seg
+
+    def _open_new_live(self, now: float) -> bool:
+        seg = self._open_path()
+        if seg is None:
+            return False
+        self._live = self._reader(seg)
+        self._grew_at = now
+        self._last_error = ""
+        return True
+
+    def _error(self, exc: OSError) -> None:
+        message = f"{self.path}: cannot read: {exc.strerror or exc}"
+        if message != self._last_error:
+            self._notice(message)
+            self._last_error = message
+
+    def _drop_if_replaced(self, live: _Reader) -> None:
+        """After a read error: give up the open file if the path now names another one."""
+        try:
+            st = self.path.stat()
+        except OSError:
+            return
+        if (st.st_dev, st.st_ino) != (live.ident.dev, live.ident.ino):
+            live.close()
+            self._live = None
+
+    def _apply(self, plan: Plan) -> None:
+        if plan.queue:
+            first, *newer = plan.queue
+            self._queue.append(self._reader(first, plan.head, plan.marker))
+            self._queue.extend(self._reader(seg) for seg in newer)
+            self._live = self._reader(plan.live) if plan.live is not None else None
+        elif plan.live is not None:
+            self._live = self._reader(plan.live, plan.head, plan.marker)
+        else:
+            self._live = None
+
+    def _replan(self, old: _Reader, truncated: bool) -> None:
+        """The live file is done with (rotated) or no longer what was read (truncated):
+        find where its lines continue and what comes after it."""
+        position = old.position()
+        old.close()
+        self._live = None
+        self._rotated_at = None
+        plan = locate(self.path, position)
+        if truncated and not plan.found:
+            self._notice(f"{self.path}: truncated without a copy; reading it from the start")
+        self._apply(plan)
+
+    def _check_rotation(self, now: float) -> list[Line] | None:
+        """At the end of the live file: ``None`` if it is still the file to follow, else
+        the old file's last lines (the follower has switched to what comes next)."""
+        live = self._live
+        assert live is not None
+        size = live.seg.size()
+        if size is not None and size < live.seg.offset:
+            self._replan(live, truncated=True)
+            return []
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            return None  # removed or renamed, nothing new yet: keep reading the old file
+        except OSError as exc:
+            self._error(exc)
+            return None
+        if (st.st_dev, st.st_ino) == (live.ident.dev, live.ident.ino):
+            self._rotated_at = None
+            return None
+        if self._rotated_at is None:
+            self._rotated_at = now
+        if now - max(self._rotated_at, self._grew_at) < self.rotate_wait:
+            return None
+        last = live.finish()
+        self._replan(live, truncated=False)
+        return last
