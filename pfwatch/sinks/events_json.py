@@ -3,11 +3,12 @@
 Inputs: :class:`pfwatch.events.Finding`. Outputs: lines on a text stream (stdout by
 default), each a JSON object whose keys come in a fixed order: ``event`` (the finding
 name), ``ts`` (ISO 8601 UTC), ``event_id``, ``basis``, then the finding's data fields
-sorted by name. Data fields whose name ends in ``_at`` and whose value is a number are
-POSIX times and are written as ISO 8601 UTC strings too. On a terminal the same record is
-rendered by structlog's ConsoleRenderer (see :mod:`pfwatch.logging`). Errors: OSError of
-the stream propagates (a closed stdout is the caller's to handle). The spec of names and
-fields is docs/events.md.
+sorted by name (a data field named like a head field is dropped when equal and
+renamed ``data_<name>`` otherwise). Data fields whose name ends in ``_at`` and whose
+value is a number are POSIX times and are written as ISO 8601 UTC strings too. On a
+terminal the same record is rendered by structlog's ConsoleRenderer (see
+:mod:`pfwatch.logging`). Errors: OSError of the stream propagates (a closed stdout is the
+caller's to handle). The spec of names and fields is docs/events.md.
 
 ``event_id`` makes the stream exactly-once friendly: it is a digest of the finding's
 name, time, basis and data, which the engine derives from the source position or change
@@ -68,7 +69,11 @@ def event_record(finding: Finding) -> Record:
         value = finding.data[key]
         if key.endswith("_at") and isinstance(value, int | float) and not isinstance(value, bool):
             value = iso_utc(float(value))
-        name = f"data_{key}" if key in record else key
+        name = key
+        if key in record:
+            if record[key] == value:
+                continue  # e.g. the engine repeating ``basis`` in data
+            name = f"data_{key}"
         record[name] = _jsonable(value)
     return record
 

@@ -54,6 +54,8 @@ def test_data_keys_that_clash_with_head_fields_are_prefixed() -> None:
     record = event_record(Finding("x", 1.0, "inferred", {"event": "y", "basis": "z"}))
     assert record["event"] == "x" and record["data_event"] == "y"
     assert record["basis"] == "inferred" and record["data_basis"] == "z"
+    same = event_record(Finding("x", 1.0, "inferred", {"basis": "inferred", "pid": 7}))
+    assert list(same) == ["event", "ts", "event_id", "basis", "pid"]
 
 
 def test_sets_and_tuples_become_lists() -> None:
