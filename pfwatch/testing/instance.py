@@ -47,6 +47,7 @@ from pfwatch.testing.sink import SmtpSink
 # Unix socket paths are limited to 108 bytes; the longest Postfix creates below the root.
 _LONGEST_SOCKET_SUFFIX = "/queue/private/proxywrite"
 _SOCKET_PATH_MAX = 100
+_PORT_ATTEMPTS = 3
 _QUEUED_AS = re.compile(r"queued as ([0-9A-Za-z]+)")
 
 
@@ -207,7 +208,7 @@ class PostfixInstance:
         self.config_dir.mkdir(mode=0o755)
         self.main_cf.write_text(render_main_cf(self.layout))
         self.master_cf.write_text(render_master_cf(self.layout))
-        owner = pwd.getpwnam(self.postconf("-h", "mail_owner").strip())
+        owner = pwd.getpwnam(self.postconf("-dh", "mail_owner").strip())
         nobody = pwd.getpwnam("nobody")
         for path, user in (
             (self.queue_dir, None),
@@ -303,14 +304,28 @@ class PostfixInstance:
         self.check_output = checked.stdout + checked.stderr
         if checked.returncode != 0:
             raise PostfixStartError(f"postfix check failed:\n{self.check_output}")
-        started = self.postfix("start", check=False)
-        if started.returncode != 0:
-            raise PostfixStartError(
-                f"postfix start failed:\n{started.stdout}{started.stderr}\n{self._log_tail()}"
-            )
+        for _attempt in range(_PORT_ATTEMPTS):
+            since = self.log_offset()
+            started = self.postfix("start", check=False)
+            if started.returncode == 0:
+                break
+            if "Address already in use" not in self.log_text(since):
+                raise PostfixStartError(
+                    f"postfix start failed:\n{started.stdout}{started.stderr}\n{self._log_tail()}"
+                )
+            self._move_port(free_port(self.host))
+        else:
+            raise PostfixStartError(f"no free port after {_PORT_ATTEMPTS} attempts")
         self.wait_ready(timeout)
         self.started_at = time.time()
         return self
+
+    def _move_port(self, port: int) -> None:
+        """Another program took our port between choosing and binding it: take another."""
+        old_service = self.layout.smtp_service
+        self._layout = dataclasses.replace(self.layout, port=port)
+        text = self.master_cf.read_text(encoding="utf-8")
+        self.write_file("master.cf", text.replace(old_service, self.layout.smtp_service, 1))
 
     def wait_ready(self, timeout: float = 30.0) -> str:
         """Wait until the SMTP port answers with a 220 banner; return the banner line."""
@@ -404,7 +419,10 @@ class PostfixInstance:
         """Wait until ``pid`` is gone; return the time it was first seen gone."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie":
+            try:
+                if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                    return time.time()
+            except psutil.NoSuchProcess:
                 return time.time()
             time.sleep(0.02)
         raise TimeoutError(f"process {pid} still running after {timeout}s")
