@@ -1,0 +1,222 @@
+"""What a configuration change touches: affected services, how each picks it up, and
+the actions it needs (postmap, reload, stop/start).
+
+Inputs: a :class:`~pfwatch.events.ConfigChanged` and the previous
+:class:`~pfwatch.events.ConfigFacts`. Outputs: :class:`Analysis` (impacts, needs,
+advisories). Rules come from :mod:`pfwatch.knowledge` (each row cites Postfix source).
+Pure. Errors: none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pfwatch.events import ConfigChanged, ConfigFacts, ServiceFacts, TableEdit
+from pfwatch.knowledge import params as kp
+from pfwatch.knowledge.daemons import DaemonSpec, spec_for
+from pfwatch.knowledge.defaults import default_services
+from pfwatch.knowledge.tables import PROXY_NOTE, split_ref, table_type
+
+ALL = "*"
+"""A parameter list containing ``*`` means: unknown which parameters changed (all)."""
+
+MODE_RANK = {
+    "advisory": 0,
+    "immediate": 1,
+    "table_check": 2,
+    "table_check_10s": 3,
+    "restart": 4,
+    "reload": 5,
+}
+RESOLVE_CACHE_SOURCE = "src/smtpd/smtpd_resolve.c:146-162; src/smtpd/smtpd_check.c:868-872"
+
+
+@dataclass
+class Analysis:
+    """The outcome of :func:`analyse`."""
+
+    impacts: list[dict[str, Any]] = field(default_factory=list)
+    needs: list[dict[str, Any]] = field(default_factory=list)
+    advisories: list[str] = field(default_factory=list)
+
+    def need(self, action: str, why: str, source: str, target: str = "") -> None:
+        for existing in self.needs:
+            if existing["action"] == action and existing["target"] == target:
+                return
+        self.needs.append(
+            {
+                "action": action,
+                "why": why,
+                "source": source,
+                "target": target,
+                "satisfied_at": None,
+                "satisfied_by": "",
+            }
+        )
+
+
+def _self_mode(spec: DaemonSpec, facts: ConfigFacts) -> str:
+    if spec.name == "verify" and facts.parameters.get("address_verify_map", "x") == "":
+        return "reload"
+    return "reload" if spec.pickup == "reload" else "restart"
+
+
+def _param_mode(spec: DaemonSpec, facts: ConfigFacts, changed: set[str]) -> tuple[str, list[str]]:
+    if ALL in changed:
+        return ("advisory" if spec.long_lived else "restart"), [ALL]
+    own = sorted(p for p in changed if kp.own_reads(spec.name, p))
+    if own:
+        return _self_mode(spec, facts), own
+    glob = sorted(p for p in changed if kp.is_global(p))
+    if glob:
+        return ("advisory" if spec.long_lived else "restart"), glob
+    return "", []
+
+
+def _table_mode(spec: DaemonSpec, facts: ConfigFacts, edit: TableEdit, result: Analysis) -> str:
+    via_proxy, kind, _ = split_ref(edit.ref)
+    kind = edit.type or kind
+    row = table_type(kind)
+    if via_proxy and spec.name != "proxymap":
+        return ""
+    if row.behaviour in ("indexed", "lmdb"):
+        if edit.source_changed and not edit.compiled_changed:
+            result.need(
+                "postmap",
+                f"{edit.source or edit.ref} is newer than its {kind} file: "
+                "no process sees the edit until postmap rebuilds it",
+                row.source,
+                edit.source or edit.ref,
+            )
+            return ""
+        if row.behaviour == "lmdb":
+            return "immediate"
+        check = spec.table_check
+        if check == "never":
+            return _self_mode(spec, facts)
+        return "table_check_10s" if check == "every_10s" else "table_check"
+    if row.behaviour == "no_file":
+        return ""
+    if row.behaviour == "live_query" and not edit.source_changed:
+        return "immediate"
+    return _self_mode(spec, facts)
+
+
+def analyse(change: ConfigChanged, old: ConfigFacts | None) -> Analysis:
+    """Impacts per master.cf service, needed actions and advisories for one change."""
+    facts = change.facts
+    services: tuple[ServiceFacts, ...] = facts.services or default_services()
+    values: list[Mapping[str, str]] = [facts.parameters]
+    if old is not None:
+        values.append(old.parameters)
+    result = Analysis()
+    changed_all = kp.affected_parameters(change.parameters, values)
+    for service in services:
+        spec = spec_for(service.daemon)
+        changed = kp.affected_parameters(change.parameters, values, service.overrides)
+        if ALL in change.parameters:
+            changed.add(ALL)
+        mode, via = _param_mode(spec, facts, changed)
+        why = f"reads {', '.join(via[:4])}" if via else ""
+        for edit in change.tables:
+            tparams = kp.affected_parameters(edit.parameters, values, service.overrides)
+            if not any(kp.reads(spec.name, p) for p in tparams):
+                continue
+            tmode = _table_mode(spec, facts, edit, result)
+            if tmode and MODE_RANK[tmode] > MODE_RANK.get(mode, -1):
+                mode = tmode
+                why = f"reads {edit.ref} via {', '.join(sorted(tparams)[:3])}"
+                via = [edit.ref]
+        if not mode:
+            continue
+        if mode == "advisory":
+            result.advisories.append(
+                f"{service.name} ({spec.name}) keeps its old copy of {', '.join(via[:3])} "
+                "until postfix reload; it never restarts by itself, and may not use it"
+            )
+        result.impacts.append(_impact(service, spec, mode, via, why))
+    _resolve_cache(result, services)
+    _actions(change, result, changed_all)
+    return result
+
+
+def _impact(
+    service: ServiceFacts, spec: DaemonSpec, mode: str, via: list[str], why: str
+) -> dict[str, Any]:
+    source = spec.pickup_source or spec.source
+    if mode.startswith("table_check"):
+        source = spec.table_check_source
+    return {
+        "service": service.name,
+        "type": service.type,
+        "daemon": spec.name,
+        "mode": mode,
+        "via": via,
+        "why": why,
+        "source": source,
+        "max_idle": service.max_idle,
+        "max_use": service.max_use,
+    }
+
+
+def _resolve_cache(result: Analysis, services: tuple[ServiceFacts, ...]) -> None:
+    rewriter = [
+        i
+        for i in result.impacts
+        if i["daemon"] == "trivial-rewrite" and i["mode"] in ("restart", "table_check_10s")
+    ]
+    if not rewriter:
+        return
+    seen = {(i["service"], i["type"]) for i in result.impacts if MODE_RANK[i["mode"]] >= 4}
+    for service in services:
+        spec = spec_for(service.daemon)
+        if spec.name != "smtpd" or (service.name, service.type) in seen:
+            continue
+        result.impacts = [
+            i for i in result.impacts if (i["service"], i["type"]) != (service.name, service.type)
+        ]
+        impact = _impact(
+            service,
+            spec,
+            "restart",
+            ["resolve cache"],
+            "caches trivial-rewrite's routing answers for its whole lifetime",
+        )
+        impact["source"] = RESOLVE_CACHE_SOURCE
+        result.impacts.append(impact)
+
+
+def _actions(change: ConfigChanged, result: Analysis, changed: set[str]) -> None:
+    for name in sorted(changed):
+        if name in kp.STOP_START:
+            rule = kp.STOP_START[name]
+            result.need("restart", f"{name}: {rule.why}", rule.source, name)
+        elif name in kp.MASTER_RELOAD:
+            rule = kp.MASTER_RELOAD[name]
+            result.need("reload", f"{name}: {rule.why}", rule.source, name)
+    master_cf = any(f.endswith("master.cf") for f in change.files)
+    if change.services or master_cf:
+        rule = kp.MASTER_CF_RELOAD
+        target = ", ".join(change.services) or "master.cf"
+        result.need("reload", rule.why, rule.source, target)
+    for impact in result.impacts:
+        if impact["mode"] == "reload":
+            spec = spec_for(impact["daemon"])
+            result.need(
+                "reload",
+                f"{impact['service']} ({spec.name}) never exits by itself "
+                f"({spec.override_source or spec.pickup_source})",
+                spec.pickup_source or spec.source,
+                impact["service"],
+            )
+    if any(split_ref(t.ref)[0] for t in change.tables):
+        result.advisories.append(PROXY_NOTE)
+
+
+def needs_actions(needs: list[dict[str, Any]]) -> list[str]:
+    """The distinct unsatisfied actions, in the order an operator runs them."""
+    order = ("postmap", "reload", "restart")
+    pending = {n["action"] for n in needs if n["satisfied_at"] is None}
+    return [a for a in order if a in pending]

@@ -1,0 +1,389 @@
+"""Track each change from detection to "live": stale processes, needs, confirmation.
+
+A change is live for a service when no process that started before the change remains;
+it is live when that holds for every affected service and no action (postmap, reload,
+stop/start) is still needed. An exit known only by inference counts from its latest
+possible time, and only once ``settings.margin`` seconds more have passed (log delivery
+delay); exits seen in /proc or in -v lines count at once. Pure. Inputs: state, events.
+Outputs: state mutations and findings. Errors: none.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from pfwatch.core import predict
+from pfwatch.core.changes import analyse, needs_actions
+from pfwatch.core.state import Change, EngineState, Process
+from pfwatch.events import ConfigChanged, Finding, LogEvent
+from pfwatch.knowledge.daemons import TIMINGS, spec_for
+
+ALWAYS_RUNNING = frozenset({"qmgr", "oqmgr", "pickup"})
+"""Started by master at once because of their wakeup (src/master/master_wakeup.c:165-175)."""
+STALE_MODES = frozenset({"restart", "reload", "table_check", "table_check_10s"})
+
+
+def open_change(state: EngineState, ev: ConfigChanged, findings: list[Finding]) -> Change:
+    """Register a change: analyse it, pick its stale processes, report change_detected."""
+    analysis = analyse(ev, state.facts)
+    change = Change(
+        change_id=ev.change_id,
+        at=ev.at,
+        files=list(ev.files),
+        parameters=list(ev.parameters),
+        services=list(ev.services),
+        tables=[asdict(t) for t in ev.tables],
+        digest=ev.facts.digest,
+        impacts=analysis.impacts,
+        needs=analysis.needs,
+        advisories=analysis.advisories,
+    )
+    for other in state.changes.values():
+        for need in other.needs:
+            if need["action"] != "postmap" or need["satisfied_at"] is not None:
+                continue
+            if any(t.compiled_changed and need["target"] in (t.source, t.ref) for t in ev.tables):
+                need["satisfied_at"], need["satisfied_by"] = ev.at, ev.change_id
+                other.superseded_by = ev.change_id
+    state.facts = ev.facts
+    select_stale(state, change)
+    state.changes[change.change_id] = change
+    pred = predict.change_prediction(state, change)
+    change.prediction = _summary(pred)
+    findings.append(
+        Finding(
+            "change_detected",
+            ev.at,
+            "observed",
+            {
+                "change_id": change.change_id,
+                "files": change.files,
+                "parameters": change.parameters,
+                "services": change.services,
+                "tables": [t["ref"] for t in change.tables],
+                "affected": [
+                    {k: i[k] for k in ("service", "type", "daemon", "mode", "why")}
+                    for i in change.impacts
+                ],
+                "stale_processes": [r["label"] for r in pred["stale"]],
+                "needs": needs_actions(change.needs),
+                "needs_detail": change.needs,
+                "advisories": change.advisories,
+                **change.prediction,
+            },
+        )
+    )
+    return change
+
+
+def _matches(proc: Process, impact: dict[str, Any]) -> bool:
+    if spec_for(proc.daemon).name != impact["daemon"]:
+        return False
+    return not proc.service or proc.service == impact["service"] or proc.inferred
+
+
+def select_stale(state: EngineState, change: Change) -> None:
+    """Processes that started before the change and serve an affected service."""
+    res = state.resolution()
+    for impact in change.impacts:
+        mode = impact["mode"]
+        if mode not in STALE_MODES:
+            continue
+        procs = [
+            p
+            for p in state.processes.values()
+            if _matches(p, impact)
+            and p.first_seen_at <= change.at
+            and (p.born_at is None or p.born_at < change.at)
+        ]
+        for proc in procs:
+            if mode == "table_check" and not proc.session_open:
+                continue
+            if proc.key not in change.stale:
+                change.stale.append(proc.key)
+            if mode == "table_check_10s":
+                check = TIMINGS["trivial_rewrite_table_check"][0]
+                change.stale_until[proc.key] = change.at + check + res
+        if procs or state.proc_authoritative() or mode.startswith("table_check"):
+            continue
+        _unseen(state, change, impact)
+
+
+def _unseen(state: EngineState, change: Change, impact: dict[str, Any]) -> None:
+    daemon, res = impact["daemon"], state.resolution()
+    entry = {
+        "service": impact["service"],
+        "daemon": daemon,
+        "until": None,
+        "why": "",
+        "resolved_at": None,
+    }
+    if daemon in ALWAYS_RUNNING:
+        if impact["mode"] == "reload":
+            entry["why"] = (
+                f"master keeps a {daemon} running (src/master/master_wakeup.c:"
+                "165-175); it has not logged yet and exits only on reload"
+            )
+        else:
+            wakeup = TIMINGS["pickup_wakeup"][0]
+            entry["until"] = change.at + impact["max_use"] * wakeup
+            entry["why"] = (
+                f"master keeps a {daemon} running; every {wakeup:g} s wakeup "
+                f"counts as a use, so it exits within {impact['max_use']} wakeups"
+            )
+    elif impact["mode"] == "reload":
+        return
+    else:
+        if daemon == "proxymap" and not any(
+            "proxy:" in v for v in (state.facts.parameters.values() if state.facts else ())
+        ):
+            return
+        began = state.log_began_at if state.log_began_at is not None else change.at
+        until = began + float(impact["max_idle"]) + res
+        if until <= change.at:
+            return
+        entry["until"] = until
+        entry["why"] = (
+            f"unknown pre-existing processes: the log began at {began:.0f}; a "
+            f"{daemon} idle since before then cannot be ruled out until "
+            f"{impact['max_idle']:g} s (max_idle) later"
+        )
+    change.unseen.append(entry)
+
+
+def adopt(state: EngineState, key: str) -> None:
+    """A process first seen now may have started before pending changes: mark it stale."""
+    proc = state.processes.get(key)
+    if proc is None:
+        return
+    for change in state.changes.values():
+        if change.status in ("live", "superseded") or key in change.stale:
+            continue
+        if proc.born_at is not None and proc.born_at >= change.at:
+            continue
+        for impact in change.impacts:
+            if (
+                impact["mode"] in STALE_MODES
+                and _matches(proc, impact)
+                and (impact["mode"] != "table_check" or proc.session_open)
+            ):
+                change.stale.append(key)
+                if impact["mode"] == "table_check_10s":
+                    check = TIMINGS["trivial_rewrite_table_check"][0]
+                    change.stale_until[key] = change.at + check + state.resolution()
+                break
+
+
+def proc_became_visible(state: EngineState) -> None:
+    """With /proc visible, unseen processes are known: re-select the stale sets."""
+    for change in state.changes.values():
+        if change.status in ("live", "superseded"):
+            continue
+        for entry in change.unseen:
+            if entry["resolved_at"] is None:
+                entry["resolved_at"] = change.at
+                entry["why"] += " (/proc now lists every process)"
+        select_stale(state, change)
+
+
+def _find_exited(state: EngineState, key: str) -> Process | None:
+    return next((p for p in reversed(state.history) if p.key == key), None)
+
+
+def evaluate(state: EngineState, change: Change, findings: list[Finding]) -> None:
+    """Update needs, resolve exits, and report prediction updates and ``change_live``."""
+    if change.status == "live":
+        return
+    margin, now = state.settings.margin, state.now
+    _satisfy_needs(state, change)
+    for key in change.stale:
+        if key in change.resolved:
+            continue
+        proc = state.processes.get(key)
+        if proc is not None:
+            cap = change.stale_until.get(key)
+            if cap is not None and now >= cap + margin:
+                change.resolved[key] = {
+                    "at": cap,
+                    "basis": "inferred",
+                    "label": proc.label,
+                    "reason": "table_changed",
+                    "how": "trivial-rewrite checks its tables every 10 s",
+                }
+            continue
+        gone = _find_exited(state, key)
+        if gone is None or gone.exited_at is None:
+            change.resolved[key] = {
+                "at": now,
+                "basis": "inferred",
+                "label": key,
+                "reason": "unknown",
+                "how": "no longer tracked",
+            }
+            continue
+        at = (
+            gone.exited_at
+            if gone.exit_basis == "observed"
+            else (gone.exit_latest or gone.exited_at)
+        )
+        change.resolved[key] = {
+            "at": at,
+            "basis": gone.exit_basis or "inferred",
+            "label": gone.label,
+            "reason": gone.exit_reason or "unknown",
+            "how": gone.exit_note,
+        }
+    for entry in change.unseen:
+        if entry["resolved_at"] is not None:
+            continue
+        if entry["until"] is None:
+            reload = _reload_after(state, change.at)
+            if reload is not None:
+                entry["resolved_at"] = reload
+        elif now >= entry["until"] + margin:
+            entry["resolved_at"] = entry["until"]
+    _service_times(state, change)
+    pred = predict.change_prediction(state, change)
+    summary = _summary(pred)
+    if needs_actions(change.needs):
+        change.status = "needs_action"
+    elif pred["stale"]:
+        change.status = "pending"
+    else:
+        _declare_live(state, change, findings)
+        return
+    old = change.prediction
+    moved = old.get("predicted_live_at") != summary["predicted_live_at"] and (
+        old.get("predicted_live_at") is None
+        or summary["predicted_live_at"] is None
+        or abs(old["predicted_live_at"] - summary["predicted_live_at"]) >= 1.0
+    )
+    if (
+        moved
+        or old.get("stale_count") != summary["stale_count"]
+        or (old.get("needs") != summary["needs"])
+    ):
+        change.prediction = summary
+        findings.append(
+            Finding(
+                "change_prediction_updated",
+                now,
+                "predicted",
+                {
+                    "change_id": change.change_id,
+                    **summary,
+                    "stale_processes": [r["label"] for r in pred["stale"]],
+                },
+            )
+        )
+
+
+def _summary(pred: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "predicted_live_at": pred["predicted_live_at"],
+        "earliest_live_at": pred["earliest_live_at"],
+        "expected_live_at": pred["expected_live_at"],
+        "stale_count": len(pred["stale"]),
+        "needs": pred["blocked_by"],
+    }
+
+
+def _reload_after(state: EngineState, at: float) -> float | None:
+    times = [r["at"] for r in state.reloads if r["at"] >= at]
+    return min(times) if times else None
+
+
+def _satisfy_needs(state: EngineState, change: Change) -> None:
+    for need in change.needs:
+        if need["satisfied_at"] is not None:
+            continue
+        if need["action"] == "reload":
+            reload = _reload_after(state, change.at)
+            if reload is not None:
+                need["satisfied_at"], need["satisfied_by"] = reload, "postfix reload"
+        if need["action"] in ("restart", "reload") and need["satisfied_at"] is None:
+            starts = [
+                m["started_at"]
+                for m in state.master.values()
+                if m.get("started_at", 0) >= change.at
+            ]
+            if starts:
+                need["satisfied_at"], need["satisfied_by"] = min(starts), "postfix start"
+
+
+def table_rebuilt(state: EngineState, ev: LogEvent) -> None:
+    """A "table ... has changed" line proves postmap ran: satisfy matching postmap needs."""
+    path = ev.fields.get("path", "")
+    for change in state.changes.values():
+        for need in change.needs:
+            if (
+                need["action"] == "postmap"
+                and need["satisfied_at"] is None
+                and path
+                and (need["target"] == path or need["target"].endswith(path))
+            ):
+                need["satisfied_at"], need["satisfied_by"] = ev.at, f"table {path} rebuilt"
+
+
+def _service_times(state: EngineState, change: Change) -> None:
+    for impact in change.impacts:
+        name = f"{impact['service']}/{impact['type']}"
+        if name in change.service_live or impact["mode"] not in STALE_MODES:
+            continue
+        keys = [k for k in change.stale if k.split("/")[1] == impact["daemon"]]
+        unseen = [u for u in change.unseen if u["daemon"] == impact["daemon"]]
+        if any(k not in change.resolved for k in keys) or any(
+            u["resolved_at"] is None for u in unseen
+        ):
+            continue
+        times = (
+            [change.at]
+            + [change.resolved[k]["at"] for k in keys]
+            + [u["resolved_at"] for u in unseen]
+        )
+        change.service_live[name] = max(times)
+
+
+def _declare_live(state: EngineState, change: Change, findings: list[Finding]) -> None:
+    candidates: list[tuple[float, str, str, str]] = [
+        (change.at, "observed", "", "nothing stale was running: the next process reads it")
+    ]
+    for key, row in change.resolved.items():
+        candidates.append(
+            (row["at"], row["basis"], key, f"{row['label']} exited ({row['reason']}): {row['how']}")
+        )
+    for entry in change.unseen:
+        if entry["resolved_at"] is not None:
+            candidates.append(
+                (entry["resolved_at"], "inferred", "", f"{entry['daemon']}[unseen]: {entry['why']}")
+            )
+    for need in change.needs:
+        if need["satisfied_at"] is not None:
+            candidates.append((need["satisfied_at"], "observed", "", need["satisfied_by"]))
+    at, basis, key, why = max(candidates, key=lambda c: c[0])
+    change.status, change.live_at, change.live_basis = "live", at, basis
+    change.made_live_by, change.claimed_at = key or why, state.now
+    findings.append(
+        Finding(
+            "change_live",
+            state.now,
+            "observed" if basis == "observed" else "inferred",
+            {
+                "change_id": change.change_id,
+                "live_at": at,
+                "basis": basis,
+                "made_live_by": key,
+                "explanation": why,
+                "claimed_at": state.now,
+                "services": change.service_live,
+                "advisories": change.advisories,
+            },
+        )
+    )
+
+
+def evaluate_all(state: EngineState, findings: list[Finding]) -> None:
+    for change in state.changes.values():
+        if change.status != "live":
+            evaluate(state, change, findings)

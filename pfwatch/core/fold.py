@@ -1,0 +1,102 @@
+"""The pure core: ``fold(state, event) -> Step(state, findings)``.
+
+Time enters only through ``event.at``; nothing here reads a clock, a file or a socket.
+:func:`fold` copies the state first and is pure; :func:`step` mutates the state it is
+given (for long replays where copying per line would dominate) and returns the findings.
+Inputs: :class:`~pfwatch.core.state.EngineState` and one event of
+:data:`pfwatch.events.Event`. Outputs: :class:`Step`. Errors:
+:class:`pfwatch.errors.InvariantBroken` for an event of an unknown type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from pfwatch.core import confirm, observe
+from pfwatch.core import processes as pm
+from pfwatch.core.state import EngineState
+from pfwatch.errors import InvariantBroken
+from pfwatch.events import (
+    ConfigChanged,
+    ConfigError,
+    ConfigSnapshotTaken,
+    Event,
+    Finding,
+    LogEvent,
+    ProcessTableSeen,
+    Tick,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """The new state and what was concluded on the way."""
+
+    state: EngineState
+    findings: tuple[Finding, ...]
+
+
+def fold(state: EngineState, event: Event) -> Step:
+    """Fold one event into a copy of ``state``."""
+    new = state.copy()
+    return Step(new, tuple(step(new, event)))
+
+
+def step(state: EngineState, event: Event) -> list[Finding]:
+    """Fold one event into ``state`` in place; return the findings."""
+    findings: list[Finding] = []
+    at = event.at
+    if isinstance(event, LogEvent):
+        if state.log_began_at is None:
+            state.log_began_at = at
+        if state.coarse_timestamps and at != int(at):
+            state.coarse_timestamps = False
+    state.now = max(state.now, at)
+    pm.advance(state, state.now, findings)
+    if isinstance(event, LogEvent):
+        observe.apply_log(state, event, findings)
+        if event.kind == "table_changed":
+            confirm.table_rebuilt(state, event)
+    elif isinstance(event, ProcessTableSeen):
+        first = state.proc_seen_at is None
+        observe.apply_proc(state, event, findings)
+        if first:
+            confirm.proc_became_visible(state)
+    elif isinstance(event, ConfigChanged):
+        confirm.open_change(state, event, findings)
+    elif isinstance(event, ConfigSnapshotTaken):
+        state.facts = event.facts
+    elif isinstance(event, ConfigError):
+        state.config_errors += 1
+        findings.append(
+            Finding(
+                "config_error",
+                at,
+                "observed",
+                {
+                    "path": event.path,
+                    "line": event.line,
+                    "column": event.column,
+                    "message": event.message,
+                },
+            )
+        )
+    elif isinstance(event, Tick):
+        pass
+    else:
+        raise InvariantBroken(f"fold: unknown event type {type(event).__name__}")
+    if state.changes:
+        for finding in findings:
+            if finding.name == "process_started":
+                confirm.adopt(state, str(finding.data["process"]))
+        confirm.evaluate_all(state, findings)
+    return findings
+
+
+def run(state: EngineState, events: Iterable[Event]) -> list[Finding]:
+    """Fold a whole stream in place (replay helper); returns every finding in order."""
+    out: list[Finding] = []
+    for event in events:
+        out.extend(step(state, event))
+    return out

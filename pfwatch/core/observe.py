@@ -1,0 +1,382 @@
+"""Apply observations (log events, /proc polls) to the process model.
+
+Which log kinds (see the LogEvent.kind contract) open or close sessions, prove use,
+or show an exit; what the master's start, reload and stop do to every child
+(src/master/master.c:582-590, master_sig.c:196, single_server.c:257-262, 280-306).
+Pure: no I/O, no clock. Inputs: the state, one event. Outputs: state mutations and
+appended findings. Errors: none.
+"""
+
+from __future__ import annotations
+
+from pfwatch.core import processes as pm
+from pfwatch.core.state import EngineState, Process
+from pfwatch.events import Basis, Finding, LogEvent, ProcessTableSeen
+from pfwatch.knowledge.daemons import REWRITE_CLIENTS, spec_for
+
+SESSION_OPEN = frozenset(
+    {"session_connect", "postscreen_connect", "verbose_connection_established"}
+)
+SESSION_CLOSE = frozenset(
+    {
+        "session_disconnect",
+        "session_abort",
+        "postscreen_disconnect",
+        "postscreen_pass",
+        "verbose_connection_closed",
+    }
+)
+CLIENT_USE = frozenset({"message_activity", "noqueue", "session_disconnect", "session_abort"})
+MASTER_DAEMONS = frozenset({"master", "postfix-script"})
+BIRTH_EVIDENCE = SESSION_OPEN | {
+    "verbose_process_generation",
+    "verbose_daemon_started",
+    "message_activity",
+    "table_changed",
+    "database_older",
+}
+"""A first line of another kind (a disconnect, a -v trace) means the process was already
+running before it: its birth is unknown."""
+
+RELOAD_NOTE = (
+    "postfix reload: the master closed the status pipe; idle children exit at "
+    "once, busy ones after their current request (src/master/master.c:582-590; "
+    "single_server.c:257-262,280-306)"
+)
+STOP_NOTE = "postfix stop: the master kills its whole process group (src/master/master_sig.c:196)"
+
+
+def apply_log(state: EngineState, ev: LogEvent, findings: list[Finding]) -> None:
+    """Fold one classified log line into the process model."""
+    if ev.daemon in MASTER_DAEMONS:
+        _master_event(state, ev, findings)
+        return
+    if ev.pid <= 0 or not ev.daemon:
+        return
+    found = _process_for(state, ev, findings)
+    if found is None:
+        return
+    proc = found
+    kind = ev.kind
+    if kind.startswith("verbose_"):
+        proc.verbose = True
+    if kind == "verbose_process_generation" and proc.first_seen_at >= ev.at:
+        proc.born_at, proc.born_exact = ev.at, True
+    proc.last_activity_at = max(proc.last_activity_at, ev.at)
+    if kind in SESSION_OPEN:
+        if not proc.session_open:
+            proc.session_open = True
+            proc.session_started_at = ev.at
+            proc.sessions += 1
+            proc.uses += 1
+    elif kind in SESSION_CLOSE:
+        _session_closed(state, proc, ev.at, findings)
+    elif kind == "message_activity" and not proc.session_open and not proc.verbose:
+        queue_id = ev.fields.get("queue_id", "")
+        if queue_id and queue_id != proc.last_queue_id:
+            proc.last_queue_id = queue_id
+            proc.sessions += 1
+            proc.uses += 1
+            proc.last_session_end_at = ev.at
+            _, max_use = pm.limits(state, proc.service, proc.daemon)
+            if max_use and proc.uses >= max_use:
+                proc.draining, proc.drain_reason = True, "use_limit"
+        else:
+            proc.last_session_end_at = ev.at
+    if spec_for(proc.daemon).name in REWRITE_CLIENTS and kind in CLIENT_USE:
+        pm.client_use(state, proc, ev.at, findings)
+    _observed_exit(state, proc, ev, findings)
+    if proc.alive:
+        pm.schedule(state, proc)
+
+
+def _process_for(state: EngineState, ev: LogEvent, findings: list[Finding]) -> Process | None:
+    key = pm.process_key(ev.instance, ev.daemon, ev.pid)
+    proc = state.processes.get(key)
+    if proc is not None:
+        return proc
+    previous = next((p for p in reversed(state.history) if p.key == key), None)
+    if previous is not None and previous.exited_at is not None:
+        grace = previous.exited_at + state.resolution() + 0.5
+        if ev.at <= grace:
+            return None  # last words of a process already known to have exited
+        idle, _ = pm.limits(state, previous.service, previous.daemon)
+        if previous.exit_basis == "inferred" and ev.at - previous.exited_at <= (idle or 0):
+            return _revive(state, previous, ev, findings)
+    if ev.kind in BIRTH_EVIDENCE:
+        return pm.started(state, ev.instance, ev.service, ev.daemon, ev.pid, ev.at, findings)
+    proc = pm.started(
+        state,
+        ev.instance,
+        ev.service,
+        ev.daemon,
+        ev.pid,
+        ev.at,
+        findings,
+        note=f"first line ({ev.kind}) shows it was already running: born earlier",
+    )
+    proc.born_at = None
+    return proc
+
+
+def _revive(state: EngineState, proc: Process, ev: LogEvent, findings: list[Finding]) -> Process:
+    """A process inferred to have exited logged again: the inference was wrong."""
+    state.history.remove(proc)
+    findings.append(
+        Finding(
+            "process_exit_retracted",
+            ev.at,
+            "observed",
+            {
+                "process": proc.key,
+                "service": proc.service,
+                "daemon": proc.daemon,
+                "pid": proc.pid,
+                "inferred_exit": proc.exited_at,
+                "reason": proc.exit_reason,
+                "explanation": f"{proc.label} logged again at {ev.at:.0f}: still alive",
+            },
+        )
+    )
+    draining = proc.exit_reason == "reload"
+    proc.exited_at = proc.exit_latest = None
+    proc.exit_reason = proc.exit_basis = None
+    proc.exit_note = ""
+    if draining:
+        proc.draining, proc.drain_reason = True, "reload"
+    state.processes[proc.key] = proc
+    return proc
+
+
+def _session_closed(state: EngineState, proc: Process, at: float, findings: list[Finding]) -> None:
+    proc.session_open = False
+    proc.last_session_end_at = at
+    _, max_use = pm.limits(state, proc.service, proc.daemon)
+    if proc.draining and proc.drain_reason == "reload":
+        pm.exited(
+            state,
+            proc,
+            at,
+            "reload",
+            "inferred",
+            "finished the session it was serving at the reload, then exited "
+            "(src/master/single_server.c:280-306)",
+            findings,
+        )
+    elif max_use and proc.uses >= max_use:
+        pm.exited(
+            state,
+            proc,
+            at,
+            "use_limit",
+            "inferred",
+            f"served {proc.uses} connections = max_use {max_use}; exits silently "
+            "after the last one (src/master/single_server.c:810-821)",
+            findings,
+        )
+
+
+def _observed_exit(
+    state: EngineState, proc: Process, ev: LogEvent, findings: list[Finding]
+) -> None:
+    kind = ev.kind
+    if kind == "verbose_idle_timeout":
+        pm.exited(
+            state,
+            proc,
+            ev.at,
+            "idle_timeout",
+            "observed",
+            '"idle timeout -- exiting" (-v; src/master/single_server.c:268-269)',
+            findings,
+        )
+    elif kind in ("table_changed", "table_changed_draining"):
+        table = ev.fields.get("table", "?")
+        how = "drains in the background" if kind == "table_changed_draining" else "exits"
+        pm.exited(
+            state,
+            proc,
+            ev.at,
+            "table_changed",
+            "observed",
+            f"table {table} changed: the process {how} before its next request "
+            "(src/util/dict.c:583-609)",
+            findings,
+        )
+    elif kind == "verbose_master_disconnect":
+        pm.exited(
+            state,
+            proc,
+            ev.at,
+            "reload",
+            "observed",
+            f'"master disconnect -- {ev.fields.get("mode", "exiting")}" (-v; '
+            "single_server.c:259-260)",
+            findings,
+        )
+    elif kind == "verbose_retire":
+        pm.exited(
+            state,
+            proc,
+            ev.at,
+            "use_limit",
+            "observed",
+            '"time to retire" (-v; single_server.c:250-251)',
+            findings,
+        )
+    elif kind == "diagnostic" and ev.fields.get("severity") in ("fatal", "panic"):
+        pm.exited(
+            state,
+            proc,
+            ev.at,
+            "crash",
+            "observed",
+            f"{ev.fields.get('severity')}: {ev.fields.get('text', '')}"[:200],
+            findings,
+        )
+
+
+def _master_event(state: EngineState, ev: LogEvent, findings: list[Finding]) -> None:
+    kind, inst = ev.kind, ev.instance
+    if kind == "master_started":
+        _end_all(
+            state, inst, ev.at, STOP_NOTE + " (a new master started)", findings, keep_master=False
+        )
+        state.master[inst] = {"pid": ev.pid, "started_at": ev.at}
+        pm.started(state, inst, "master", "master", ev.pid, ev.at, findings)
+        findings.append(
+            Finding(
+                "postfix_started",
+                ev.at,
+                "observed",
+                {"instance": inst, "pid": ev.pid, "version": ev.fields.get("version", "")},
+            )
+        )
+    elif kind == "master_reloaded":
+        state.reloads.append({"instance": inst, "at": ev.at})
+        if pm.process_key(inst, "master", ev.pid) not in state.processes and ev.pid > 0:
+            pm.started(state, inst, "master", "master", ev.pid, ev.at, findings)
+        for proc in [p for p in state.processes.values() if p.instance == inst]:
+            if proc.daemon == "master":
+                continue
+            if proc.session_open:
+                proc.draining, proc.drain_reason = True, "reload"
+            else:
+                pm.exited(state, proc, ev.at, "reload", "inferred", RELOAD_NOTE, findings)
+        findings.append(Finding("postfix_reloaded", ev.at, "observed", {"instance": inst}))
+    elif kind in ("master_stopped", "master_exit_time"):
+        _end_all(state, inst, ev.at, STOP_NOTE, findings, keep_master=False)
+        findings.append(
+            Finding(
+                "postfix_stopped",
+                ev.at,
+                "observed",
+                {"instance": inst, "signal": ev.fields.get("signal", "")},
+            )
+        )
+    elif kind in ("child_exit_status", "child_killed"):
+        daemon = ev.fields.get("child_daemon", "") or ev.fields.get("path", "").rsplit("/")[-1]
+        try:
+            pid = int(ev.fields.get("child_pid", "0"))
+        except ValueError:
+            return
+        child = state.processes.get(pm.process_key(inst, daemon, pid))
+        if child is not None:
+            reason = "killed" if kind == "child_killed" else "crash"
+            detail = (
+                f"signal {ev.fields.get('signal')}"
+                if kind == "child_killed"
+                else f"exit status {ev.fields.get('status')}"
+            )
+            pm.exited(
+                state,
+                child,
+                ev.at,
+                reason,
+                "observed",
+                f"master reported {detail} (src/master/master_spawn.c:331-336)",
+                findings,
+            )
+
+
+def _end_all(
+    state: EngineState,
+    inst: str,
+    at: float,
+    note: str,
+    findings: list[Finding],
+    *,
+    keep_master: bool,
+) -> None:
+    for proc in [p for p in state.processes.values() if p.instance == inst]:
+        if keep_master and proc.daemon == "master":
+            continue
+        basis: Basis = "observed" if proc.daemon == "master" else "inferred"
+        pm.exited(state, proc, at, "stop", basis, note, findings)
+
+
+def apply_proc(state: EngineState, ev: ProcessTableSeen, findings: list[Finding]) -> None:
+    """Fold a complete /proc poll: new processes are born, missing ones have exited."""
+    first = state.proc_seen_at is None
+    previous_poll = state.proc_seen_at
+    state.proc_seen_at = ev.at
+    seen = {pm.process_key(i.instance, i.daemon, i.pid): i for i in ev.processes}
+    for proc in [p for p in state.processes.values() if p.inferred]:
+        pm.exited(
+            state,
+            proc,
+            ev.at,
+            "unknown",
+            "inferred",
+            "placeholder for a process invisible in the log; /proc now shows the truth",
+            findings,
+        )
+    for key, info in seen.items():
+        known = state.processes.get(key)
+        if known is None:
+            if any(
+                p.key == key and (p.exited_at or 0) >= info.started_at for p in state.history[-200:]
+            ):
+                continue
+            pm.started(
+                state,
+                info.instance,
+                info.service,
+                info.daemon,
+                info.pid,
+                ev.at,
+                findings,
+                born_at=info.started_at,
+                note="seen in /proc" + (" (already running)" if first else ""),
+            )
+        elif not known.born_exact:
+            known.born_at, known.born_exact = min(info.started_at, known.born_at or ev.at), True
+    for proc in list(state.processes.values()):
+        if proc.key in seen or proc.inferred:
+            continue
+        pm.exited(
+            state,
+            proc,
+            ev.at,
+            _guess_reason(state, proc, ev.at),
+            "observed",
+            "gone from /proc"
+            + (
+                f" (between {previous_poll:.2f} and {ev.at:.2f})"
+                if previous_poll is not None
+                else ""
+            ),
+            findings,
+        )
+
+
+def _guess_reason(state: EngineState, proc: Process, at: float) -> str:
+    if proc.draining:
+        return proc.drain_reason
+    _, max_use = pm.limits(state, proc.service, proc.daemon)
+    if max_use and proc.uses >= max_use:
+        return "use_limit"
+    deadline = pm.idle_deadline(state, proc)
+    if deadline is not None and at >= deadline[0] - 1.0:
+        return "idle_timeout"
+    return "unknown"

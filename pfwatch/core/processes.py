@@ -1,0 +1,363 @@
+"""The process model: births, sessions, uses and exits of every Postfix process.
+
+Folds :class:`~pfwatch.events.LogEvent` and :class:`~pfwatch.events.ProcessTableSeen`
+into :class:`~pfwatch.core.state.Process` records and turns silence into inferred exits
+by the skeleton rules of :mod:`pfwatch.knowledge.daemons`. Pure: no I/O, no clock.
+Inputs: the state, one event. Outputs: mutations of the state plus appended
+:class:`~pfwatch.events.Finding` objects. Errors: none (odd lines are only noted).
+"""
+
+from __future__ import annotations
+
+import re
+
+from pfwatch.core.state import ClientTracker, EngineState, Process
+from pfwatch.events import Basis, Finding, ServiceFacts
+from pfwatch.knowledge.daemons import DAEMONS, SKELETONS, spec_for
+
+_TIME = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
+_UNIT = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+
+
+def parse_seconds(value: str | None, default: float) -> float:
+    """A Postfix time value (``100s``, ``5m``, ``100``) in seconds; ``default`` if unusable."""
+    if value is None:
+        return default
+    m = _TIME.match(value)
+    return float(m.group(1)) * _UNIT[m.group(2)] if m else default
+
+
+def service_facts(state: EngineState, service: str, daemon: str) -> ServiceFacts | None:
+    """The master.cf service a process belongs to, matched by name and command."""
+    if state.facts is None:
+        return None
+    name = spec_for(daemon).name
+    candidates = [s for s in state.facts.services if spec_for(s.daemon).name == name]
+    if service:
+        exact = [s for s in candidates if s.name == service]
+        if exact:
+            return exact[0]
+    plain = [s for s in candidates if not s.syslog_name or s.syslog_name.endswith("postfix")]
+    if len(plain) == 1:
+        return plain[0]
+    return candidates[0] if candidates else None
+
+
+def resolve_service(state: EngineState, service: str, daemon: str) -> str:
+    """The master.cf service name for a log line (the daemon name when unknown)."""
+    if service:
+        return service
+    facts = service_facts(state, "", daemon)
+    if facts is not None:
+        return facts.name
+    return {"smtpd": "smtp", "trivial-rewrite": "rewrite"}.get(daemon, daemon)
+
+
+def limits(state: EngineState, service: str, daemon: str) -> tuple[float | None, int | None]:
+    """Effective (max_idle, max_use) for a process; None when the daemon ignores it."""
+    spec = spec_for(daemon)
+    facts = service_facts(state, service, daemon)
+    params = state.facts.parameters if state.facts is not None else {}
+    idle = (
+        facts.max_idle
+        if facts is not None
+        else parse_seconds(params.get("max_idle"), state.settings.max_idle)
+    )
+    use = (
+        facts.max_use
+        if facts is not None
+        else int(parse_seconds(params.get("max_use"), float(state.settings.max_use)))
+    )
+    if spec.name == "anvil":
+        idle = max(idle, parse_seconds(params.get("anvil_rate_time_unit"), 60.0))
+    if spec.name == "verify" and params.get("address_verify_map", "x") == "":
+        return None, None
+    return (idle if spec.idle_applies else None), (use if spec.use_applies and use else None)
+
+
+def ipc_limits(state: EngineState) -> tuple[float, float]:
+    """(ipc_idle, ipc_ttl) from the configuration, else the settings' defaults."""
+    params = state.facts.parameters if state.facts is not None else {}
+    return (
+        parse_seconds(params.get("ipc_idle"), state.settings.ipc_idle),
+        parse_seconds(params.get("ipc_ttl"), state.settings.ipc_ttl),
+    )
+
+
+def process_key(instance: str, daemon: str, pid: int) -> str:
+    return f"{instance}/{daemon}/{pid}"
+
+
+def _touch_due(state: EngineState, when: float | None) -> None:
+    if when is not None and (state.next_due is None or when < state.next_due):
+        state.next_due = when
+
+
+def started(  # noqa: PLR0917 - mirrors the fields of a process_started finding
+    state: EngineState,
+    instance: str,
+    service: str,
+    daemon: str,
+    pid: int,
+    at: float,
+    findings: list[Finding],
+    *,
+    born_at: float | None = None,
+    inferred: bool = False,
+    basis: Basis = "observed",
+    note: str = "",
+) -> Process:
+    """Create a process record and report ``process_started``."""
+    if inferred:
+        state.phantom_seq += 1
+        key = f"{instance}/{daemon}/~{state.phantom_seq}"
+    else:
+        key = process_key(instance, daemon, pid)
+    facts = state.facts
+    proc = Process(
+        key=key,
+        instance=instance,
+        service=resolve_service(state, service, daemon),
+        daemon=daemon,
+        pid=pid,
+        first_seen_at=at,
+        last_activity_at=at,
+        born_at=born_at if born_at is not None else at,
+        born_exact=born_at is not None,
+        generation=facts.digest if facts is not None else "",
+        inferred=inferred,
+    )
+    state.processes[key] = proc
+    findings.append(
+        Finding(
+            "process_started",
+            at,
+            basis,
+            {
+                "service": proc.service,
+                "daemon": daemon,
+                "pid": pid,
+                "process": key,
+                "instance": instance,
+                "born_at": proc.born_at,
+                "born_exact": proc.born_exact,
+                "note": note or ("first log line of this pid" if not proc.born_exact else ""),
+            },
+        )
+    )
+    return proc
+
+
+def exited(  # noqa: PLR0917 - mirrors the fields of a process_exited finding
+    state: EngineState,
+    proc: Process,
+    at: float,
+    reason: str,
+    basis: Basis,
+    note: str,
+    findings: list[Finding],
+    *,
+    latest: float | None = None,
+) -> None:
+    """Mark ``proc`` exited at ``at`` and report ``process_exited``."""
+    if not proc.alive:
+        return
+    proc.exited_at = at
+    proc.exit_latest = max(latest if latest is not None else at, at)
+    proc.exit_reason = reason
+    proc.exit_basis = basis
+    proc.exit_note = note
+    proc.session_open = False
+    state.processes.pop(proc.key, None)
+    state.history.append(proc)
+    if len(state.history) > state.settings.history_limit:
+        del state.history[: len(state.history) - state.settings.history_limit]
+    for tracker in state.trackers.values():
+        held = tracker.clients.pop(proc.key, None)
+        if held is not None:
+            _client_gone(tracker, at)
+    findings.append(
+        Finding(
+            "process_exited",
+            state.now,
+            basis,
+            {
+                "service": proc.service,
+                "daemon": proc.daemon,
+                "pid": proc.pid,
+                "process": proc.key,
+                "instance": proc.instance,
+                "exited_at": at,
+                "exit_latest": proc.exit_latest,
+                "reason": reason,
+                "basis": basis,
+                "explanation": note,
+                "sessions": proc.sessions,
+            },
+        )
+    )
+
+
+def _client_gone(tracker: ClientTracker, at: float) -> None:
+    tracker.disconnects += 1
+    if not tracker.clients:
+        tracker.zero_since = at
+
+
+def idle_deadline(state: EngineState, proc: Process) -> tuple[float, float, str] | None:
+    """When silence makes ``proc`` exit: (estimate, latest, rule) or None (no idle exit).
+
+    single/dgram/trigger: ``max_idle`` after the last connection closed (or the last
+    activity). multi/event: ``max_idle`` after the last client let go (trackers).
+    """
+    idle, _ = limits(state, proc.service, proc.daemon)
+    spec = spec_for(proc.daemon)
+    res = state.resolution()
+    if proc.draining and not proc.session_open:
+        last = proc.last_activity_at
+        return last + res / 2, last + res, f"finishes its last request ({proc.drain_reason})"
+    if idle is None or proc.session_open or spec.skeleton in ("master", "trigger"):
+        return None
+    if spec.skeleton in ("multi", "event"):
+        if spec.name not in ("trivial-rewrite", "proxymap", "scache", "verify"):
+            return None
+        tracker = state.trackers.get(proc.instance)
+        if tracker is None or tracker.clients:
+            return None
+        base = tracker.zero_since if tracker.zero_since is not None else proc.last_activity_at
+        base = max(base, proc.first_seen_at if proc.inferred else base)
+        rule = (
+            f"{SKELETONS[spec.skeleton].idle} ({SKELETONS[spec.skeleton].idle_source}): "
+            f"clients let go at {base:.0f}, then max_idle {idle:g}s"
+        )
+        return base + idle + res / 2, base + idle + res, rule
+    base = (
+        proc.last_session_end_at
+        if proc.last_session_end_at is not None
+        else (proc.last_activity_at)
+    )
+    base = max(base, proc.last_activity_at)
+    rule = f"{SKELETONS[spec.skeleton].idle} ({SKELETONS[spec.skeleton].idle_source})"
+    return base + idle + res / 2, base + idle + res, rule
+
+
+def schedule(state: EngineState, proc: Process) -> None:
+    """Register when ``proc`` next needs attention from :func:`advance`."""
+    deadline = idle_deadline(state, proc)
+    if deadline is not None:
+        _touch_due(state, deadline[1] + state.settings.margin)
+
+
+def client_use(state: EngineState, client: Process, at: float, findings: list[Finding]) -> None:
+    """A rewrite/resolve client used trivial-rewrite at ``at`` (proof that one runs)."""
+    tracker = state.trackers.setdefault(client.instance, ClientTracker())
+    _, ttl = ipc_limits(state)
+    held = tracker.clients.get(client.key)
+    if held is not None and at - held[0] >= ttl:
+        tracker.disconnects += 1
+        held = None
+    tracker.clients[client.key] = [held[0] if held else at, at]
+    tracker.zero_since = None
+    tracker.last_use = at
+    if not state.proc_authoritative():
+        rewriters = [
+            p
+            for p in state.processes.values()
+            if p.daemon == "trivial-rewrite" and p.instance == client.instance
+        ]
+        if not rewriters:
+            phantom = started(
+                state,
+                client.instance,
+                "",
+                "trivial-rewrite",
+                0,
+                at,
+                findings,
+                inferred=True,
+                basis="inferred",
+                note=(
+                    f"{client.label} needed address rewriting/resolving; trivial-rewrite "
+                    "writes no line of its own, so its birth is inferred (at or before)"
+                ),
+            )
+            tracker.disconnects = 0
+            phantom.last_activity_at = at
+        for p in rewriters:
+            p.last_activity_at = max(p.last_activity_at, at)
+
+
+def advance_trackers(state: EngineState, now: float) -> None:
+    """Let clients go ``ipc_idle`` after their last use (clnt_stream.c:174-182)."""
+    ipc_idle, _ = ipc_limits(state)
+    for instance, tracker in state.trackers.items():
+        for key, (_, last) in sorted(tracker.clients.items(), key=lambda kv: kv[1][1]):
+            client = state.processes.get(key)
+            if client is not None and client.session_open:
+                continue
+            let_go = last + ipc_idle
+            if let_go <= now:
+                del tracker.clients[key]
+                _client_gone(tracker, let_go)
+        if tracker.clients:
+            due = min(v[1] for v in tracker.clients.values()) + ipc_idle
+            _touch_due(state, due)
+        for proc in state.processes.values():
+            if proc.instance == instance and proc.daemon == "trivial-rewrite":
+                schedule(state, proc)
+
+
+def advance(state: EngineState, now: float, findings: list[Finding]) -> None:
+    """Turn silence up to ``now`` into inferred exits (never before latest + margin)."""
+    if state.next_due is not None and now < state.next_due:
+        return
+    state.next_due = None
+    advance_trackers(state, now)
+    margin = state.settings.margin
+    for proc in list(state.processes.values()):
+        if state.proc_authoritative() and not proc.inferred:
+            continue
+        _, max_use = limits(state, proc.service, proc.daemon)
+        tracker = state.trackers.get(proc.instance)
+        if (
+            proc.daemon == "trivial-rewrite"
+            and max_use
+            and tracker is not None
+            and not tracker.clients
+            and tracker.disconnects >= max_use
+            and tracker.zero_since is not None
+        ):
+            exited(
+                state,
+                proc,
+                tracker.zero_since,
+                "use_limit",
+                "inferred",
+                f"{tracker.disconnects} client disconnects >= max_use {max_use} with no "
+                "client connected (src/master/multi_server.c:919); exits silently",
+                findings,
+            )
+            continue
+        deadline = idle_deadline(state, proc)
+        if deadline is None:
+            continue
+        estimate, latest, rule = deadline
+        if now >= latest + margin:
+            silent = "" if proc.verbose else "; without -v Postfix logs no exit line"
+            reason = proc.drain_reason if proc.draining else "idle_timeout"
+            exited(
+                state,
+                proc,
+                estimate,
+                reason,
+                "inferred",
+                f"no activity since {proc.last_activity_at:.0f}: {rule}{silent}",
+                findings,
+                latest=latest,
+            )
+        else:
+            _touch_due(state, latest + margin)
+
+
+def known_daemon(daemon: str) -> bool:
+    return daemon in DAEMONS

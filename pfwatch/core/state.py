@@ -1,0 +1,229 @@
+"""The engine state: plain dataclasses, copyable and JSON-serialisable.
+
+The watch service persists this state in SQLite between runs, so every field is plain
+data (str, float, int, bool, None, lists, dicts of those) except the current
+:class:`~pfwatch.events.ConfigFacts`, which :func:`to_json`/:func:`from_json` convert.
+Inputs: none. Outputs: :class:`EngineState`, :class:`Process`, :class:`Change`,
+:class:`ClientTracker`, :class:`Settings`, :func:`to_json`, :func:`from_json`.
+Errors: :class:`pfwatch.errors.StateError` for a JSON document that is not a state.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from pfwatch.errors import StateError
+from pfwatch.events import ConfigFacts, ServiceFacts, TableFacts
+
+STATE_VERSION = 1
+
+
+@dataclass
+class Settings:
+    """Tunables of the inference; defaults are Postfix's defaults and documented margins."""
+
+    margin: float = 2.0
+    """Seconds added before an exit known only by inference is acted on (log delay)."""
+    max_idle: float = 100.0
+    max_use: int = 100
+    ipc_idle: float = 5.0
+    ipc_ttl: float = 1000.0
+    proc_fresh: float = 5.0
+    """A /proc poll younger than this makes /proc the authority on exits."""
+    history_limit: int = 100_000
+    """Exited processes kept for the timeline (oldest dropped first)."""
+
+
+@dataclass
+class Process:
+    """One Postfix process (or an inferred one: ``pid == 0``) and what is known of it."""
+
+    key: str
+    instance: str
+    service: str
+    daemon: str
+    pid: int
+    first_seen_at: float
+    last_activity_at: float
+    born_at: float | None = None
+    born_exact: bool = False
+    generation: str = ""
+    session_open: bool = False
+    session_started_at: float | None = None
+    last_session_end_at: float | None = None
+    sessions: int = 0
+    uses: int = 0
+    last_queue_id: str = ""
+    verbose: bool = False
+    draining: bool = False
+    drain_reason: str = ""
+    exited_at: float | None = None
+    exit_latest: float | None = None
+    exit_reason: str | None = None
+    exit_basis: str | None = None
+    exit_note: str = ""
+    inferred: bool = False
+
+    @property
+    def alive(self) -> bool:
+        return self.exited_at is None
+
+    @property
+    def label(self) -> str:
+        """``daemon[pid]`` as in the log, or ``daemon[?]`` for an inferred process."""
+        return f"{self.daemon}[{self.pid}]" if self.pid else f"{self.daemon}[?]"
+
+
+@dataclass
+class ClientTracker:
+    """Clients holding connections to trivial-rewrite (or another multi-server).
+
+    ``clients`` maps a client process key to ``[connected_at, last_use]``; the client lets
+    go ``ipc_idle`` after its last use (src/global/clnt_stream.c:174-182, 226-242).
+    """
+
+    clients: dict[str, list[float]] = field(default_factory=dict)
+    zero_since: float | None = None
+    disconnects: int = 0
+    last_use: float | None = None
+
+
+@dataclass
+class Change:
+    """One configuration change and everything predicted and confirmed about it."""
+
+    change_id: str
+    at: float
+    files: list[str]
+    parameters: list[str]
+    services: list[str]
+    tables: list[dict[str, Any]]
+    digest: str
+    impacts: list[dict[str, Any]] = field(default_factory=list)
+    needs: list[dict[str, Any]] = field(default_factory=list)
+    stale: list[str] = field(default_factory=list)
+    stale_until: dict[str, float] = field(default_factory=dict)
+    resolved: dict[str, dict[str, Any]] = field(default_factory=dict)
+    unseen: list[dict[str, Any]] = field(default_factory=list)
+    advisories: list[str] = field(default_factory=list)
+    status: str = "pending"
+    live_at: float | None = None
+    live_basis: str | None = None
+    made_live_by: str = ""
+    claimed_at: float | None = None
+    service_live: dict[str, float] = field(default_factory=dict)
+    prediction: dict[str, Any] = field(default_factory=dict)
+    superseded_by: str = ""
+
+
+@dataclass
+class EngineState:
+    """Everything the core knows; :func:`pfwatch.core.fold.fold` is its only writer."""
+
+    settings: Settings = field(default_factory=Settings)
+    facts: ConfigFacts | None = None
+    now: float = 0.0
+    log_began_at: float | None = None
+    coarse_timestamps: bool = True
+    proc_seen_at: float | None = None
+    processes: dict[str, Process] = field(default_factory=dict)
+    history: list[Process] = field(default_factory=list)
+    changes: dict[str, Change] = field(default_factory=dict)
+    trackers: dict[str, ClientTracker] = field(default_factory=dict)
+    master: dict[str, dict[str, Any]] = field(default_factory=dict)
+    reloads: list[dict[str, Any]] = field(default_factory=list)
+    phantom_seq: int = 0
+    next_due: float | None = None
+    config_errors: int = 0
+
+    def copy(self) -> EngineState:
+        """A deep copy (the state is plain data)."""
+        return copy.deepcopy(self)
+
+    def resolution(self) -> float:
+        """Timestamp resolution of the log: 1 s for classic syslog, 0 when sub-second."""
+        return 1.0 if self.coarse_timestamps else 0.0
+
+    def proc_authoritative(self) -> bool:
+        """Whether a recent /proc poll, not inference, decides which processes live."""
+        seen = self.proc_seen_at
+        return seen is not None and self.now - seen <= self.settings.proc_fresh
+
+
+def facts_to_dict(facts: ConfigFacts) -> dict[str, Any]:
+    """A JSON-ready dict of :class:`ConfigFacts`."""
+    out = asdict(facts)
+    out["parameters"] = dict(facts.parameters)
+    out["services"] = [dict(asdict(s), overrides=dict(s.overrides)) for s in facts.services]
+    return out
+
+
+def facts_from_dict(data: dict[str, Any]) -> ConfigFacts:
+    """The inverse of :func:`facts_to_dict`."""
+    services = tuple(
+        ServiceFacts(**{**s, "overrides": dict(s.get("overrides", {}))})
+        for s in data.get("services", [])
+    )
+    tables = tuple(
+        TableFacts(**{**t, "parameters": tuple(t.get("parameters", ()))})
+        for t in data.get("tables", [])
+    )
+    return ConfigFacts(
+        config_dir=data["config_dir"],
+        digest=data["digest"],
+        parameters=dict(data.get("parameters", {})),
+        services=services,
+        tables=tables,
+    )
+
+
+def to_json(state: EngineState) -> str:
+    """Serialise the whole state to one JSON document."""
+    doc: dict[str, Any] = {"version": STATE_VERSION}
+    for f in fields(state):
+        value = getattr(state, f.name)
+        if f.name == "facts":
+            doc["facts"] = facts_to_dict(value) if value is not None else None
+        elif f.name in ("settings",):
+            doc[f.name] = asdict(value)
+        elif f.name in ("processes", "changes", "trackers"):
+            doc[f.name] = {k: asdict(v) for k, v in value.items()}
+        elif f.name == "history":
+            doc[f.name] = [asdict(p) for p in value]
+        else:
+            doc[f.name] = value
+    return json.dumps(doc, sort_keys=True)
+
+
+def from_json(text: str) -> EngineState:
+    """Rebuild a state written by :func:`to_json`."""
+    try:
+        doc = json.loads(text)
+        if doc.get("version") != STATE_VERSION:
+            raise StateError(f"state version {doc.get('version')!r} is not {STATE_VERSION}")
+        state = EngineState(settings=Settings(**doc["settings"]))
+        state.facts = facts_from_dict(doc["facts"]) if doc.get("facts") else None
+        state.processes = {k: Process(**v) for k, v in doc["processes"].items()}
+        state.history = [Process(**v) for v in doc["history"]]
+        state.changes = {k: Change(**v) for k, v in doc["changes"].items()}
+        state.trackers = {k: ClientTracker(**v) for k, v in doc["trackers"].items()}
+        for name in (
+            "now",
+            "log_began_at",
+            "coarse_timestamps",
+            "proc_seen_at",
+            "master",
+            "reloads",
+            "phantom_seq",
+            "next_due",
+            "config_errors",
+        ):
+            setattr(state, name, doc[name])
+    except StateError:
+        raise
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise StateError(f"engine state document is unusable: {exc}") from exc
+    return state
