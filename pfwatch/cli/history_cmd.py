@@ -81,7 +81,7 @@ def render_table(changes: list[ChangeRecord]) -> str:
                 _short(change.detected_at),
                 live,
                 _duration(change.lag_seconds),
-                ",".join(change.needs) or "-",
+                ",".join(_action(need) for need in change.needs) or "-",
                 " ".join(Path(f).name for f in change.files) or "-",
             )
         )
@@ -91,6 +91,12 @@ def render_table(changes: list[ChangeRecord]) -> str:
         cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)]
         lines.append("  ".join([*cells, row[-1]]))
     return "\n".join(lines)
+
+
+def _action(need: Any) -> str:
+    if isinstance(need, dict):
+        return str(need.get("action") or need.get("kind") or sorted(need.items()))
+    return str(need)
 
 
 def _iso(at: float | None) -> str | None:

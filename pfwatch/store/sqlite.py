@@ -432,7 +432,7 @@ def _record_change(conn: sqlite3.Connection, finding: Finding) -> None:
     if finding.name == "change_detected":
         summary = {
             key: data[key]
-            for key in ("parameters", "services", "tables", "daemons", "summary")
+            for key in ("parameters", "services", "tables", "affected", "daemons", "summary")
             if key in data
         }
         conn.execute(
