@@ -16,9 +16,11 @@ from pfwatch.cli.exit_status import ExitStatus, guarded
 
 COMMANDS: tuple[str, ...] = (
     # "module:attribute" of each subcommand, in --help order.
+    "pfwatch.cli.config_cmd:config",
     "pfwatch.cli.tables_cmd:tables",
     "pfwatch.cli.diff_cmd:diff",
     "pfwatch.cli.history_cmd:history",
+    "pfwatch.cli.check_cmd:check",
 )
 
 

@@ -1,0 +1,192 @@
+"""``pfwatch check``: is anything pending, and what would a staged file do if installed now?
+
+One-shot, with the same engine as ``watch`` (see :mod:`pfwatch.precheck`). Exit codes are
+the monitoring-plugin ones, so it runs as a Nagios/Icinga/Sensu check: 0 nothing pending,
+1 pending edits that go live by themselves, 2 an edit that needs postmap/reload/restart
+or a broken configuration, 3 cannot tell (the reason is printed). ``--plugin`` prints the
+one-line summary with performance data (stdout only, even for errors); ``--json`` the
+full report. Inputs: flags, ``PFWATCH_*`` settings, the configuration, /proc, the log.
+Outputs: the report on stdout, the exit status as the return value.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import click
+
+from pfwatch.check_report import plugin_report, render_text, report_dict, verdict
+from pfwatch.cli.exit_status import ExitStatus, status_for
+from pfwatch.config.maincf import load_main_cf
+from pfwatch.errors import ConfigSyntaxError, PfwatchError, SourceUnavailable
+from pfwatch.precheck import CheckRequest, assess
+from pfwatch.settings import load_settings
+from pfwatch.sinks.plugin_output import PluginReport, render_plugin_output
+
+PLUGIN_STDOUT_PATHS = ("/dev/stdout", "/dev/stderr", "/proc/self/fd/1")
+
+
+def maillog_of(config_dir: Path) -> str | None:
+    """``maillog_file`` of the configuration when Postfix logs to a plain file itself."""
+    try:
+        param = load_main_cf(str(config_dir / "main.cf")).parameters.get("maillog_file")
+    except PfwatchError:
+        return None
+    if param is None or not param.value or param.value in PLUGIN_STDOUT_PATHS:
+        return None
+    return param.value if Path(param.value).is_file() else None
+
+
+def _explicit(origins: Mapping[str, str], key: str) -> bool:
+    origin = origins.get(key, "default")
+    return origin != "default" and not origin.startswith("auto")
+
+
+def build_request(
+    *,
+    config_dir: Path | None,
+    maillog: tuple[str, ...],
+    journal: bool,
+    state_dir: Path | None,
+    staged: Path | None,
+    no_git: bool,
+    no_log: bool,
+) -> CheckRequest:
+    """Resolve flags and settings layers into a :class:`CheckRequest`."""
+    flags = {
+        "config_dir": str(config_dir) if config_dir else None,
+        "maillog": maillog[0] if maillog else None,
+        "journal": True if journal else None,
+        "state_dir": str(state_dir) if state_dir else None,
+    }
+    settings = load_settings(flags)
+    chosen_state = settings.state_dir if settings.origins.get("state_dir") != "default" else None
+    logs: tuple[str, ...] = ()
+    use_journal = False
+    if not no_log:
+        own = maillog_of(settings.config_dir)
+        if maillog:
+            logs = maillog
+        elif _explicit(settings.origins, "maillog") and settings.maillog:
+            logs = (str(settings.maillog),)
+        elif journal or (_explicit(settings.origins, "journal") and settings.journal):
+            use_journal = True
+        elif own:
+            logs = (own,)
+        elif settings.maillog is not None:
+            logs = (str(settings.maillog),)
+    return CheckRequest(
+        config_dir=settings.config_dir,
+        now=time.time(),
+        state_dir=chosen_state,
+        maillog=logs,
+        journal=use_journal,
+        staged=staged,
+        use_git=not no_git,
+    )
+
+
+def _failure(exc: BaseException) -> tuple[ExitStatus, str]:
+    if isinstance(exc, ConfigSyntaxError):
+        return ExitStatus.ACTION_NEEDED, f"configuration error: {exc}"
+    if isinstance(exc, SourceUnavailable | PfwatchError):
+        return status_for(exc), str(exc)
+    if isinstance(exc, OSError):
+        return ExitStatus.UNKNOWN, f"{exc.filename or ''}: {exc.strerror or exc}"
+    return ExitStatus.UNKNOWN, f"internal error ({type(exc).__name__}: {exc})"
+
+
+@click.command("check")
+@click.option(
+    "--config-dir",
+    type=click.Path(path_type=Path),
+    help="Postfix configuration directory (default $MAIL_CONFIG or /etc/postfix).",
+)
+@click.option(
+    "--maillog",
+    multiple=True,
+    metavar="FILE",
+    help="Postfix log to read process "
+    "activity from (repeatable; default: main.cf's maillog_file when set).",
+)
+@click.option("--journal", is_flag=True, help="Read the log from journald instead.")
+@click.option(
+    "--state-dir",
+    type=click.Path(path_type=Path),
+    help="State directory of 'pfwatch watch' (use its recorded snapshots and engine state).",
+)
+@click.option(
+    "--staged",
+    type=click.Path(path_type=Path),
+    metavar="FILE_OR_DIR",
+    help="Candidate main.cf/master.cf/table (or a directory of them, named like "
+    "the files they replace): what would installing it now mean?",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON.")
+@click.option(
+    "--plugin",
+    is_flag=True,
+    help="Monitoring-plugin output: one status line "
+    "with performance data, then details (Nagios/Icinga/Sensu).",
+)
+@click.option("--no-git", is_flag=True, help="Do not use the git history of the directory.")
+@click.option("--no-log", is_flag=True, help="Do not read any log (only /proc and files).")
+def check(
+    *,
+    config_dir: Path | None,
+    maillog: tuple[str, ...],
+    journal: bool,
+    state_dir: Path | None,
+    staged: Path | None,
+    as_json: bool,
+    plugin: bool,
+    no_git: bool,
+    no_log: bool,
+) -> int:
+    """Report pending configuration edits, stale tables and lint; exit 0/1/2/3.
+
+    0: nothing pending. 1: edits pending that go live by themselves (the time is
+    predicted). 2: an edit needs postmap, postfix reload or stop/start, or the
+    configuration is broken. 3: cannot tell (the reason is printed).
+    """
+    try:
+        if maillog and journal:
+            raise click.UsageError("choose --maillog or --journal, not both")
+        request = build_request(
+            config_dir=config_dir,
+            maillog=maillog,
+            journal=journal,
+            state_dir=state_dir,
+            staged=staged,
+            no_git=no_git,
+            no_log=no_log,
+        )
+        assessment = assess(request)
+    except (PfwatchError, OSError, click.UsageError) as exc:
+        if isinstance(exc, click.UsageError):
+            status, reason = ExitStatus.UNKNOWN, exc.format_message()
+        else:
+            status, reason = _failure(exc)
+        if plugin:
+            click.echo(render_plugin_output(PluginReport(status, reason)), nl=False)
+        elif as_json:
+            click.echo(
+                json.dumps(
+                    {"status": status.name.lower(), "exit_code": int(status), "summary": reason},
+                    indent=2,
+                )
+            )
+        else:
+            click.echo(f"pfwatch check: {status.name} - {reason}", err=True)
+        return int(status)
+    now = request.now
+    if plugin:
+        click.echo(render_plugin_output(plugin_report(assessment, now)), nl=False)
+    elif as_json:
+        click.echo(json.dumps(report_dict(assessment, now), indent=2, default=str))
+    else:
+        click.echo(render_text(assessment, now), nl=False)
+    return int(verdict(assessment, now).status)
