@@ -183,8 +183,10 @@ def build_live_config(
     digest: str,
 ) -> LiveConfig:
     """Assemble a :class:`LiveConfig` from already parsed files."""
+    explicit = {n: p.value for n, p in main.parameters.items()}
+    explicit.setdefault("config_directory", str(config_dir))  # postfix -c DIR / MAIL_CONFIG
     expander = Expander(
-        {n: p.value for n, p in main.parameters.items()},
+        explicit,
         knowledge.defaults,
         raw_names=knowledge.raw,
         path=main.path,
