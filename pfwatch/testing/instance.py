@@ -208,6 +208,11 @@ class PostfixInstance:
         self.config_dir.mkdir(mode=0o755)
         self.main_cf.write_text(render_main_cf(self.layout))
         self.master_cf.write_text(render_master_cf(self.layout))
+        # Postfix re-reads a main.cf younger than ~2 s until it "cools down" (dict_load_file_xt
+        # in src/util/dict.c): a fresh instance's files are backdated so start-up is not delayed.
+        cooled = time.time() - 10
+        for generated in (self.main_cf, self.master_cf):
+            os.utime(generated, (cooled, cooled))
         owner = pwd.getpwnam(self.postconf("-dh", "mail_owner").strip())
         nobody = pwd.getpwnam("nobody")
         for path, user in (

@@ -95,7 +95,10 @@ class SmtpSink:
     def __init__(self) -> None:
         self._server = _Server()
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="pfwatch-smtp-sink", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="pfwatch-smtp-sink",
+            daemon=True,
         )
 
     @property
