@@ -39,6 +39,7 @@ from typing import Any
 from pfwatch.errors import StateError
 from pfwatch.events import Finding
 from pfwatch.sinks.events_json import event_id_for
+from pfwatch.store.lock import DirectoryLock
 
 DB_NAME = "state.sqlite"
 
@@ -135,14 +136,23 @@ class StateStore:
         self._lock = threading.Lock()
         self.path = path
         self.recovered_from: Path | None = None
+        self._dir_lock: DirectoryLock | None = None
 
     # -- opening ----------------------------------------------------------------------
 
     @classmethod
-    def open(cls, state_dir: Path | str, *, now: Callable[[], float] = time.time) -> StateStore:
+    def open(
+        cls,
+        state_dir: Path | str,
+        *,
+        now: Callable[[], float] = time.time,
+        exclusive: bool = False,
+    ) -> StateStore:
         """Open (creating, migrating or recovering) ``state_dir/state.sqlite``.
 
-        Raises StateError when the directory cannot be created or written.
+        With ``exclusive`` (what ``pfwatch watch`` uses), also take the directory lock so
+        that two watchers never share a state. Raises StateError when the directory
+        cannot be created or written, or is locked by another pfwatch.
         """
         directory = Path(state_dir)
         try:
@@ -150,13 +160,20 @@ class StateStore:
         except OSError as exc:
             raise StateError(f"{directory}: cannot create state directory: {_why(exc)}") from exc
         path = directory / DB_NAME
+        lock = DirectoryLock(directory) if exclusive else None
         recovered: Path | None = None
         try:
-            store = cls._open_checked(path)
-        except _Corrupt as exc:
-            recovered = _set_aside(path, now())
-            store = cls._open_checked(path, after_corruption=str(exc))
+            try:
+                store = cls._open_checked(path)
+            except _Corrupt as exc:
+                recovered = _set_aside(path, now())
+                store = cls._open_checked(path, after_corruption=str(exc))
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
         store.recovered_from = recovered
+        store._dir_lock = lock
         return store
 
     @classmethod
@@ -214,9 +231,11 @@ class StateStore:
                 raise
 
     def close(self) -> None:
-        """Close the database (checkpoints the WAL)."""
+        """Close the database (checkpoints the WAL) and release the directory lock."""
         with self._lock:
             self._conn.close()
+        if self._dir_lock is not None:
+            self._dir_lock.release()
 
     @property
     def schema_version(self) -> int:
