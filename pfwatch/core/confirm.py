@@ -135,9 +135,7 @@ def _unseen(state: EngineState, change: Change, impact: dict[str, Any]) -> None:
     elif impact["mode"] == "reload":
         return
     else:
-        if daemon == "proxymap" and not any(
-            "proxy:" in v for v in (state.facts.parameters.values() if state.facts else ())
-        ):
+        if daemon == "proxymap" and not _proxy_used(state):
             return
         began = state.log_began_at if state.log_began_at is not None else change.at
         until = began + float(impact["max_idle"]) + res
@@ -145,9 +143,10 @@ def _unseen(state: EngineState, change: Change, impact: dict[str, Any]) -> None:
             return
         entry["until"] = until
         entry["why"] = (
-            f"unknown pre-existing processes: the log began at {began:.0f}; a "
-            f"{daemon} idle since before then cannot be ruled out until "
-            f"{impact['max_idle']:g} s (max_idle) later"
+            f"unknown pre-existing processes: the log began only "
+            f"{change.at - began:.0f} s before the change, so a {daemon} that was "
+            f"idle since before the log began cannot be ruled out until "
+            f"max_idle ({impact['max_idle']:g} s) after the log began"
         )
     change.unseen.append(entry)
 
@@ -173,6 +172,17 @@ def adopt(state: EngineState, key: str) -> None:
                     check = TIMINGS["trivial_rewrite_table_check"][0]
                     change.stale_until[key] = change.at + check + state.resolution()
                 break
+
+
+def _proxy_used(state: EngineState) -> bool:
+    """Whether any parameter (other than the proxy_*_maps lists) names a proxy: table."""
+    if state.facts is None:
+        return False
+    return any(
+        "proxy:" in value
+        for name, value in state.facts.parameters.items()
+        if name not in ("proxy_read_maps", "proxy_write_maps")
+    )
 
 
 def proc_became_visible(state: EngineState) -> None:

@@ -227,8 +227,9 @@ def idle_deadline(state: EngineState, proc: Process) -> tuple[float, float, str]
         base = tracker.zero_since if tracker.zero_since is not None else proc.last_activity_at
         base = max(base, proc.first_seen_at if proc.inferred else base)
         rule = (
-            f"{SKELETONS[spec.skeleton].idle} ({SKELETONS[spec.skeleton].idle_source}): "
-            f"clients let go at {base:.0f}, then max_idle {idle:g}s"
+            "its clients let go ipc_idle after their last request (clnt_stream.c:174-182); "
+            f"then max_idle {idle:g} s passed with no client: "
+            f"{SKELETONS[spec.skeleton].idle} ({SKELETONS[spec.skeleton].idle_source})"
         )
         return base + idle + res / 2, base + idle + res, rule
     base = (
@@ -237,7 +238,10 @@ def idle_deadline(state: EngineState, proc: Process) -> tuple[float, float, str]
         else (proc.last_activity_at)
     )
     base = max(base, proc.last_activity_at)
-    rule = f"{SKELETONS[spec.skeleton].idle} ({SKELETONS[spec.skeleton].idle_source})"
+    rule = (
+        f"max_idle {idle:g} s after its last connection: "
+        f"{SKELETONS[spec.skeleton].idle} ({SKELETONS[spec.skeleton].idle_source})"
+    )
     return base + idle + res / 2, base + idle + res, rule
 
 
@@ -343,6 +347,8 @@ def advance(state: EngineState, now: float, findings: list[Finding]) -> None:
             continue
         estimate, latest, rule = deadline
         if now >= latest + margin:
+            if tracker is not None and proc.daemon == "trivial-rewrite":
+                proc.clients_gone_at = tracker.zero_since
             silent = "" if proc.verbose else "; without -v Postfix logs no exit line"
             reason = proc.drain_reason if proc.draining else "idle_timeout"
             exited(
@@ -351,7 +357,7 @@ def advance(state: EngineState, now: float, findings: list[Finding]) -> None:
                 estimate,
                 reason,
                 "inferred",
-                f"no activity since {proc.last_activity_at:.0f}: {rule}{silent}",
+                f"silent past its idle limit: {rule}{silent}",
                 findings,
                 latest=latest,
             )

@@ -60,6 +60,7 @@ class Process:
     verbose: bool = False
     draining: bool = False
     drain_reason: str = ""
+    clients_gone_at: float | None = None
     exited_at: float | None = None
     exit_latest: float | None = None
     exit_reason: str | None = None

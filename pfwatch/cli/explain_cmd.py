@@ -1,0 +1,316 @@
+"""``pfwatch explain``: replay a maillog through the lifecycle engine and explain it.
+
+Reads the log(s) with the maillog classifier, optionally the configuration directory,
+and one ``ConfigChanged`` per ``--changed-at TIME[=FILE]``; folds everything through
+:mod:`pfwatch.core.fold` and prints the narrative (rich) or one JSON document
+(docs/explain-json.md). Inputs: argv. Outputs: stdout; returns an exit status.
+Errors: unreadable logs or config raise :class:`~pfwatch.errors.SourceUnavailable`,
+bad option values :class:`~pfwatch.errors.UsageError` (turned into exit codes by the CLI).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import click
+
+from pfwatch.cli.exit_status import ExitStatus
+from pfwatch.config.diff import facts_from_snapshot
+from pfwatch.config.snapshot import build_snapshot
+from pfwatch.core import fold, report
+from pfwatch.core.changes import ALL
+from pfwatch.core.state import EngineState, Settings
+from pfwatch.errors import SourceUnavailable, UsageError
+from pfwatch.events import (
+    ConfigChanged,
+    ConfigFacts,
+    ConfigSnapshotTaken,
+    Event,
+    TableEdit,
+    Tick,
+)
+from pfwatch.knowledge.defaults import default_services
+from pfwatch.knowledge.tables import split_ref, table_type
+from pfwatch.maillog.reader import LogClassifier, iter_log_events
+from pfwatch.sinks.narrative import render
+
+_TIME_ONLY = re.compile(r"^\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?$")
+_COMPILED = (".db", ".cdb", ".lmdb", ".dir", ".pag")
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeSpec:
+    """One ``--changed-at`` value: a time (absolute, or time of day) and maybe a file."""
+
+    text: str
+    file: str | None
+    at: float | None
+    time_of_day: tuple[int, int, float] | None
+
+
+def parse_changed_at(value: str) -> ChangeSpec:
+    """``TIME[=FILE]`` with TIME as POSIX seconds, ISO 8601, or HH:MM[:SS] (log's date)."""
+    text, _, file = value.partition("=")
+    text = text.strip()
+    if not text:
+        raise UsageError(f"--changed-at {value!r}: no time given")
+    if _TIME_ONLY.match(text):
+        parts = text.split(":")
+        sec = float(parts[2]) if len(parts) > 2 else 0.0
+        return ChangeSpec(value, file or None, None, (int(parts[0]), int(parts[1]), sec))
+    try:
+        return ChangeSpec(value, file or None, float(text), None)
+    except ValueError:
+        pass
+    try:
+        stamp = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise UsageError(
+            f"--changed-at {value!r}: use POSIX seconds, ISO 8601 "
+            "(2018-04-09T06:26:00) or HH:MM[:SS]"
+        ) from exc
+    return ChangeSpec(value, file or None, stamp.timestamp(), None)
+
+
+def _resolve_time(spec: ChangeSpec, first_event_at: float) -> float:
+    if spec.at is not None:
+        return spec.at
+    assert spec.time_of_day is not None
+    hour, minute, sec = spec.time_of_day
+    day = datetime.fromtimestamp(first_event_at)
+    stamp = day.replace(hour=hour, minute=minute, second=int(sec), microsecond=int((sec % 1) * 1e6))
+    return stamp.timestamp()
+
+
+def load_facts(config_dir: str | None, max_idle: float | None) -> ConfigFacts:
+    """Facts of the configuration directory, or the stock services when none is given."""
+    if config_dir is None:
+        services = default_services(max_idle if max_idle is not None else 100.0)
+        digest = hashlib.sha256(b"stock").hexdigest()[:16]
+        return ConfigFacts(config_dir="", digest=digest, parameters={}, services=services)
+    if not Path(config_dir).is_dir():
+        raise SourceUnavailable(config_dir, "not a directory")
+    facts = facts_from_snapshot(build_snapshot(config_dir))
+    if max_idle is not None:
+        facts = replace(
+            facts,
+            services=tuple(
+                replace(s, max_idle=max_idle) if "max_idle" not in s.overrides else s
+                for s in facts.services
+            ),
+        )
+    return facts
+
+
+def change_event(spec: ChangeSpec, at: float, facts: ConfigFacts, n: int) -> ConfigChanged:
+    """What we know of an edit given only its time and maybe its file."""
+    file = spec.file
+    parameters: tuple[str, ...] = ()
+    services: tuple[str, ...] = ()
+    tables: tuple[TableEdit, ...] = ()
+    if file is None or file.endswith("main.cf"):
+        parameters = (ALL,)
+    elif file.endswith("master.cf"):
+        services = ("master.cf",)
+    else:
+        edit = _table_for(file, facts)
+        if edit is None:
+            parameters = (ALL,)
+        else:
+            tables = (edit,)
+    return ConfigChanged(
+        at=at,
+        change_id=f"explain-{n}",
+        files=(file or "main.cf",),
+        parameters=parameters,
+        services=services,
+        tables=tables,
+        facts=facts,
+        summary=(f"--changed-at {spec.text}",),
+    )
+
+
+def _table_for(file: str, facts: ConfigFacts) -> TableEdit | None:
+    compiled = file.endswith(_COMPILED)
+    source = file
+    for ext in _COMPILED:
+        if compiled and file.endswith(ext):
+            source = file[: -len(ext)]
+    for table in facts.tables:
+        if source in (table.source, table.ref) or file == table.compiled:
+            indexed = table_type(table.type).needs_postmap
+            return TableEdit(
+                ref=table.ref,
+                type=table.type,
+                source=table.source,
+                compiled=table.compiled,
+                source_changed=not compiled,
+                compiled_changed=compiled or not indexed,
+                parameters=table.parameters,
+            )
+    params = tuple(
+        sorted(
+            name
+            for name, value in facts.parameters.items()
+            if source in value.replace(",", " ").split()
+            or any(tok.endswith(":" + source) for tok in value.split())
+        )
+    )
+    if not params:
+        return None
+    ref = next(
+        (
+            tok.strip(",")
+            for name in params
+            for tok in facts.parameters[name].split()
+            if tok.strip(",").endswith(source)
+        ),
+        source,
+    )
+    _, kind, _ = split_ref(ref)
+    indexed = table_type(kind).needs_postmap
+    return TableEdit(
+        ref=ref,
+        type=kind,
+        source=source,
+        compiled=None,
+        source_changed=not compiled,
+        compiled_changed=compiled or not indexed,
+        parameters=params,
+    )
+
+
+def _events(logs: list[Event], specs: list[ChangeSpec], facts: ConfigFacts) -> Iterator[Event]:
+    if not logs:
+        return
+    first = logs[0].at
+    yield ConfigSnapshotTaken(at=first, facts=facts)
+    changes = sorted((_resolve_time(s, first), i, s) for i, s in enumerate(specs))
+    for event in logs:
+        while changes and changes[0][0] <= event.at:
+            at, i, spec = changes.pop(0)
+            yield change_event(spec, at, facts, i + 1)
+        yield event
+    for at, i, spec in changes:
+        yield change_event(spec, at, facts, i + 1)
+    yield Tick(at=max(logs[-1].at, *(c[0] for c in changes)) if changes else logs[-1].at)
+
+
+def explain_document(
+    logs: list[str],
+    *,
+    config_dir: str | None = None,
+    changed_at: tuple[str, ...] = (),
+    max_idle: float | None = None,
+    year: int | None = None,
+    keep_unrecognized: int = 0,
+) -> dict[str, Any]:
+    """Replay ``logs`` and return the explain document (the API behind the command)."""
+    specs = [parse_changed_at(v) for v in changed_at]
+    reference = time.mktime((year, 12, 31, 23, 59, 59, 0, 0, -1)) if year else None
+    classifier = LogClassifier(reference_time=reference, keep_unrecognized=keep_unrecognized)
+    events: list[Event] = list(iter_log_events(logs, classifier))
+    events.sort(key=lambda e: e.at)
+    facts = load_facts(config_dir, max_idle)
+    settings = Settings()
+    if max_idle is not None:
+        settings.max_idle = max_idle
+    state = EngineState(settings=settings)
+    findings = fold.run(state, _events(events, specs, facts))
+    doc = report.build_document(state, findings, classifier.stats.to_json())
+    if keep_unrecognized:
+        doc["unrecognized_lines"] = list(classifier.stats.unrecognized_samples)
+    return doc
+
+
+def _demo_paths() -> tuple[Path, dict[str, Any]]:
+    root = resources.files("pfwatch").joinpath("demo")
+    log = Path(str(root.joinpath("scenario.log")))
+    meta_path = Path(str(root.joinpath("scenario.json")))
+    if not log.is_file():
+        raise SourceUnavailable(
+            "pfwatch/demo/scenario.log", "the recorded demo scenario is not shipped in this build"
+        )
+    meta: dict[str, Any] = {}
+    if meta_path.is_file():
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise SourceUnavailable(str(meta_path), f"unreadable scenario: {exc}") from exc
+    return log, meta
+
+
+def _demo_changes(meta: dict[str, Any]) -> tuple[str, ...]:
+    out: list[str] = []
+    for item in meta.get("changes", meta.get("changed_at", [])):
+        if isinstance(item, str):
+            out.append(item)
+        elif isinstance(item, dict) and "at" in item:
+            out.append(f"{item['at']}={item['file']}" if item.get("file") else str(item["at"]))
+    return tuple(out)
+
+
+@click.command("explain")
+@click.argument("logs", nargs=-1, type=click.Path(dir_okay=True, allow_dash=True))
+@click.option(
+    "--config-dir",
+    type=click.Path(file_okay=False),
+    help="Postfix configuration directory the log was written under.",
+)
+@click.option(
+    "--changed-at",
+    "changed_at",
+    multiple=True,
+    metavar="TIME[=FILE]",
+    help="When a file was edited (POSIX seconds, ISO 8601 or HH:MM[:SS]); repeat.",
+)
+@click.option("--max-idle", type=float, help="max_idle in seconds (default: config or 100).")
+@click.option("--year", type=int, help="Year of syslog dates without one.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@click.option("--unrecognized", is_flag=True, help="Also print Postfix lines not understood.")
+@click.option("--demo", is_flag=True, help="Replay the recorded scenario shipped with pfwatch.")
+def explain(
+    *,
+    logs: tuple[str, ...],
+    config_dir: str | None,
+    changed_at: tuple[str, ...],
+    max_idle: float | None,
+    year: int | None,
+    as_json: bool,
+    unrecognized: bool,
+    demo: bool,
+) -> int:
+    """Explain a maillog: every process's life and when each edit went live, and why."""
+    paths = list(logs)
+    if demo:
+        log, meta = _demo_paths()
+        paths = [str(log)]
+        changed_at = changed_at or _demo_changes(meta)
+        max_idle = max_idle if max_idle is not None else meta.get("max_idle")
+        year = year or meta.get("year")
+        if config_dir is None and meta.get("config_dir"):
+            config_dir = str(log.parent / str(meta["config_dir"]))
+    if not paths:
+        raise UsageError("explain: give at least one LOG file (or --demo)")
+    doc = explain_document(
+        paths,
+        config_dir=config_dir,
+        changed_at=changed_at,
+        max_idle=max_idle,
+        year=year,
+        keep_unrecognized=10_000 if unrecognized else 0,
+    )
+    if as_json:
+        click.echo(json.dumps(doc, indent=2, sort_keys=False))
+    else:
+        render(doc, show_unrecognized=unrecognized)
+    return int(ExitStatus.OK)

@@ -1,0 +1,250 @@
+"""Human output of ``pfwatch explain``: a narrative, a process timeline and a Gantt strip.
+
+Reads the explain document (:mod:`pfwatch.core.report`, schema in docs/explain-json.md)
+and writes with rich. :func:`narrate` returns the narrative as plain sentences (tested);
+:func:`gantt` returns the timeline picture as text lines. Inputs: the document.
+Outputs: text on the console. Errors: none.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+REASONS = {
+    "idle_timeout": "idle timeout",
+    "use_limit": "use limit reached",
+    "table_changed": "a table changed",
+    "reload": "postfix reload",
+    "stop": "postfix stop",
+    "crash": "crashed",
+    "killed": "killed by a signal",
+    "unknown": "unknown cause",
+}
+GANTT_ROWS = 32
+
+
+def hms(at: float | None) -> str:
+    """Local wall-clock time of a POSIX timestamp, like the log shows it."""
+    if at is None:
+        return "—"
+    stamp = datetime.fromtimestamp(at)
+    text = stamp.strftime("%H:%M:%S")
+    frac = at - int(at)
+    return text + (f".{int(frac * 10)}" if frac >= 0.05 else "")
+
+
+def _procs(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {p["process"]: p for p in doc["processes"]}
+
+
+def _exit_sentence(row: dict[str, Any], proc: dict[str, Any] | None) -> str:
+    label = row["label"]
+    if row["exited_at"] is None:
+        return f"{label} is still running with the old configuration"
+    reason = REASONS.get(row["exit_reason"] or "unknown", row["exit_reason"])
+    at = hms(row["exited_at"])
+    if proc is not None and proc["daemon"] == "trivial-rewrite" and proc["inferred"]:
+        gone = proc.get("clients_gone_at")
+        clients = (
+            f"its clients last used it around {hms(gone - 5.0)} and let go by "
+            f"{hms(gone)} (ipc_idle); "
+            if gone is not None
+            else ""
+        )
+        return (
+            f"{label} writes no line when it exits: {clients}with no client left it "
+            f"exited max_idle later, at about {hms(proc['exited_at'])} "
+            f"({reason}, inferred)"
+        )
+    if proc is not None and row["basis"] == "observed" and row["exit_reason"] == "idle_timeout":
+        end = proc.get("last_session_end_at")
+        gap = f", {row['exited_at'] - end:.0f} s after" if end is not None else ""
+        last = f"closed its last connection at {hms(end)} and " if end is not None else ""
+        return f'{label} {last}timed out idle at {at}{gap} (observed: "idle timeout -- exiting")'
+    basis = row["basis"] or "inferred"
+    return f"{label} exited at {at} ({reason}, {basis})"
+
+
+def narrate(doc: dict[str, Any]) -> list[str]:
+    """The narrative, one paragraph per string."""
+    out: list[str] = []
+    summary = doc.get("summary") or {}
+    log = doc["log"]
+    out.append(
+        f"The log runs from {hms(log['first_at'])} to {hms(log['last_at'])}: "
+        f"{summary.get('lines_postfix', 0)} Postfix lines, "
+        f"{summary.get('lines_recognized', 0)} recognized, "
+        f"{summary.get('lines_unrecognized', 0)} not. {len(doc['processes'])} processes."
+    )
+    for event in doc["master_events"]:
+        what = event["name"].replace("postfix_", "Postfix ")
+        out.append(f"{hms(event['at'])}: {what}.")
+    procs = _procs(doc)
+    for change in doc["changes"]:
+        out.extend(_change_paragraphs(change, procs, doc))
+    return out
+
+
+def _change_paragraphs(
+    change: dict[str, Any], procs: dict[str, dict[str, Any]], doc: dict[str, Any]
+) -> list[str]:
+    out: list[str] = []
+    what = ", ".join(change["files"]) or "the configuration"
+    readers = [a for a in change["affected"] if a["mode"] not in ("advisory", "immediate")]
+    who = "; ".join(f"{a['daemon']} ({a['service']}/{a['type']}) {a['why']}" for a in readers)
+    out.append(
+        f"Change {change['change_id']} at {hms(change['changed_at'])}: {what}. "
+        + (f"Who reads it: {who}." if who else "No running daemon reads it.")
+    )
+    stale = change["stale_processes"]
+    if stale:
+        out.append(
+            "Still running the old configuration then: "
+            + ", ".join(s["label"] for s in stale)
+            + "."
+        )
+    ordered = sorted(stale, key=lambda s: s["exited_at"] or float("inf"))
+    for row in ordered:
+        out.append(_exit_sentence(row, procs.get(row["process"])) + ".")
+    for unseen in change["unseen"]:
+        until = f" (until {hms(unseen['until'])})" if unseen["until"] is not None else ""
+        out.append(f"{unseen['daemon']} ({unseen['service']}): {unseen['why']}{until}.")
+    for need in change["needs_detail"]:
+        done = (
+            f" — done at {hms(need['satisfied_at'])} ({need['satisfied_by']})"
+            if need["satisfied_at"] is not None
+            else " — NOT DONE"
+        )
+        out.append(f"Needs {need['action']}: {need['why']}{done}.")
+    if change["live_at"] is not None:
+        made = change["made_live_by"] or {}
+        label = made.get("label") or made.get("how", "")
+        others = [s for s in ordered if s["label"] != label and s["exited_at"] is not None]
+        also = (
+            f" — not {', '.join(s['label'] for s in others)}, which exited earlier"
+            if others
+            else ""
+        )
+        out.append(
+            f"It went live at {hms(change['live_at'])} ({change['basis']}): the exit "
+            f"of {label} made it live{also}."
+        )
+        nxt = _next_user(change, doc)
+        if nxt is not None:
+            out.append(
+                f"The next process of an affected service, {nxt['label']} "
+                f"(first line {hms(nxt['first_seen_at'])}), started after that and ran "
+                "the edited configuration."
+            )
+    elif change["needs"]:
+        out.append(f"It is NOT live: it needs {' and '.join(change['needs'])}.")
+    else:
+        pred = change["prediction"] or {}
+        out.append(
+            f"Not live by the end of the log; if no new traffic reaches the old "
+            f"processes it will be by {hms(pred.get('predicted_live_at'))} "
+            f"(expected with current traffic: {hms(pred.get('expected_live_at'))})."
+        )
+    out.extend(f"Note: {a}." for a in change["advisories"])
+    return out
+
+
+def _next_user(change: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any] | None:
+    daemons = {a["daemon"] for a in change["affected"] if a["mode"] != "advisory"}
+    daemons |= {"smtp", "virtual", "local", "cleanup", "smtpd"}
+    later = [
+        p
+        for p in doc["processes"]
+        if p["first_seen_at"] > change["live_at"] and p["daemon"] in daemons and not p["inferred"]
+    ]
+    return min(later, key=lambda p: p["first_seen_at"]) if later else None
+
+
+def gantt(doc: dict[str, Any], width: int = 56) -> list[str]:
+    """A terminal Gantt strip: one row per process, ▼ marks changes, ↻ reloads."""
+    first, last = doc["log"]["first_at"], doc["log"]["last_at"]
+    if first is None or last is None or last <= first:
+        return []
+    t0, t1 = float(first), float(last)
+    scale = (width - 1) / (t1 - t0)
+
+    def col(at: float) -> int:
+        return max(0, min(width - 1, round((at - t0) * scale)))
+
+    marks = [" "] * width
+    for change in doc["changes"]:
+        marks[col(change["changed_at"])] = "▼"
+    for event in doc["master_events"]:
+        marks[col(event["at"])] = "↻" if event["name"] == "postfix_reloaded" else "■"
+    stale = {s["process"] for c in doc["changes"] for s in c["stale_processes"]}
+    rows = sorted(doc["processes"], key=lambda p: (p["process"] not in stale, p["first_seen_at"]))[
+        :GANTT_ROWS
+    ]
+    rows.sort(key=lambda p: p["first_seen_at"])
+    lines = [f"{'':>22} {hms(t0)}{'':>{width - 16}}{hms(t1)}", f"{'':>22} {''.join(marks)}"]
+    for proc in rows:
+        bar = [" "] * width
+        start = proc["born_at"] if proc["born_at"] is not None else t0
+        last = proc["last_activity_at"]
+        end = proc["exited_at"] if proc["exited_at"] is not None else t1
+        for i in range(col(start), col(last) + 1):
+            bar[i] = "█"
+        fill = "▒" if proc["basis"] == "inferred" else "█"
+        for i in range(col(last) + 1, col(end) + 1):
+            bar[i] = fill
+        if proc["exited_at"] is None:
+            bar[-1] = "→"
+        elif proc["basis"] == "observed":
+            bar[col(end)] = "┤"
+        name = f"{proc['label']}{'*' if proc['process'] in stale else ''}"
+        lines.append(f"{name[:22]:>22} {''.join(bar)}")
+    lines.append(f"{'':>22} █ seen ▒ inferred ┤ exit seen → alive *stale ▼ change")
+    return lines
+
+
+def timeline_table(doc: dict[str, Any]) -> Table:
+    table = Table(title="Processes", header_style="bold", show_lines=False)
+    for name in ("process", "born", "exited", "why", "basis", "sessions"):
+        table.add_column(
+            name,
+            justify="right" if name == "sessions" else "left",
+            no_wrap=name in ("process", "born", "exited"),
+        )
+    for proc in doc["processes"]:
+        born = (
+            hms(proc["born_at"])
+            if proc["born_at"] is not None
+            else (f"< {hms(proc['first_seen_at'])}")
+        )
+        if not proc["born_exact"] and proc["born_at"] is not None:
+            born = f"≤ {born}"
+        exited = hms(proc["exited_at"]) if proc["exited_at"] is not None else "alive"
+        reason = REASONS.get(proc["exit_reason"] or "", proc["exit_reason"] or "")
+        table.add_row(
+            proc["label"], born, exited, reason, proc["basis"] or "", str(proc["sessions"])
+        )
+    return table
+
+
+def render(
+    doc: dict[str, Any], *, show_unrecognized: bool = False, console: Console | None = None
+) -> None:
+    """Print the narrative, the timeline table and the Gantt strip."""
+    console = console or Console()
+    paragraphs = narrate(doc)
+    console.print(Panel("\n\n".join(paragraphs), title="pfwatch explain", expand=False))
+    console.print(timeline_table(doc))
+    picture = gantt(doc, width=max(30, min(80, console.width - 26)))
+    if picture:
+        console.print(Text("\n".join(picture)))
+    if show_unrecognized:
+        lines = doc.get("unrecognized_lines") or []
+        console.print(Text(f"Unrecognized Postfix lines ({len(lines)}):", style="bold"))
+        for line in lines:
+            console.print(Text(line))
