@@ -120,3 +120,20 @@ class Outbox:
         self._recent[event_id] = None
         if len(self._recent) > RECENT_IDS:
             self._recent.popitem(last=False)
+
+
+def state_error_finding(exc: StateError, at: float, path: str | None = None) -> Finding:
+    """The ``state_error`` event for an unusable state database (docs/events.md §2.3)."""
+    return Finding("state_error", at, "observed", {"path": path, "message": str(exc)})
+
+
+def state_reset_finding(store: StateStore, at: float) -> Finding | None:
+    """The ``state_reset`` event when ``store`` replaced a corrupt database, else None."""
+    if store.recovered_from is None:
+        return None
+    return Finding(
+        "state_reset",
+        at,
+        "observed",
+        {"path": str(store.path), "kept_as": str(store.recovered_from)},
+    )

@@ -13,7 +13,7 @@ from pfwatch.clock import FakeClock
 from pfwatch.errors import StateError
 from pfwatch.events import Finding
 from pfwatch.sinks.events_json import event_id_for
-from pfwatch.store.outbox import Outbox
+from pfwatch.store.outbox import Outbox, state_error_finding, state_reset_finding
 from pfwatch.store.sqlite import StateStore
 
 
@@ -120,3 +120,14 @@ def test_lock_dies_with_its_process(tmp_path: Path) -> None:
     holder.kill()
     holder.wait(timeout=10)
     StateStore.open(tmp_path, exclusive=True).close()
+
+
+def test_state_findings(tmp_path: Path) -> None:
+    (tmp_path / "state.sqlite").write_bytes(b"\xff" * 4096)
+    store = StateStore.open(tmp_path)
+    reset = state_reset_finding(store, 5.0)
+    assert reset is not None and reset.name == "state_reset"
+    assert reset.data["kept_as"].startswith(str(tmp_path / "state.sqlite.corrupt-"))
+    assert state_reset_finding(StateStore.open_in_memory(), 5.0) is None
+    error = state_error_finding(StateError("disk full"), 6.0, "/x")
+    assert (error.name, error.data) == ("state_error", {"path": "/x", "message": "disk full"})
