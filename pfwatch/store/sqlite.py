@@ -39,76 +39,23 @@ from typing import Any
 from pfwatch.errors import StateError
 from pfwatch.events import Finding
 from pfwatch.sinks.events_json import event_id_for
+from pfwatch.store.history import ChangeRecord, record_change
 from pfwatch.store.lock import DirectoryLock
+from pfwatch.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 DB_NAME = "state.sqlite"
 
-MIGRATIONS: tuple[str, ...] = (
-    # 1: the initial schema.
-    """
-    CREATE TABLE snapshots (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        taken_at REAL NOT NULL,
-        digest TEXT NOT NULL,
-        json TEXT NOT NULL
-    );
-    CREATE TABLE changes (
-        change_id TEXT PRIMARY KEY,
-        detected_at REAL NOT NULL,
-        files TEXT NOT NULL DEFAULT '[]',
-        summary TEXT NOT NULL DEFAULT '{}',
-        predicted_live_at REAL,
-        live_at REAL,
-        needs TEXT NOT NULL DEFAULT '[]',
-        basis TEXT NOT NULL DEFAULT 'observed'
-    );
-    CREATE TABLE events_emitted (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        event_id TEXT NOT NULL UNIQUE,
-        name TEXT NOT NULL,
-        at REAL NOT NULL,
-        basis TEXT NOT NULL,
-        data TEXT NOT NULL,
-        committed_at REAL NOT NULL,
-        emitted INTEGER NOT NULL DEFAULT 0
-    );
-    CREATE INDEX events_emitted_pending ON events_emitted (emitted) WHERE emitted = 0;
-    CREATE TABLE positions (
-        source TEXT PRIMARY KEY,
-        position TEXT NOT NULL,
-        updated_at REAL NOT NULL
-    );
-    CREATE TABLE engine_state (
-        id INTEGER PRIMARY KEY CHECK (id = 1),
-        json TEXT NOT NULL,
-        updated_at REAL NOT NULL
-    );
-    """,
-)
-"""Ordered schema migrations; migration N brings ``schema_version`` from N-1 to N."""
-
-SCHEMA_VERSION = len(MIGRATIONS)
+__all__ = [
+    "DB_NAME",
+    "SCHEMA_VERSION",
+    "ChangeRecord",
+    "CommitResult",
+    "Snapshot",
+    "StateStore",
+    "open_read_only",
+]
 
 _CORRUPT_MARKERS = ("not a database", "malformed", "file is encrypted", "corrupt")
-
-
-@dataclass(frozen=True, slots=True)
-class ChangeRecord:
-    """One configuration change as kept in the history."""
-
-    change_id: str
-    detected_at: float
-    files: tuple[str, ...]
-    summary: Mapping[str, Any]
-    predicted_live_at: float | None
-    live_at: float | None
-    needs: tuple[str, ...]
-    basis: str
-
-    @property
-    def lag_seconds(self) -> float | None:
-        """Seconds from the edit to the moment it went live, if it did."""
-        return None if self.live_at is None else self.live_at - self.detected_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,7 +231,7 @@ class StateStore:
                 )
                 if cursor.rowcount == 1:
                     new.append((event_id, finding))
-                    _record_change(conn, finding)
+                    record_change(conn, finding)
             for source, position in (positions or {}).items():
                 conn.execute(
                     "INSERT INTO positions (source, position, updated_at) VALUES (?, ?, ?)"
@@ -441,52 +388,6 @@ def open_read_only(state_dir: Path | str) -> StateStore | None:
     except sqlite3.Error as exc:
         raise StateError(f"{path}: cannot read state database: {exc}") from exc
     return StateStore(conn, path)
-
-
-def _record_change(conn: sqlite3.Connection, finding: Finding) -> None:
-    data = finding.data
-    change_id = data.get("change_id")
-    if not isinstance(change_id, str):
-        return
-    if finding.name == "change_detected":
-        summary = {
-            key: data[key]
-            for key in ("parameters", "services", "tables", "affected", "daemons", "summary")
-            if key in data
-        }
-        conn.execute(
-            "INSERT INTO changes (change_id, detected_at, files, summary, predicted_live_at,"
-            " needs, basis) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (change_id) DO NOTHING",
-            (
-                change_id,
-                finding.at,
-                _dumps(list(data.get("files", []))),
-                _dumps(summary),
-                _float_or_none(data.get("predicted_live_at")),
-                _dumps(list(data.get("needs", []))),
-                finding.basis,
-            ),
-        )
-    elif finding.name == "change_prediction_updated":
-        conn.execute(
-            "UPDATE changes SET predicted_live_at = ?, needs = coalesce(?, needs)"
-            " WHERE change_id = ?",
-            (
-                _float_or_none(data.get("predicted_live_at")),
-                _dumps(list(data["needs"])) if "needs" in data else None,
-                change_id,
-            ),
-        )
-    elif finding.name == "change_live":
-        live_at = _float_or_none(data.get("live_at"))
-        conn.execute(
-            "UPDATE changes SET live_at = ?, basis = ? WHERE change_id = ?",
-            (finding.at if live_at is None else live_at, finding.basis, change_id),
-        )
-
-
-def _float_or_none(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _dumps(value: Any) -> str:
