@@ -5,10 +5,10 @@ default), each a JSON object whose keys come in a fixed order: ``event`` (the fi
 name), ``ts`` (ISO 8601 UTC), ``event_id``, ``basis``, then the finding's data fields
 sorted by name (a data field named like a head field is dropped when equal and
 renamed ``data_<name>`` otherwise). Data fields whose name ends in ``_at`` and whose
-value is a number are POSIX times and are written as ISO 8601 UTC strings too. On a
-terminal the same record is rendered by structlog's ConsoleRenderer (see
-:mod:`pfwatch.logging`). Errors: OSError of the stream propagates (a closed stdout is the
-caller's to handle). The spec of names and fields is docs/events.md.
+value is a number are POSIX times and are written as ISO 8601 UTC strings too; NaN and
+infinities become null. On a terminal the same record is rendered by structlog's
+ConsoleRenderer (see :mod:`pfwatch.logging`). Errors: OSError of the stream propagates
+(a closed stdout is the caller's to handle). The spec of names and fields is docs/events.md.
 
 ``event_id`` makes the stream exactly-once friendly: it is a digest of the finding's
 name, time, basis and data, which the engine derives from the source position or change
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import sys
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -68,7 +69,7 @@ def event_record(finding: Finding) -> Record:
             continue
         value = finding.data[key]
         if key.endswith("_at") and isinstance(value, int | float) and not isinstance(value, bool):
-            value = iso_utc(float(value))
+            value = iso_utc(float(value)) if math.isfinite(value) else None
         name = key
         if key in record:
             if record[key] == value:
@@ -116,4 +117,6 @@ def _jsonable(value: Any) -> Any:
         return [_jsonable(item) for item in value]
     if isinstance(value, set | frozenset):
         return sorted(_jsonable(item) for item in value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # JSON has no NaN or infinity; "never" and "unknown" are null
     return value

@@ -16,6 +16,7 @@ addresses).
 
 from __future__ import annotations
 
+import math
 import platform
 import threading
 from collections import Counter
@@ -245,7 +246,7 @@ def _snapshot_families(snap: MetricsSnapshot) -> Iterator[Metric]:
     predicted: dict[str, float] = {}
     for change in snap.pending:
         for master_service, when in change.services.items():
-            if when is not None:
+            if when is not None and math.isfinite(when):
                 predicted[master_service] = max(when, predicted.get(master_service, when))
     by_service = GaugeMetricFamily(
         "pfwatch_config_change_predicted_live_timestamp_seconds",

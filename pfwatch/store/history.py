@@ -9,6 +9,7 @@ store, which turns them into StateError.
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -79,7 +80,9 @@ def record_change(conn: sqlite3.Connection, finding: Finding) -> None:
 
 
 def _float_or_none(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
 
 
 def _dumps(value: Any) -> str:

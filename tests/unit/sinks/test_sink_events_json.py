@@ -99,3 +99,19 @@ def test_fan_out_is_a_sink_and_reaches_every_sink() -> None:
     fan.emit(LIVE)
     fan.close()
     assert outs[0].getvalue() == outs[1].getvalue() != ""
+
+
+def test_non_finite_numbers_become_null() -> None:
+    finding = Finding(
+        "change_detected",
+        1.0,
+        "observed",
+        {"predicted_live_at": float("inf"), "ratio": float("nan"), "nested": [float("-inf")]},
+    )
+    out = io.StringIO()
+    EventsJsonSink(out).emit(finding)
+    record = json.loads(out.getvalue())
+    assert record["predicted_live_at"] is None and record["ratio"] is None
+    assert record["nested"] == [None]
+    assert "NaN" not in out.getvalue() and "Infinity" not in out.getvalue()
+    assert event_id_for(finding) == event_id_for(finding)
