@@ -88,8 +88,9 @@ class DirectoryWatcher:
             self._cond.notify_all()
         if self._thread.is_alive():
             self._thread.join(timeout=5)
-        self._observer.stop()
-        self._observer.join(timeout=5)
+        if self._observer.is_alive():
+            self._observer.stop()
+            self._observer.join(timeout=5)
 
     def set_directories(self, directories: Iterable[Path | str]) -> None:
         """Replace the set of watched directories (e.g. after a table was added)."""

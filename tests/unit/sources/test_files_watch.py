@@ -216,3 +216,27 @@ def test_a_failing_callback_is_reported_and_watching_goes_on(conf: Path) -> None
         watcher.stop()
     assert problems and "boom" in problems[0]
     assert len(calls) == 2
+
+
+def test_directory_replaced_by_a_file_is_reported_not_fatal(tmp_path: Path) -> None:
+    target = tmp_path / "tables"
+    target.mkdir()
+    recorder = Recorder()
+    watcher = DirectoryWatcher(
+        [target], recorder, quiet=QUIET, rescan=0.2, on_problem=recorder.problem
+    ).start()
+    try:
+        target.rmdir()
+        target.write_text("I am a file now\n")
+        assert str(target) in recorder.next()
+        deadline = time.monotonic() + 5
+        while str(target) not in watcher.missing and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert watcher.missing == {str(target)}
+        assert any("not a directory" in message for _, message in recorder.problems)
+    finally:
+        watcher.stop()
+
+
+def test_stop_without_start_is_harmless(tmp_path: Path) -> None:
+    DirectoryWatcher([tmp_path], lambda _paths: None).stop()
