@@ -206,3 +206,10 @@ def test_read_only_open(tmp_path: Path) -> None:
         reader.commit(positions={"log": 1})
     reader.close()
     writer.close()
+
+
+@pytest.mark.parametrize("directory", ["/proc/self", "/proc/self/pfwatch-state"])
+def test_unwritable_directory_even_for_root_is_a_state_error(directory: str) -> None:
+    # /proc refuses new files to every user, root included: a real "permission denied".
+    with pytest.raises(StateError, match=directory):
+        StateStore.open(directory, exclusive=False)
