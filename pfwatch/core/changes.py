@@ -129,6 +129,9 @@ def analyse(change: ConfigChanged, old: ConfigFacts | None) -> Analysis:
                 mode = tmode
                 why = f"reads {edit.ref} via {', '.join(sorted(tparams)[:3])}"
                 via = [edit.ref]
+        if f"{service.name}/{service.type}" in change.services:
+            mode, via = "reload", ["master.cf"]
+            why = "its master.cf entry changed: new processes start only after postfix reload"
         if not mode:
             continue
         if mode == "advisory":

@@ -93,13 +93,13 @@ def select_stale(state: EngineState, change: Change) -> None:
         procs = [
             p
             for p in state.processes.values()
-            if _matches(p, impact)
-            and p.first_seen_at <= change.at
-            and (p.born_at is None or p.born_at < change.at)
+            if _matches(p, impact) and p.first_seen_at <= change.at and born_before(p, change.at)
         ]
         for proc in procs:
             if mode == "table_check" and not proc.session_open:
                 continue
+            if mode == "table_check" and proc.key not in change.until_session_end:
+                change.until_session_end.append(proc.key)
             if proc.key not in change.stale:
                 change.stale.append(proc.key)
             if mode == "table_check_10s":
@@ -151,6 +151,14 @@ def _unseen(state: EngineState, change: Change, impact: dict[str, Any]) -> None:
     change.unseen.append(entry)
 
 
+def born_before(proc: Process, at: float) -> bool:
+    """Whether ``proc`` may have started before ``at`` (a first log line in the same
+    second counts: it may have been written up to a second after the process started)."""
+    if proc.born_at is None:
+        return True
+    return proc.born_at < at if proc.born_exact else proc.born_at <= at
+
+
 def adopt(state: EngineState, key: str) -> None:
     """A process first seen now may have started before pending changes: mark it stale."""
     proc = state.processes.get(key)
@@ -159,7 +167,7 @@ def adopt(state: EngineState, key: str) -> None:
     for change in state.changes.values():
         if change.status in ("live", "superseded") or key in change.stale:
             continue
-        if proc.born_at is not None and proc.born_at >= change.at:
+        if not born_before(proc, change.at):
             continue
         for impact in change.impacts:
             if (
@@ -168,6 +176,8 @@ def adopt(state: EngineState, key: str) -> None:
                 and (impact["mode"] != "table_check" or proc.session_open)
             ):
                 change.stale.append(key)
+                if impact["mode"] == "table_check":
+                    change.until_session_end.append(key)
                 if impact["mode"] == "table_check_10s":
                     check = TIMINGS["trivial_rewrite_table_check"][0]
                     change.stale_until[key] = change.at + check + state.resolution()
@@ -211,6 +221,16 @@ def evaluate(state: EngineState, change: Change, findings: list[Finding]) -> Non
         if key in change.resolved:
             continue
         proc = state.processes.get(key)
+        if proc is not None and key in change.until_session_end and not proc.session_open:
+            change.resolved[key] = {
+                "at": proc.last_session_end_at or now,
+                "basis": "observed",
+                "label": proc.label,
+                "reason": "session_end",
+                "how": "its session ended; it checks its tables before the next one and "
+                "restarts if they changed",
+            }
+            continue
         if proc is not None:
             cap = change.stale_until.get(key)
             if cap is not None and now >= cap + margin:
@@ -295,7 +315,7 @@ def _summary(pred: dict[str, Any]) -> dict[str, Any]:
         "earliest_live_at": pred["earliest_live_at"],
         "expected_live_at": pred["expected_live_at"],
         "stale_count": len(pred["stale"]),
-        "needs": pred["blocked_by"],
+        "needs": sorted(set(pred["blocked_by"])),
     }
 
 

@@ -107,6 +107,7 @@ class Change:
     needs: list[dict[str, Any]] = field(default_factory=list)
     stale: list[str] = field(default_factory=list)
     stale_until: dict[str, float] = field(default_factory=dict)
+    until_session_end: list[str] = field(default_factory=list)
     resolved: dict[str, dict[str, Any]] = field(default_factory=dict)
     unseen: list[dict[str, Any]] = field(default_factory=list)
     advisories: list[str] = field(default_factory=list)

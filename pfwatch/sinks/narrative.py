@@ -187,7 +187,7 @@ def gantt(doc: dict[str, Any], width: int = 56) -> list[str]:
         :GANTT_ROWS
     ]
     rows.sort(key=lambda p: p["first_seen_at"])
-    lines = [f"{'':>22} {hms(t0)}{'':>{width - 16}}{hms(t1)}", f"{'':>22} {''.join(marks)}"]
+    lines = [f"{'':>22} {hms(t0)}{hms(t1):>{width - len(hms(t0))}}", f"{'':>22} {''.join(marks)}"]
     for proc in rows:
         bar = [" "] * width
         start = proc["born_at"] if proc["born_at"] is not None else t0

@@ -1,0 +1,285 @@
+"""The core driven by hand-built event streams: every daemon class and exit path."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from pfwatch.core.fold import fold, run, step
+from pfwatch.core.state import EngineState, Settings, from_json, to_json
+from pfwatch.events import Finding, ServiceFacts, Tick
+from pfwatch.knowledge.defaults import default_services
+from pfwatch.testing.streams import StreamBuilder, make_facts, table_edit
+
+T0 = 1_700_000_000.0
+
+
+def engine(b: StreamBuilder, **settings: float) -> tuple[EngineState, list[Finding]]:
+    state = EngineState(settings=Settings(**settings))  # type: ignore[arg-type]
+    return state, run(state, b.events)
+
+
+def named(findings: list[Finding], name: str) -> list[Finding]:
+    return [f for f in findings if f.name == name]
+
+
+def start(max_idle: float = 10, max_use: int = 100, **params: str) -> tuple[StreamBuilder, object]:
+    b = StreamBuilder(T0)
+    facts = make_facts(params, max_idle=max_idle, max_use=max_use)
+    b.snapshot(facts)
+    return b, facts
+
+
+def test_single_server_idle_exit_is_inferred_and_live_claimed_after_margin() -> None:
+    b, facts = start(max_idle=10)
+    b.session(101, duration=2)  # ends T0+2
+    b.wait(3).change(facts, parameters=["smtpd_banner"])  # T0+5
+    b.tick(T0 + 2 + 10 + 1 + 1.9)  # latest = T0+13; margin 2 -> not yet
+    state, found = engine(b)
+    assert not named(found, "change_live")
+    detected = named(found, "change_detected")[0].data
+    assert detected["stale_processes"] == ["smtpd[101]"]
+    assert detected["predicted_live_at"] == pytest.approx(T0 + 13)
+    assert detected["needs"] == []
+    step(state, Tick(T0 + 15.1))
+    live = next(iter(state.changes.values()))
+    assert live.status == "live" and live.live_at == pytest.approx(T0 + 13)
+    assert live.live_basis == "inferred"
+    exited = state.history[-1]
+    assert exited.exit_reason == "idle_timeout" and exited.exit_basis == "inferred"
+    assert exited.exited_at == pytest.approx(T0 + 12.5)
+    assert "without -v" in exited.exit_note
+
+
+def test_verbose_idle_timeout_is_observed_and_claimed_at_once() -> None:
+    b, facts = start(max_idle=10)
+    b.session(7, duration=1).change(facts, parameters=["smtpd_helo_required"])
+    b.wait(10).log("verbose_idle_timeout", "smtpd", 7)
+    _state, found = engine(b)
+    live = named(found, "change_live")[0]
+    assert live.data["basis"] == "observed" and live.at == pytest.approx(T0 + 11)
+    assert live.data["made_live_by"] == "postfix/smtpd/7"
+
+
+def test_new_session_on_a_stale_process_moves_its_predicted_exit() -> None:
+    b, facts = start(max_idle=10)
+    b.session(5, duration=1).change(facts, parameters=["smtpd_banner"])
+    b.wait(5).session(5, duration=1)
+    _, found = engine(b)
+    updates = named(found, "change_prediction_updated")
+    first = named(found, "change_detected")[0].data["predicted_live_at"]
+    assert updates and updates[-1].data["predicted_live_at"] == pytest.approx(first + 6)
+
+
+def test_use_limit_exit_after_max_use_sessions() -> None:
+    b, facts = start(max_idle=100, max_use=3)
+    b.session(9).change(facts, parameters=["smtpd_banner"])
+    b.wait(1).session(9).wait(1).session(9)
+    _, found = engine(b)
+    exit_ = named(found, "process_exited")[0].data
+    assert exit_["reason"] == "use_limit" and exit_["sessions"] == 3
+    assert named(found, "change_live")[0].data["live_at"] == pytest.approx(b.now)
+
+
+def test_reload_ends_idle_processes_at_once_and_busy_ones_after_their_session() -> None:
+    b, facts = start(max_idle=100)
+    b.session(1, duration=1)
+    b.log("session_connect", "smtpd", 2, client="slow[1.2.3.4]")
+    b.change(facts, files=["master.cf"], services=["smtp/inet"])
+    b.wait(2).master("master_reloaded", 1)
+    state, found = engine(b)
+    change = next(iter(state.changes.values()))
+    assert change.status == "pending"  # smtpd[2] still serves its session
+    exits = [(f.data["daemon"], f.data["pid"]) for f in named(found, "process_exited")]
+    assert exits == [("smtpd", 1), ("trivial-rewrite", 0)]
+    b2 = StreamBuilder(b.now)
+    b2.wait(3).log("session_disconnect", "smtpd", 2, client="slow[1.2.3.4]")
+    found2 = run(state, b2.events)
+    assert named(found2, "process_exited")[0].data["reason"] == "reload"
+    assert change.status == "live" and change.live_at == pytest.approx(b2.now)
+
+
+def test_master_cf_edit_needs_reload_and_is_never_live_without_it() -> None:
+    b, facts = start(max_idle=5)
+    b.change(facts, files=["master.cf"], services=["smtp/inet"]).tick(T0 + 1000)
+    state, found = engine(b)
+    assert named(found, "change_detected")[0].data["needs"] == ["reload"]
+    assert not named(found, "change_live")
+    assert next(iter(state.changes.values())).status == "needs_action"
+
+
+def test_inet_interfaces_needs_stop_and_start() -> None:
+    b, facts = start(max_idle=5)
+    b.change(facts, parameters=["inet_interfaces"]).wait(50).master("master_reloaded", 1)
+    b.wait(500).tick()
+    state, found = engine(b)
+    assert named(found, "change_detected")[0].data["needs"] == ["restart"]
+    assert not named(found, "change_live")
+    b2 = StreamBuilder(b.now)
+    b2.wait(1).master("master_stopped", 1, signal="15").wait(2).master("master_started", 77)
+    found2 = run(state, b2.events)
+    assert named(found2, "postfix_stopped") and named(found2, "postfix_started")
+    assert named(found2, "change_live")[0].data["live_at"] == pytest.approx(b2.now)
+
+
+def test_hash_rebuilt_idle_processes_restart_before_serving() -> None:
+    b, facts = start(max_idle=100, smtpd_client_restrictions="check_client_access hash:/x")
+    b.session(3)
+    b.log("session_connect", "smtpd", 4)
+    b.change(facts, files=["/x.db"], tables=[table_edit("hash:/x", ["smtpd_client_restrictions"])])
+    b.wait(2).log("session_disconnect", "smtpd", 4).wait(1).log(
+        "table_changed", "smtpd", 3, table="hash:/x(0,lock)", type="hash", path="/x"
+    )
+    state, found = engine(b)
+    detected = named(found, "change_detected")[0].data
+    assert detected["stale_processes"] == ["smtpd[4]"]  # only the busy one
+    live = named(found, "change_live")[0].data
+    assert live["live_at"] == pytest.approx(T0 + 1 + 2)
+    assert any(p.exit_reason == "table_changed" for p in state.history)
+
+
+def test_hash_source_without_postmap_is_never_live_until_rebuilt() -> None:
+    b, facts = start(max_idle=5, smtpd_client_restrictions="check_client_access hash:/x")
+    b.change(
+        facts,
+        files=["/x"],
+        tables=[table_edit("hash:/x", ["smtpd_client_restrictions"], compiled_changed=False)],
+    ).tick(T0 + 900)
+    state, found = engine(b)
+    detected = named(found, "change_detected")[0].data
+    assert detected["needs"] == ["postmap"] and detected["predicted_live_at"] is None
+    assert not named(found, "change_live")
+    b2 = StreamBuilder(b.now).change(
+        facts,
+        files=["/x.db"],
+        change_id="later",
+        tables=[table_edit("hash:/x", ["smtpd_client_restrictions"])],
+    )
+    found2 = run(state, b2.events)
+    assert {f.data["change_id"] for f in named(found2, "change_live")} == {"c1", "later"}
+
+
+def test_trivial_rewrite_exit_is_inferred_from_its_clients() -> None:
+    b, facts = start(max_idle=100, virtual_mailbox_domains="/etc/postfix/vdomains")
+    b.message("cleanup", 20, "AAA").message("qmgr", 21, "AAA")
+    b.wait(1).message("virtual", 22, "AAA")  # last client use at T0+1
+    b.wait(10).change(
+        facts,
+        files=["/etc/postfix/vdomains"],
+        tables=[table_edit("/etc/postfix/vdomains", ["virtual_mailbox_domains"])],
+    )
+    b.tick(T0 + 1 + 5 + 100 + 1 + 2.5)
+    state, found = engine(b)
+    rewrite = next(p for p in state.history if p.daemon == "trivial-rewrite")
+    assert rewrite.inferred and rewrite.clients_gone_at == pytest.approx(T0 + 6)
+    assert rewrite.exited_at == pytest.approx(T0 + 106.5)
+    live = named(found, "change_live")[0].data
+    assert live["made_live_by"] == rewrite.key
+
+
+def test_trivial_rewrite_rechecks_indexed_tables_every_10_seconds() -> None:
+    b, facts = start(max_idle=100, transport_maps="hash:/t")
+    b.message("qmgr", 21, "BBB").wait(1)
+    b.change(facts, files=["/t.db"], tables=[table_edit("hash:/t", ["transport_maps"])])
+    b.tick(T0 + 1 + 10 + 1 + 2.1)
+    state, _found = engine(b)
+    change = next(iter(state.changes.values()))
+    rewriter = next(k for k in change.stale if "trivial-rewrite" in k)
+    assert change.resolved[rewriter]["at"] == pytest.approx(T0 + 12)
+
+
+def test_qmgr_parameter_needs_reload_and_global_ones_are_advisory_for_qmgr() -> None:
+    b, facts = start(max_idle=5)
+    b.message("qmgr", 30, "CCC").change(facts, parameters=["qmgr_message_active_limit"])
+    b.change(facts, parameters=["myorigin"])
+    b.tick(T0 + 500)
+    state, found = engine(b)
+    first, second = named(found, "change_detected")
+    assert first.data["needs"] == ["reload"]
+    assert second.data["needs"] == []
+    assert any("qmgr" in a for a in second.data["advisories"])
+    assert state.changes["c2"].status == "live"
+
+
+def test_master_cf_override_shields_a_service() -> None:
+    svc = [
+        s if s.daemon != "smtpd" else replace(s, overrides={"smtpd_banner": "x"})
+        for s in default_services(10)
+    ]
+    facts = make_facts({}, services=svc)
+    b = StreamBuilder(T0).snapshot(facts)
+    b.session(5).change(facts, parameters=["smtpd_banner"])
+    _, found = engine(b)
+    assert named(found, "change_detected")[0].data["stale_processes"] == []
+    assert named(found, "change_live")
+
+
+def test_proc_poll_shows_exits_and_births_exactly() -> None:
+    b, facts = start(max_idle=10)
+    b.procs([("master", 1, T0 - 50), ("smtpd", 5, T0 - 3), ("qmgr", 2, T0 - 50)])
+    b.wait(1).change(facts, parameters=["smtpd_banner"])
+    b.wait(4).procs([("master", 1, T0 - 50), ("qmgr", 2, T0 - 50)])
+    _state, found = engine(b)
+    live = named(found, "change_live")[0]
+    assert live.data["basis"] == "observed" and live.data["live_at"] == pytest.approx(T0 + 5)
+    born = next(f for f in named(found, "process_started") if f.data["pid"] == 5)
+    assert born.data["born_at"] == pytest.approx(T0 - 3) and born.data["born_exact"]
+
+
+def test_unknown_pre_existing_processes_when_the_log_began_just_before() -> None:
+    b, facts = start(max_idle=60)
+    b.message("cleanup", 3, "DDD").wait(5).change(facts, parameters=["smtpd_banner"])
+    b.tick(T0 + 30)
+    state, found = engine(b)
+    detected = named(found, "change_detected")[0].data
+    assert detected["predicted_live_at"] == pytest.approx(T0 + 61)
+    assert "smtpd[unseen]" in detected["stale_processes"]
+    step(state, Tick(T0 + 63.5))
+    assert state.changes["c1"].status == "live"
+
+
+def test_an_inferred_exit_is_retracted_when_the_process_logs_again() -> None:
+    b, _facts = start(max_idle=10)
+    b.message("smtp", 44, "EEE").wait(14).message("smtp", 44, "FFF")
+    state, found = engine(b)
+    assert named(found, "process_exit_retracted")
+    assert "postfix/smtp/44" in state.processes
+
+
+def test_postscreen_and_pickup() -> None:
+    svc = [*default_services(10), ServiceFacts("smtp", "inet", "postscreen", 10, 100, 1, 0, "")]
+    facts = make_facts({}, services=svc)
+    b = StreamBuilder(T0).snapshot(facts)
+    b.log("postscreen_connect", "postscreen", 8).change(facts, parameters=["smtpd_banner"])
+    b.change(facts, parameters=["receive_override_options"]).tick(T0 + 50)
+    _, found = engine(b)
+    first, second = named(found, "change_detected")
+    assert first.data["needs"] == ["reload"]  # postscreen reads smtpd_banner, never exits
+    pickup = next(a for a in second.data["affected"] if a["daemon"] == "pickup")
+    assert pickup["mode"] == "restart"
+    assert "pickup[unseen]" in second.data["stale_processes"]
+
+
+def test_crash_and_kill_from_master_warnings() -> None:
+    b, _ = start()
+    b.message("cleanup", 3, "GGG").master(
+        "child_exit_status", 1, child_pid="3", child_daemon="cleanup", status="1"
+    )
+    b.message("smtp", 4, "HHH").master(
+        "child_killed", 1, child_pid="4", child_daemon="smtp", signal="9"
+    )
+    state, _ = engine(b)
+    assert [(p.pid, p.exit_reason) for p in state.history] == [(3, "crash"), (4, "killed")]
+
+
+def test_fold_is_pure_and_state_round_trips_through_json() -> None:
+    b, facts = start(max_idle=10)
+    b.session(5).change(facts, parameters=["smtpd_banner"])
+    state, _ = engine(b)
+    before = to_json(state)
+    result = fold(state, Tick(T0 + 100))
+    assert to_json(state) == before
+    assert result.state.changes["c1"].status == "live"
+    again = from_json(to_json(result.state))
+    assert to_json(again) == to_json(result.state)
