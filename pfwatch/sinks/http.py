@@ -33,6 +33,7 @@ from prometheus_client.exposition import choose_encoder
 
 from pfwatch import __version__
 from pfwatch.errors import UsageError
+from pfwatch.sinks.metrics import MetricsSnapshot
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 29125
@@ -44,10 +45,29 @@ class Health:
 
     ok: bool
     sources: Mapping[str, Any] = field(default_factory=dict)
+    state_ok: bool = True
 
     def document(self) -> dict[str, Any]:
         """The JSON body of ``/healthz``."""
-        return {"ok": self.ok, "sources": dict(self.sources)}
+        return {"ok": self.ok, "sources": dict(self.sources), "state_ok": self.state_ok}
+
+
+def health_from(snapshot: MetricsSnapshot) -> Health:
+    """Health from the metrics snapshot: not ok when any source is down.
+
+    A state database that cannot be written is reported (``state_ok``) but does not
+    fail the check: pfwatch keeps working from memory, and restarting would not help.
+    """
+    sources = {
+        name: {
+            "up": status.up,
+            "error": status.error,
+            "lag_seconds": status.lag_seconds,
+        }
+        for name, status in sorted(snapshot.sources.items())
+    }
+    ok = all(status.up for status in snapshot.sources.values())
+    return Health(ok=ok, sources=sources, state_ok=snapshot.state_ok)
 
 
 class HttpEndpoint:

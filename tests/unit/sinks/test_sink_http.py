@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import pytest
 
 from pfwatch.errors import UsageError
-from pfwatch.sinks.http import DEFAULT_PORT, Health, HttpEndpoint
-from pfwatch.sinks.metrics import MetricsSnapshot, PfwatchMetrics
+from pfwatch.sinks.http import DEFAULT_PORT, Health, HttpEndpoint, health_from
+from pfwatch.sinks.metrics import MetricsSnapshot, PfwatchMetrics, SourceStatus
 
 
 class World:
@@ -94,3 +94,22 @@ def test_port_in_use_is_a_usage_error() -> None:
 def test_default_port_is_outside_exporter_and_ephemeral_ranges() -> None:
     assert not 9100 <= DEFAULT_PORT <= 9999
     assert DEFAULT_PORT < 32768
+
+
+def test_health_from_snapshot() -> None:
+    healthy = health_from(
+        MetricsSnapshot(now=0.0, sources={"journal": SourceStatus(True)}, state_ok=False)
+    )
+    assert healthy.ok and healthy.document()["state_ok"] is False
+    sick = health_from(
+        MetricsSnapshot(
+            now=0.0,
+            sources={"journal": SourceStatus(True), "file:/x": SourceStatus(False, error="gone")},
+        )
+    )
+    assert not sick.ok
+    assert sick.document()["sources"]["file:/x"] == {
+        "up": False,
+        "error": "gone",
+        "lag_seconds": None,
+    }
