@@ -708,13 +708,48 @@ CATALOGUE: tuple[Row, ...] = (
         ("queue_id",),
         "src/smtpd/smtpd.c:2354",
     ),
+    # -v traces: Postfix prefixes most debug lines with the function name ("myname: ")
+    Row("verbose_trace", ANY, (), r"[a-z][\w.-]*: ", (), "src/util/match_ops.c:119"),
+    Row("verbose_trace", ANY, (), r"[<>] \S+: ", (), "src/smtpd/smtpd_chat.c:249"),
+    Row("verbose_trace", ANY, (), r"send attr ", (), "src/util/attr_print0.c:161"),
+    Row("verbose_trace", ANY, (), r"connect to subsystem ", (), "src/global/mail_connect.c:93"),
+    Row(
+        "verbose_trace", ANY, (), r"input attribute (?:name|value)", (), "src/util/attr_scan0.c:353"
+    ),
+    Row(
+        "verbose_trace", ANY, (), r"\S+ socket: wanted attribute: ", (), "src/util/attr_scan0.c:350"
+    ),
+    Row("verbose_trace", ANY, (), r"\S+ stream disconnect$", (), "src/global/clnt_stream.c:200"),
+    Row(
+        "verbose_trace", ANY, (), r">>> (?:START|END|CHECKING) ", (), "src/smtpd/smtpd_check.c:4223"
+    ),
     Row(
         "verbose_trace",
         ANY,
         (),
-        r"(?:[a-z][a-z0-9]*_[\w.]*: |[<>] \S+: |send attr |input attribute |"
-        r"(?:private|public)/[\w-]+ (?:socket|wakeup)|connect to subsystem )",
+        r"(?:initial|extracted) envelope ",
         (),
-        "src/util/msg.c:210",
+        "src/cleanup/cleanup_envelope.c:135",
     ),
+    Row(
+        "verbose_trace",
+        ANY,
+        (),
+        r"(?:before|after) \w+: cleanup flags = ",
+        (),
+        "src/global/input_transp.c:90",
+    ),
+    Row(
+        "verbose_trace", ANY, (), r"database \S+: using size limit ", (), "src/util/dict_lmdb.c:508"
+    ),
+    Row("verbose_trace", ANY, (), r"[a-z][a-z0-9_]* = \S", (), "src/smtpd/smtpd_check.c:984"),
+    Row(
+        "verbose_trace",
+        ANY,
+        (),
+        r"(?:open|close) (?:incoming|active|deferred|maildrop|hold)/",
+        (),
+        "src/global/mail_stream.c:420",
+    ),
+    Row("verbose_trace", ANY, (), r"cleanup flags = ", (), "src/cleanup/cleanup_api.c:202"),
 )
