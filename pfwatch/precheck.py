@@ -268,11 +268,11 @@ def _git_events(
         return events, notes
     mtimes = _mtimes(diff.files)
     edited_at = max(mtimes) if mtimes else picture.at
-    events.append(_changed_event(old, snapshot, edited_at, f"git-{base.revision[:8]}"))
+    events.append(changed_event(old, snapshot, edited_at, f"git-{base.revision[:8]}"))
     return events, notes
 
 
-def _changed_event(old: Snapshot, new: Snapshot, at: float, change_id: str) -> ConfigChanged:
+def changed_event(old: Snapshot, new: Snapshot, at: float, change_id: str) -> ConfigChanged:
     inputs = change_inputs(diff_snapshots(old, new), new)
     return ConfigChanged(
         at=at,
@@ -316,7 +316,7 @@ def _state_dir_events(
             if not diff.empty:
                 mtimes = _mtimes(diff.files)
                 at = max([*mtimes, last.taken_at])
-                events.append(_changed_event(previous, snapshot, at, f"unseen-{at:.3f}"))
+                events.append(changed_event(previous, snapshot, at, f"unseen-{at:.3f}"))
                 notes.append(
                     "an edit newer than the last stored snapshot (the watch "
                     "service has not recorded it)"
@@ -324,7 +324,7 @@ def _state_dir_events(
     return state, events, notes
 
 
-def _classifier(config: LiveConfig) -> LogClassifier:
+def log_classifier(config: LiveConfig) -> LogClassifier:
     syslog = {}
     for service in config.master.services:
         name = service.overrides.get("syslog_name")
@@ -334,11 +334,11 @@ def _classifier(config: LiveConfig) -> LogClassifier:
 
 
 def _log_events(paths: Sequence[str], config: LiveConfig) -> list[LogEvent]:
-    return list(iter_log_events(list(paths), _classifier(config)))
+    return list(iter_log_events(list(paths), log_classifier(config)))
 
 
 def _journal_events(since: float, config: LiveConfig) -> list[LogEvent]:
-    classifier = _classifier(config)
+    classifier = log_classifier(config)
     found: list[LogEvent] = []
     with JournalSource(follow=False, since=f"@{int(since)}", start="beginning") as source:
         for record in source.records():
@@ -435,7 +435,7 @@ def what_if(assessment: Assessment, staged: Path, now: float) -> StagedWhatIf:
     result = StagedWhatIf(str(staged), diff, diff_lines(diff), None)
     if diff.empty:
         return result
-    event = _changed_event(assessment.snapshot, candidate, now, "staged")
+    event = changed_event(assessment.snapshot, candidate, now, "staged")
     state, _ = fold_all(assessment.state.copy(), [event, Tick(now)])
     result.change = state.changes.get("staged")
     unbuilt = [

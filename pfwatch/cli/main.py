@@ -21,6 +21,7 @@ COMMANDS: tuple[str, ...] = (
     "pfwatch.cli.diff_cmd:diff",
     "pfwatch.cli.history_cmd:history",
     "pfwatch.cli.check_cmd:check",
+    "pfwatch.cli.wait_cmd:wait",
     "pfwatch.cli.explain_cmd:explain",
 )
 

@@ -1,0 +1,233 @@
+"""``pfwatch wait``: block until every pending edit is confirmed live.
+
+For change scripts: ``edit; postmap; pfwatch wait`` instead of an unconditional reload.
+It assesses like ``check`` (same flags, same engine), then follows the log, polls /proc
+and re-reads the configuration until no change is pending. A live countdown is drawn on
+a terminal (rich), plain lines otherwise. Exit codes match ``check``: 0 every edit is
+live, 1 timeout while edits were still on their way, 2 an edit needs postmap, reload or
+stop/start (at once, or at the timeout with ``--wait-for-actions``), 3 cannot tell.
+Inputs: flags and settings as ``check``. Outputs: progress on stdout, the exit status.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+
+import click
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from pfwatch.check_report import change_dict
+from pfwatch.cli.check_cmd import build_request
+from pfwatch.cli.exit_status import ExitStatus, status_for
+from pfwatch.core.changes import needs_actions
+from pfwatch.core.state import Change
+from pfwatch.errors import PfwatchError, UsageError
+from pfwatch.livewatch import LiveSession
+from pfwatch.precheck import assess
+
+
+def _what(change: Change) -> str:
+    names = [n for n in change.parameters if n != "*"] + list(change.services)
+    names += [str(t.get("ref")) for t in change.tables]
+    text = ", ".join(names) or ", ".join(Path(f).name for f in change.files)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _line(change: Change, now: float) -> str:
+    data = change_dict(change, now)
+    stale = data["stale_processes"]
+    if data["needs"]:
+        tail = "NEEDS " + " + ".join(data["needs"])
+    elif data["seconds_to_live"] is not None:
+        tail = f"predicted live in {data['seconds_to_live']:.0f} s"
+    else:
+        tail = "predicted live: unknown (busy or no log)"
+    who = f"; stale: {', '.join(stale[:6])}" if stale else ""
+    return f"{_what(change)}: {tail}{who}"
+
+
+def _table(session: LiveSession, now: float, deadline: float) -> Table:
+    table = Table(title=f"pfwatch wait: timeout in {max(0.0, deadline - now):.0f} s", expand=False)
+    for column in ("edit", "stale processes", "live", "needs"):
+        table.add_column(column)
+    for change in session.pending():
+        data = change_dict(change, now)
+        seconds = data["seconds_to_live"]
+        table.add_row(
+            _what(change),
+            ", ".join(data["stale_processes"][:6]) or "-",
+            f"in {seconds:.0f} s" if seconds is not None else "unknown",
+            " + ".join(data["needs"]) or "-",
+        )
+    return table
+
+
+def wait_loop(
+    session: LiveSession,
+    *,
+    timeout: float,
+    interval: float,
+    wait_for_actions: bool,
+    out: TextIO,
+    tty: bool,
+) -> ExitStatus:
+    """Poll until nothing is pending; return the exit status (see the module doc)."""
+    start = time.time()
+    deadline = start + timeout
+    console = Console(file=out) if tty else None
+    live = Live(console=console, auto_refresh=False, transient=True) if console else None
+    last_lines: list[str] = []
+    waited_for: set[str] = set()
+    status = ExitStatus.OK
+    if live is not None:
+        live.start()
+    try:
+        while True:
+            now = time.time()
+            for change in session.state.changes.values():
+                if change.status == "live" and change.change_id in waited_for:
+                    waited_for.discard(change.change_id)
+                    stamp = time.strftime("%H:%M:%SZ", time.gmtime(change.live_at or now))
+                    message = (
+                        f"live: {_what(change)} at {stamp} "
+                        f"({change.live_basis}; {change.made_live_by})"
+                    )
+                    if console is not None:
+                        console.print(message)
+                    else:
+                        print(message, file=out, flush=True)
+            pending = session.pending()
+            waited_for.update(c.change_id for c in pending)
+            blocked = [c for c in pending if needs_actions(c.needs)]
+            if not pending:
+                status = ExitStatus.OK
+                break
+            if blocked and not wait_for_actions:
+                status = ExitStatus.ACTION_NEEDED
+                break
+            if now >= deadline:
+                status = ExitStatus.ACTION_NEEDED if blocked else ExitStatus.PENDING
+                break
+            if live is not None:
+                live.update(_table(session, now, deadline), refresh=True)
+            else:
+                lines = [_line(c, now) for c in pending]
+                if [line.split(": predicted")[0] for line in lines] != [
+                    line.split(": predicted")[0] for line in last_lines
+                ]:
+                    stamp = time.strftime("%H:%M:%SZ", time.gmtime(now))
+                    for text in lines:
+                        print(f"{stamp} waiting: {text}", file=out, flush=True)
+                    last_lines = lines
+            time.sleep(max(0.05, min(interval, deadline - now)))
+            session.poll()
+    finally:
+        if live is not None:
+            live.stop()
+    now = time.time()
+    final = session.pending()
+    if status == ExitStatus.OK:
+        print(f"pfwatch wait: every edit is live ({now - start:.1f} s)", file=out)
+    else:
+        why = "timed out" if now >= deadline else "an edit needs an action"
+        print(f"pfwatch wait: {why}; still pending:", file=out)
+        for change in final:
+            print(f"  {_line(change, now)}", file=out)
+            for need in change_dict(change, now)["needs_detail"]:
+                print(f"    run: {need['action']} ({need['target']}): {need['why']}", file=out)
+    return status
+
+
+@click.command("wait")
+@click.option(
+    "--config-dir",
+    type=click.Path(path_type=Path),
+    help="Postfix configuration directory (default $MAIL_CONFIG or /etc/postfix).",
+)
+@click.option(
+    "--maillog",
+    multiple=True,
+    metavar="FILE",
+    help="Postfix log to follow "
+    "(default: main.cf's maillog_file, else the detected system maillog).",
+)
+@click.option("--journal", is_flag=True, help="Follow journald instead.")
+@click.option(
+    "--state-dir",
+    type=click.Path(path_type=Path),
+    help="State directory of 'pfwatch watch' (start from its engine state).",
+)
+@click.option(
+    "-t",
+    "--timeout",
+    type=click.FloatRange(min=0),
+    default=600.0,
+    show_default=True,
+    help="Give up after this many seconds.",
+)
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.05),
+    default=0.5,
+    show_default=True,
+    help="Seconds between polls of the log, /proc and the configuration.",
+)
+@click.option(
+    "--wait-for-actions",
+    is_flag=True,
+    help="When an edit needs postmap/reload/"
+    "restart, keep waiting for someone to run it (until the timeout) instead of "
+    "exiting 2 at once.",
+)
+@click.option("--no-git", is_flag=True, help="Do not use the git history of the directory.")
+def wait(
+    *,
+    config_dir: Path | None,
+    maillog: tuple[str, ...],
+    journal: bool,
+    state_dir: Path | None,
+    timeout: float,
+    interval: float,
+    wait_for_actions: bool,
+    no_git: bool,
+) -> int:
+    """Wait until every pending edit is live; exit 0 live, 1 timeout, 2 action needed.
+
+    Confirmation comes from observed process exits (/proc, the log), not only from the
+    prediction. Exit 3 when it cannot tell (the reason is printed).
+    """
+    session: LiveSession | None = None
+    try:
+        if maillog and journal:
+            raise UsageError("choose --maillog or --journal, not both")
+        request = build_request(
+            config_dir=config_dir,
+            maillog=maillog,
+            journal=journal,
+            state_dir=state_dir,
+            staged=None,
+            no_git=no_git,
+            no_log=False,
+        )
+        session = LiveSession(request, assess(request))
+        return int(
+            wait_loop(
+                session,
+                timeout=timeout,
+                interval=interval,
+                wait_for_actions=wait_for_actions,
+                out=sys.stdout,
+                tty=sys.stdout.isatty(),
+            )
+        )
+    except (PfwatchError, OSError) as exc:
+        click.echo(f"pfwatch wait: UNKNOWN - {exc}", err=True)
+        return int(status_for(exc)) if isinstance(exc, PfwatchError) else 3
+    finally:
+        if session is not None:
+            session.close()
