@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from pfwatch.events import LogEvent
 from pfwatch.grammars.maillog_catalogue import CATALOGUE
 from pfwatch.grammars.maillog_envelope import FORMATS, PREFIXES, SOLARIS_ID
+
+from pfwatch.events import LogEvent
 from pfwatch.maillog.envelope import TimestampParser, journal_envelope, parse_envelope
 from pfwatch.maillog.reader import LogClassifier
 
@@ -101,9 +101,7 @@ def test_sample_gives_its_annotated_event(sample: Sample) -> None:
     assert event.daemon == event.program.rpartition("/")[2]
 
 
-@pytest.mark.parametrize(
-    "row", CATALOGUE, ids=[f"{row.kind}@{row.source}" for row in CATALOGUE]
-)
+@pytest.mark.parametrize("row", CATALOGUE, ids=[f"{row.kind}@{row.source}" for row in CATALOGUE])
 def test_every_catalogue_row_has_a_sample(row: Any) -> None:
     regex = re.compile(row.pattern)
     for sample in ALL:
