@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -336,3 +337,81 @@ def test_lint_agrees_with_real_postconf(tmp_path: Path) -> None:
     assert ours == expected
     typo = next(f for f in findings if f.subject == "smtpd_bannr")
     assert typo.suggestion == "smtpd_banner"
+
+
+# -- pfwatch wait ------------------------------------------------------------------------
+
+LONG_LIVED = {
+    "master",
+    "qmgr",
+    "pickup",
+    "tlsmgr",
+    "anvil",
+    "scache",
+    "verify",
+    "postlogd",
+    "proxymap",
+    "showq",
+}
+
+
+@pytest.mark.postfix_options(**FAST)
+def test_wait_returns_when_really_live(
+    postfix_instance: PostfixInstance, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pf = postfix_instance
+    settle(pf)
+    edited = pf.edit_main_cf({"smtpd_banner": "$myhostname ESMTP waited"})
+    started = time.monotonic()
+    code, out = pfwatch(capsys, "wait", "--config-dir", str(pf.config_dir), "--timeout", "60")
+    elapsed = time.monotonic() - started
+    assert code == 0, out
+    assert "every edit is live" in out
+    # the truth from /proc: no short-lived daemon that reads main.cf is older than the edit
+    old = [p for p in pf.processes() if p.started_at < edited - 0.05 and p.name not in LONG_LIVED]
+    assert old == [], (old, out)
+    assert elapsed < 30
+
+
+@pytest.mark.postfix_options(**FAST)
+def test_wait_exits_2_when_an_action_is_needed_and_0_once_taken(
+    postfix_instance: PostfixInstance, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pf = postfix_instance
+    settle(pf)
+    pf.write_file("master.cf", pf.master_cf.read_text() + "\nspare unix - - n - - error\n")
+    code, out = pfwatch(capsys, "wait", "--config-dir", str(pf.config_dir), "--timeout", "30")
+    assert code == 2, out
+    assert "run: reload" in out
+    timer = threading.Timer(1.5, pf.reload)
+    timer.start()
+    try:
+        code, out = pfwatch(
+            capsys,
+            "wait",
+            "--config-dir",
+            str(pf.config_dir),
+            "--timeout",
+            "30",
+            "--wait-for-actions",
+        )
+    finally:
+        timer.join()
+    assert code == 0, out
+
+
+@pytest.mark.postfix_options(**FAST)
+def test_wait_times_out_with_1_while_a_session_keeps_an_old_smtpd(
+    postfix_instance: PostfixInstance, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pf = postfix_instance
+    settle(pf)
+    with pf.open_session():
+        pf.edit_main_cf({"smtpd_banner": "$myhostname ESMTP blocked"})
+        started = time.monotonic()
+        code, out = pfwatch(capsys, "wait", "--config-dir", str(pf.config_dir), "--timeout", "2")
+        elapsed = time.monotonic() - started
+    assert code == 1, out
+    assert "timed out" in out
+    assert "smtpd[" in out
+    assert 2.0 <= elapsed < 15
