@@ -121,6 +121,8 @@ def parse_regexp_table(text: str, flavour: Flavour = "regexp") -> ParsedTable:
 
     for logical in lines:
         body = logical.text
+        if not body:
+            continue  # the line started with NUL: an empty C string
         keyword = _keyword(body)
         try:
             if keyword is not None and keyword[0] == "endif":

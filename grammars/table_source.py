@@ -120,7 +120,8 @@ def _alias(logical: LogicalLine, fold: bool) -> tuple[str, str] | Problem:
         return Problem(line, column, "need name:value pair")
     if len(key) >= 2 and key[0] == key[-1] == '"':
         key = key[1:-1]
-    return (key.lower() if fold else key), value
+    # postalias re-externalises the tokenised value: runs of blanks become one space.
+    return (key.lower() if fold else key), " ".join(value.split())
 
 
 def _cf(logical: LogicalLine, fold: bool) -> tuple[str, str] | Problem:
