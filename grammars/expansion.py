@@ -30,6 +30,10 @@ from pfwatch.grammars._tokens import Balanced
 SPACE = " \t\r\n"
 NAME_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_"
 RELATIONAL_OPERATORS = ("==", "!=", "<", "<=", ">=", ">")
+#: Operator suffixes registered with mac_expand_add_relop(): "level" compares
+#: compatibility levels (src/global/compat_level.c:305-317; registered by postconf at
+#: src/postconf/postconf.c:946 and by every daemon at src/global/mail_params.c:881).
+OPERATOR_SUFFIXES = ("level",)
 _OPERATOR_CHARS = "<>!=?+-*/~&|%"  # mac_expand.c:328, scanned for better diagnostics
 
 
@@ -81,19 +85,31 @@ for _element in (LITERAL, REFERENCE, VALUE):
 VALUE.parse_with_tabs()
 
 
-def split_value(value: str) -> list[Literal | Reference]:
-    """mac_parse(): literal runs and references, or :class:`ExpansionSyntaxError`."""
+def scan_tokens(value: str) -> tuple[list[Literal | Reference], ExpansionSyntaxError | None]:
+    """mac_parse(): the tokens before the first error, and that error (or None).
+
+    Postfix handles each token as it is found and stops at a bad one, so callers that
+    only look for names (MAC_EXP_FLAG_SCAN) still see the names before the error.
+    """
     result = VALUE.parse_string(value, parse_all=False)
     tokens: list[Literal | Reference] = list(result)
+    for index, token in enumerate(tokens):
+        if isinstance(token, Reference) and token.body == "":
+            return tokens[:index], ExpansionSyntaxError(token.offset, "empty macro name")
     consumed = _consumed(value, tokens)
     if consumed < len(value):
         # Only a bad "$..." stops the grammar (a literal run matches anything else).
         if value[consumed + 1 : consumed + 2] in ("{", "("):
-            raise ExpansionSyntaxError(consumed, "truncated macro reference")
-        raise ExpansionSyntaxError(consumed, "empty macro name")
-    for token in tokens:
-        if isinstance(token, Reference) and token.body == "":
-            raise ExpansionSyntaxError(token.offset, "empty macro name")
+            return tokens, ExpansionSyntaxError(consumed, "truncated macro reference")
+        return tokens, ExpansionSyntaxError(consumed, "empty macro name")
+    return tokens, None
+
+
+def split_value(value: str) -> list[Literal | Reference]:
+    """mac_parse(): literal runs and references, or :class:`ExpansionSyntaxError`."""
+    tokens, error = scan_tokens(value)
+    if error is not None:
+        raise error
     return tokens
 
 
@@ -107,6 +123,17 @@ def _consumed(value: str, tokens: list[Literal | Reference]) -> int:
     return last.offset + 1 + len(last.body) + (2 if last.braced else 0)
 
 
+#: Where a body's first syntax error sits in mac_expand_callback()'s order of work.
+STAGES = (
+    "start",  # before any lookup: bad name, bad relational operands or operator
+    "operands",  # after evaluating relational operands: no "?" or ":" follows
+    "if_true_payload",  # unbalanced {} in the "?" result
+    "after_if_true",  # garbage after the "?" result
+    "if_false_payload",  # unbalanced {} in the ":" result
+    "after_if_false",  # garbage after the ":" result
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Body:
     """A parsed ``${...}`` body.
@@ -114,15 +141,20 @@ class Body:
     ``name`` is set for the named form, ``left``/``operator``/``right`` for the
     relational form. ``condition`` is ``None`` (plain use), ``"?"`` or ``":"``;
     ``if_true``/``if_false`` are the unparsed branch texts (``None`` when absent).
+    ``error`` is the first syntax error and ``stage`` (one of :data:`STAGES`) says how
+    far Postfix gets before it reports it; the parts before it are filled in.
     """
 
-    name: str | None
-    left: str | None
-    operator: str | None
-    right: str | None
-    condition: str | None
-    if_true: str | None
-    if_false: str | None
+    name: str | None = None
+    left: str | None = None
+    operator: str | None = None
+    right: str | None = None
+    suffix: str | None = None
+    condition: str | None = None
+    if_true: str | None = None
+    if_false: str | None = None
+    error: ExpansionSyntaxError | None = None
+    stage: str | None = None
 
 
 def _curly_at(text: str, pos: int) -> int | None:
@@ -133,8 +165,9 @@ def _curly_at(text: str, pos: int) -> int | None:
     return index if index < len(text) and text[index] == "{" else None
 
 
-def _curly_payload(text: str, pos: int) -> tuple[str, int]:
-    """mac_exp_extract_curly_payload(): ``{payload}`` at pos, blanks after it skipped."""
+def _curly_payload(text: str, pos: int) -> tuple[str, int] | None:
+    """mac_exp_extract_curly_payload(): ``{payload}`` at pos and the offset after the
+    blanks that follow it, or None when the braces do not balance."""
     depth = 0
     for index in range(pos, len(text)):
         if text[index] == "{":
@@ -146,54 +179,108 @@ def _curly_payload(text: str, pos: int) -> tuple[str, int]:
                 while after < len(text) and text[after] in SPACE:
                     after += 1
                 return text[pos + 1 : index], after
-    raise ExpansionSyntaxError(pos, f'unbalanced {{}} in attribute expression: "{text[pos:]}"')
+    return None
 
 
-def _branches(body: str, pos: int, condition: str) -> tuple[str | None, str | None]:
-    """The ``?``/``:`` result operands starting at ``pos`` (mac_expand.c:640-680)."""
-    if_true: str | None = None
+def _unbalanced(text: str, pos: int) -> ExpansionSyntaxError:
+    return ExpansionSyntaxError(pos, f'unbalanced {{}} in attribute expression: "{text[pos:]}"')
+
+
+def _with_branches(body: str, pos: int, head: Body) -> Body:
+    """Add the ``?``/``:`` result operands starting at ``pos`` (mac_expand.c:640-680)."""
+    parts: dict[str, str | None] = {}
+    condition = head.condition
+
+    def done(error: ExpansionSyntaxError | None = None, stage: str | None = None) -> Body:
+        return Body(
+            head.name,
+            head.left,
+            head.operator,
+            head.right,
+            head.suffix,
+            condition,
+            parts.get("if_true"),
+            parts.get("if_false"),
+            error,
+            stage,
+        )
+
     if condition == "?":
         start = _curly_at(body, pos)
         if start is None:
-            return body[pos:], None
-        if_true, pos = _curly_payload(body, start)
+            parts["if_true"] = body[pos:]
+            return done()
+        payload = _curly_payload(body, start)
+        if payload is None:
+            return done(_unbalanced(body, start), "if_true_payload")
+        parts["if_true"], pos = payload
         if pos == len(body):
-            return if_true, None
+            return done()
         if body[pos] != ":":
-            raise ExpansionSyntaxError(pos, f'":" expected at: "...{if_true}}}>>>{body[pos:]}"')
+            message = f'":" expected at: "...{parts["if_true"]}}}>>>{body[pos:]}"'
+            return done(ExpansionSyntaxError(pos, message), "after_if_true")
         pos += 1
     start = _curly_at(body, pos)
     if start is None:
-        return if_true, body[pos:]
-    if_false, pos = _curly_payload(body, start)
+        parts["if_false"] = body[pos:]
+        return done()
+    payload = _curly_payload(body, start)
+    if payload is None:
+        return done(_unbalanced(body, start), "if_false_payload")
+    parts["if_false"], pos = payload
     if pos != len(body):
-        raise ExpansionSyntaxError(pos, f'unexpected input at: "...{if_false}}}>>>{body[pos:]}"')
-    return if_true, if_false
+        message = f'unexpected input at: "...{parts["if_false"]}}}>>>{body[pos:]}"'
+        return done(ExpansionSyntaxError(pos, message), "after_if_false")
+    return done()
+
+
+def _relational(body: str, start: int) -> Body:
+    """``{left} OP {right}`` and what follows (mac_exp_parse_relational(), :389-468)."""
+    payload = _curly_payload(body, start)
+    if payload is None:
+        return Body(error=_unbalanced(body, start), stage="start")
+    left, pos = payload
+    op_end = pos
+    while op_end < len(body) and body[op_end] in _OPERATOR_CHARS:
+        op_end += 1
+    operator = body[pos:op_end]
+    if operator not in RELATIONAL_OPERATORS:
+        message = f'"==" or "!=" or "<" or "<=" or ">=" or ">" expected at: "{body[pos:]}"'
+        return Body(error=ExpansionSyntaxError(pos, message), stage="start")
+    suffix_end = op_end
+    while suffix_end < len(body) and body[suffix_end].isascii() and body[suffix_end].isalnum():
+        suffix_end += 1
+    suffix = body[op_end:suffix_end] or None
+    if suffix is not None and suffix not in OPERATOR_SUFFIXES:
+        message = f'bad operator suffix at: "...{operator}>>>{suffix}"'
+        return Body(error=ExpansionSyntaxError(op_end, message), stage="start")
+    op_end = suffix_end
+    right_at = _curly_at(body, op_end)
+    if right_at is None:
+        message = f'"{{expression}}" expected at: "{body[op_end:]}"'
+        return Body(error=ExpansionSyntaxError(op_end, message), stage="start")
+    payload = _curly_payload(body, right_at)
+    if payload is None:
+        return Body(error=_unbalanced(body, right_at), stage="start")
+    right, pos = payload
+    head = Body(left=left, operator=operator, right=right, suffix=suffix)
+    if pos == len(body):
+        return head
+    if body[pos] not in "?:":
+        message = f'"?" or ":" expected at: "...}}>>>{body[pos:]}"'
+        error = ExpansionSyntaxError(pos, message)
+        return Body(
+            left=left, operator=operator, right=right, suffix=suffix, error=error, stage="operands"
+        )
+    head = Body(left=left, operator=operator, right=right, suffix=suffix, condition=body[pos])
+    return _with_branches(body, pos + 1, head)
 
 
 def parse_body(body: str) -> Body:
-    """Parse the text inside ``${...}`` as mac_expand_callback() does."""
+    """Parse the text inside ``${...}`` as mac_expand_callback() does; never raises."""
     start = _curly_at(body, 0)
     if start is not None:
-        left, pos = _curly_payload(body, start)
-        op_end = pos
-        while op_end < len(body) and body[op_end] in _OPERATOR_CHARS:
-            op_end += 1
-        operator = body[pos:op_end]
-        if operator not in RELATIONAL_OPERATORS:
-            raise ExpansionSyntaxError(
-                pos, f'"==" or "!=" or "<" or "<=" or ">=" or ">" expected at: "{body[pos:]}"'
-            )
-        right_at = _curly_at(body, op_end)
-        if right_at is None:
-            raise ExpansionSyntaxError(op_end, '"{expression}" expected')
-        right, pos = _curly_payload(body, right_at)
-        if pos == len(body):
-            return Body(None, left, operator, right, None, None, None)
-        if body[pos] not in "?:":
-            raise ExpansionSyntaxError(pos, f'"?" or ":" expected at: "...}}>>>{body[pos:]}"')
-        if_true, if_false = _branches(body, pos + 1, body[pos])
-        return Body(None, left, operator, right, body[pos], if_true, if_false)
+        return _relational(body, start)
     pos = 0
     while pos < len(body) and body[pos] in SPACE:
         pos += 1
@@ -203,10 +290,11 @@ def parse_body(body: str) -> Body:
         while after < len(body) and body[after] in SPACE:
             after += 1
         if after == len(body):
-            return Body(body[name_start:pos], None, None, None, None, None, None)
+            return Body(name=body[name_start:pos])
         if body[after] in "?:":
-            if_true, if_false = _branches(body, after + 1, body[after])
-            return Body(body[name_start:pos], None, None, None, body[after], if_true, if_false)
+            head = Body(name=body[name_start:pos], condition=body[after])
+            return _with_branches(body, after + 1, head)
         if body[pos] not in NAME_CHARS:
-            raise ExpansionSyntaxError(pos, f'attribute name syntax error at: "{body[pos:]}"')
+            message = f'attribute name syntax error at: "{body[pos:]}"'
+            return Body(error=ExpansionSyntaxError(pos, message), stage="start")
         pos += 1

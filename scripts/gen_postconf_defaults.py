@@ -40,6 +40,158 @@ LEGACY = [
 #: src/postconf/postconf_builtin.c:457-468 (PCF_PARAM_FLAG_READONLY; deleted from main.cf).
 READONLY = ["process_name", "service_name", "process_id"]
 PROBE = "$process_name"
+#: src/postconf/postconf_service.c:120-199: a master.cf service whose command is one of
+#: these programs gets "<service><suffix>" parameters defaulting to "$<parameter>".
+#: Suffix and parameter names: src/global/mail_params.h (line cited per row).
+SERVICE_SUFFIXES = [
+    ["_time_limit", "command_time_limit", "mail_params.h:572-573"],
+    ["_recipient_limit", "default_recipient_limit", "mail_params.h:815-816"],
+    ["_extra_recipient_limit", "default_extra_recipient_limit", "mail_params.h:820-821"],
+    ["_recipient_refill_limit", "default_recipient_refill_limit", "mail_params.h:825-826"],
+    ["_recipient_refill_delay", "default_recipient_refill_delay", "mail_params.h:830-831"],
+    ["_delivery_slot_cost", "default_delivery_slot_cost", "mail_params.h:838-839"],
+    ["_delivery_slot_loan", "default_delivery_slot_loan", "mail_params.h:843-844"],
+    ["_delivery_slot_discount", "default_delivery_slot_discount", "mail_params.h:848-849"],
+    ["_minimum_delivery_slots", "default_minimum_delivery_slots", "mail_params.h:853-854"],
+    [
+        "_initial_destination_concurrency",
+        "initial_destination_concurrency",
+        "mail_params.h:865-866",
+    ],
+    [
+        "_destination_concurrency_limit",
+        "default_destination_concurrency_limit",
+        "mail_params.h:870-871",
+    ],
+    [
+        "_destination_recipient_limit",
+        "default_destination_recipient_limit",
+        "mail_params.h:882-883",
+    ],
+    [
+        "_destination_concurrency_positive_feedback",
+        "default_destination_concurrency_positive_feedback",
+        "mail_params.h:3600-3601",
+    ],
+    [
+        "_destination_concurrency_negative_feedback",
+        "default_destination_concurrency_negative_feedback",
+        "mail_params.h:3605-3606",
+    ],
+    [
+        "_destination_concurrency_failed_cohort_limit",
+        "default_destination_concurrency_failed_cohort_limit",
+        "mail_params.h:3613-3614",
+    ],
+    ["_destination_rate_delay", "default_destination_rate_delay", "mail_params.h:3622-3623"],
+    ["_transport_rate_delay", "default_transport_rate_delay", "mail_params.h:3627-3628"],
+]
+#: postconf_service.c:123-163: which rows each program gets: "delivery" = every row
+#: but the first, "pipe" = every row, "spawn" = only the first.
+#: Legacy "type:name" client parameters ("name_suffix" in main.cf), compiled into
+#: postconf with -DLEGACY_DBMS_SUPPORT (src/postconf/Makefile.in:12). The lists are what
+#: src/postconf/extract_cfg.sh extracts from src/global/dict_<type>.c
+#: (Makefile.in:75-88: "-d" adds "domain", "-s" adds the legacy SQL query fields).
+_SQL = ["additional_conditions", "domain", "select_field", "table", "where_field"]
+DBMS_SUFFIXES = {
+    "ldap": [
+        "bind",
+        "bind_dn",
+        "bind_pw",
+        "cache",
+        "cache_expiry",
+        "cache_size",
+        "chase_referrals",
+        "debuglevel",
+        "dereference",
+        "domain",
+        "expansion_limit",
+        "leaf_result_attribute",
+        "query_filter",
+        "recursion_limit",
+        "result_attribute",
+        "result_filter",
+        "result_format",
+        "sasl_authz_id",
+        "sasl_mechs",
+        "sasl_minssf",
+        "sasl_realm",
+        "scope",
+        "search_base",
+        "server_host",
+        "server_port",
+        "size_limit",
+        "special_result_attribute",
+        "start_tls",
+        "terminal_result_attribute",
+        "timeout",
+        "tls_ca_cert_dir",
+        "tls_ca_cert_file",
+        "tls_cert",
+        "tls_cipher_suite",
+        "tls_key",
+        "tls_random_file",
+        "tls_require_cert",
+        "version",
+    ],
+    "memcache": [
+        "backup",
+        "data_size_limit",
+        "domain",
+        "flags",
+        "key_format",
+        "line_size_limit",
+        "max_try",
+        "memcache",
+        "retry_pause",
+        "timeout",
+        "ttl",
+    ],
+    "mysql": sorted(
+        {
+            *_SQL,
+            "dbname",
+            "expansion_limit",
+            "hosts",
+            "option_file",
+            "option_group",
+            "password",
+            "query",
+            "require_result_set",
+            "result_format",
+            "tls_CAfile",
+            "tls_CApath",
+            "tls_cert_file",
+            "tls_ciphers",
+            "tls_key_file",
+            "tls_verify_cert",
+            "user",
+        }
+    ),
+    "pgsql": sorted(
+        {
+            *_SQL,
+            "dbname",
+            "expansion_limit",
+            "hosts",
+            "password",
+            "query",
+            "result_format",
+            "select_function",
+            "user",
+        }
+    ),
+    "sqlite": sorted({*_SQL, "dbpath", "expansion_limit", "query", "result_format"}),
+}
+SERVICE_PROGRAMS = {
+    "local": "delivery",
+    "error": "delivery",
+    "virtual": "delivery",
+    "smtp": "delivery",
+    "lmtp": "delivery",
+    "pipe": "pipe",
+    "spawn": "spawn",
+}
 
 
 def postconf(config_dir: str, *args: str) -> list[str]:
@@ -63,6 +215,8 @@ def main() -> int:
         main_cf = Path(tmp) / "main.cf"
         main_cf.write_text("")
         defaults = dict(split(line) for line in postconf(tmp, "-d"))
+        # mynetworks as daemons compute it (not the -d variant); host-specific.
+        mynetworks = postconf(tmp, "-h", "mynetworks")[0]
         version = defaults["mail_version"]
         probe_names = [n for n in defaults if n not in READONLY and n != "config_directory"]
         main_cf.write_text("".join(f"{name} = {PROBE}\n" for name in probe_names))
@@ -76,11 +230,18 @@ def main() -> int:
             "raw": "postconf -n -x leaves these unexpanded (postconf_builtin.c:427-430)",
             "legacy": "src/postconf/postconf_builtin.c:139-154",
             "readonly": "src/postconf/postconf_builtin.c:457-468",
+            "service_suffixes": "src/postconf/postconf_service.c:120-199",
+            "service_programs": "src/postconf/postconf_service.c:123-163",
+            "dbms_suffixes": "src/global/dict_*.c via src/postconf/extract_cfg.sh",
         },
         "defaults": dict(sorted(defaults.items())),
+        "mynetworks": mynetworks,
         "raw": raw,
         "legacy": LEGACY,
         "readonly": READONLY,
+        "service_suffixes": SERVICE_SUFFIXES,
+        "service_programs": SERVICE_PROGRAMS,
+        "dbms_suffixes": DBMS_SUFFIXES,
     }
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(document, indent=1, ensure_ascii=False) + "\n")

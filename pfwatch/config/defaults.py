@@ -15,13 +15,18 @@ from __future__ import annotations
 
 import functools
 import json
+import socket
 import subprocess
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 from types import MappingProxyType
 
 TABLE = "postconf-defaults.json"
+#: DEF_MYDOMAIN (src/global/mail_params.h:171).
+DEFAULT_MYDOMAIN = "localdomain"
 POSTCONF_TIMEOUT = 20.0
 
 
@@ -34,6 +39,12 @@ class ParameterKnowledge:
     raw: frozenset[str]
     legacy: frozenset[str]
     readonly: frozenset[str]
+    #: (suffix, parameter whose value is the default) per master.cf command name.
+    service_parameters: Mapping[str, tuple[tuple[str, str], ...]]
+    #: Legacy "type:name" client parameter suffixes per table type (name_suffix).
+    dbms_suffixes: Mapping[str, tuple[str, ...]]
+    #: The postconf command the defaults came from (None: the shipped table).
+    postconf: str | None = None
 
     def known(self) -> frozenset[str]:
         """Built-in and legacy names (postconf prints these when main.cf sets them)."""
@@ -62,21 +73,84 @@ def _shipped() -> dict[str, object]:
 
 @functools.cache
 def _run_postconf(postconf: str) -> dict[str, str] | None:
+    # An empty configuration directory keeps the host's master.cf services (and their
+    # service-specific parameters) out of the built-in defaults.
     try:
-        done = subprocess.run(
-            [postconf, "-d"],
-            capture_output=True,
-            check=False,
-            timeout=POSTCONF_TIMEOUT,
-            encoding="utf-8",
-            errors="surrogateescape",
-        )
+        with tempfile.TemporaryDirectory(prefix="pfwatch-postconf-") as empty:
+            done = subprocess.run(
+                [postconf, "-c", empty, "-d"],
+                capture_output=True,
+                check=False,
+                timeout=POSTCONF_TIMEOUT,
+                encoding="utf-8",
+                errors="surrogateescape",
+            )
     except (OSError, subprocess.SubprocessError):
         return None
     if done.returncode != 0:
         return None
     parsed = parse_postconf_output(done.stdout)
     return parsed or None
+
+
+#: Inputs of the mynetworks default (pcf_mynetworks(), postconf_builtin.c:252-290):
+#: inet_interfaces, mynetworks_style (whose default depends on compatibility_level) and
+#: inet_protocols.
+MYNETWORKS_INPUTS = ("inet_interfaces", "mynetworks_style", "inet_protocols", "compatibility_level")
+
+
+@functools.cache
+def _postconf_mynetworks(postconf: str, settings: tuple[tuple[str, str], ...]) -> str | None:
+    try:
+        with tempfile.TemporaryDirectory(prefix="pfwatch-postconf-") as tmp:
+            text = "".join(f"{name} = {value}\n" for name, value in settings)
+            (Path(tmp) / "main.cf").write_bytes(text.encode("utf-8", "surrogateescape"))
+            done = subprocess.run(
+                [postconf, "-c", tmp, "-h", "mynetworks"],
+                capture_output=True,
+                check=False,
+                timeout=POSTCONF_TIMEOUT,
+                encoding="utf-8",
+                errors="surrogateescape",
+            )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if done.returncode != 0:
+        return None
+    return done.stdout.rstrip("\n")
+
+
+def mynetworks_default(settings: Mapping[str, str], postconf: str | None = "postconf") -> str:
+    """The value Postfix computes for an unset mynetworks, given main.cf ``settings``.
+
+    It depends on the host's interfaces (src/global/mynetworks.c:90-260), so we ask the
+    installed postconf with only the settings it depends on; mynetworks() ends every
+    entry with a blank (mynetworks.c:170, 236), which postconf's printing hides, so we put
+    it back. Without postconf: the shipped value (for the machine that generated it).
+    """
+    computed = None
+    if postconf is not None:
+        computed = _postconf_mynetworks(postconf, tuple(sorted(settings.items())))
+    if computed is None:
+        shipped = _shipped()["mynetworks"]
+        computed = str(shipped)
+    return computed + " " if computed else ""
+
+
+def hostname_default(mydomain: str | None) -> str:
+    """pcf_check_myhostname() (postconf_builtin.c:191-213): gethostname(), plus
+    ``.$mydomain`` (or ``.localdomain``) when it has no dot."""
+    name = socket.gethostname()
+    if "." not in name:
+        name = f"{name}.{mydomain if mydomain is not None else DEFAULT_MYDOMAIN}"
+    return name
+
+
+def domain_default(myhostname: str) -> str:
+    """pcf_check_mydomainname() (postconf_builtin.c:229-248): what follows the first dot
+    of myhostname, or ``localdomain``."""
+    _, dot, rest = myhostname.partition(".")
+    return rest if dot else DEFAULT_MYDOMAIN
 
 
 def shipped_version() -> str:
@@ -99,12 +173,19 @@ def parameter_knowledge(postconf: str | None = "postconf") -> ParameterKnowledge
     """Defaults plus the raw, legacy and read-only name sets."""
     shipped = _shipped()
     defaults = postfix_defaults(postconf)
+    live = postconf if postconf is not None and _run_postconf(postconf) is not None else None
 
     def names(key: str) -> frozenset[str]:
         value = shipped[key]
         assert isinstance(value, list)
         return frozenset(str(item) for item in value)
 
+    rows = shipped["service_suffixes"]
+    programs = shipped["service_programs"]
+    dbms = shipped["dbms_suffixes"]
+    assert isinstance(rows, list) and isinstance(programs, dict) and isinstance(dbms, dict)
+    pairs = tuple((str(row[0]), str(row[1])) for row in rows)
+    groups = {"pipe": pairs, "delivery": pairs[1:], "spawn": pairs[:1]}
     version = defaults.get("mail_version", shipped_version())
     return ParameterKnowledge(
         postfix_version=version,
@@ -112,4 +193,7 @@ def parameter_knowledge(postconf: str | None = "postconf") -> ParameterKnowledge
         raw=names("raw"),
         legacy=names("legacy"),
         readonly=names("readonly"),
+        service_parameters={str(p): groups[str(g)] for p, g in programs.items()},
+        dbms_suffixes={str(t): tuple(map(str, v)) for t, v in dbms.items()},
+        postconf=live,
     )

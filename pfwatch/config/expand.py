@@ -15,6 +15,7 @@ values Postfix rejects with "macro processing error".
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 
 from pfwatch.errors import ConfigSyntaxError
@@ -23,7 +24,7 @@ from pfwatch.grammars.expansion import (
     ExpansionSyntaxError,
     Literal,
     parse_body,
-    split_value,
+    scan_tokens,
 )
 
 #: mac_expand.c:571-573: a nesting level above 100 is "unreasonable macro call nesting".
@@ -38,11 +39,49 @@ def _bytes(text: str) -> bytes:
     return text.encode("utf-8", "surrogateescape")
 
 
-def compare(left: str, operator: str, right: str) -> bool:
-    """mac_exp_eval() (mac_expand.c:298-330): numeric if both are all digits, else strcmp."""
-    if left.isascii() and right.isascii() and left.isdigit() and right.isdigit():
+_STRTOL = re.compile(r"[ \t\n\v\f\r]*[+-]?[0-9]+")
+_LONG_MAX = 2**63 - 1
+#: compat_level.c:124-136: patch and minor take 10 bits each, major the rest of a long.
+_MINOR_MAX = _PATCH_MAX = 0x3FF
+_MAJOR_MAX = _LONG_MAX >> 20
+
+
+def compat_level(text: str) -> tuple[int, int, int] | None:
+    """compat_level_from_string() (compat_level.c:160-190): "major[.minor[.patch]]"
+    with strtol()'s tolerance for leading blanks and a sign; None when malformed."""
+    parts: list[int] = []
+    pos = 0
+    for limit in (_MAJOR_MAX, _MINOR_MAX, _PATCH_MAX):
+        match = _STRTOL.match(text, pos)
+        if match is None:
+            return None
+        number = int(match.group().strip(" \t\n\v\f\r"))
+        if not 0 <= number <= limit:
+            return None
+        parts.append(number)
+        pos = match.end()
+        if pos == len(text):
+            major, minor, patch = [*parts, 0, 0][:3]
+            return major, minor, patch
+        if text[pos] != "." or len(parts) == 3:
+            return None
+        pos += 1
+    return None
+
+
+def compare(left: str, operator: str, right: str, suffix: str | None = None) -> bool:
+    """mac_exp_eval() (mac_expand.c:298-330): numeric if both are all digits, else
+    strcmp(); with the "level" suffix, compat_relop_eval() (compat_level.c:262-300)."""
+    delta: int
+    if suffix == "level":
+        a_level, b_level = compat_level(left), compat_level(right)
+        if a_level is None or b_level is None:
+            bad = left if a_level is None else right
+            raise ExpansionSyntaxError(0, f'malformed compatibility level syntax: "{bad}"')
+        delta = (a_level > b_level) - (a_level < b_level)
+    elif left.isascii() and right.isascii() and left.isdigit() and right.isdigit():
         a, b = int(left), int(right)
-        if max(a, b) > 2**63 - 1:
+        if max(a, b) > _LONG_MAX:
             raise ExpansionSyntaxError(0, f"bad conversion: {max(a, b)}")
         delta = (a > b) - (a < b)
     else:
@@ -61,74 +100,107 @@ def compare(left: str, operator: str, right: str) -> bool:
 Lookup = Callable[[str], "str | None"]
 
 
+class _Run:
+    """One mac_expand() call: RECURSE mode (expand) or SCAN mode (collect names only).
+
+    Like Postfix, work stops at the first syntax error: later tokens are not looked at
+    (mac_expand.c:574-575 returns early once MAC_PARSE_ERROR is set).
+    """
+
+    def __init__(self, lookup: Lookup, scan: bool, used: set[str]) -> None:
+        self.lookup = lookup
+        self.scan = scan
+        self.used = used
+        self.error: ExpansionSyntaxError | None = None
+
+    def fail(self, error: ExpansionSyntaxError) -> bool:
+        if self.error is None:
+            self.error = error
+        return False
+
+    def parse(self, value: str, out: list[str], level: int) -> bool:
+        """mac_parse() with the expansion callback; False once an error is recorded."""
+        tokens, error = scan_tokens(value)
+        for token in tokens:
+            if level > MAX_NESTING:
+                return self.fail(ExpansionSyntaxError(0, "unreasonable macro call nesting"))
+            if isinstance(token, Literal):
+                if not self.scan:
+                    out.append(token.text)
+            elif not self.callback(parse_body(token.body), out, level + 1):
+                return False
+        return self.fail(error) if error is not None else True
+
+    def sub(self, text: str) -> tuple[str, bool]:
+        """A fresh mac_expand() on a relational operand (mac_expand.c:432-437)."""
+        run = _Run(self.lookup, self.scan, self.used)
+        out: list[str] = []
+        ok = run.parse(text, out, 0)
+        if run.error is not None:
+            self.fail(run.error)
+        return "".join(out), ok
+
+    def callback(self, body: Body, out: list[str], level: int) -> bool:
+        """mac_expand_callback() for one ``${...}``/``$name`` reference."""
+        if body.error is not None and body.stage == "start":
+            return self.fail(body.error)
+        value: str | None
+        if body.name is not None:
+            self.used.add(body.name)
+            value = None if self.scan else self.lookup(body.name)
+        else:
+            assert body.left is not None and body.right is not None and body.operator
+            left, left_ok = self.sub(body.left)
+            right, right_ok = self.sub(body.right)
+            if not (left_ok and right_ok):
+                return False
+            if self.scan:
+                value = None
+            else:
+                value = "true" if compare(left, body.operator, right, body.suffix) else ""
+        if body.error is not None and body.stage == "operands":
+            return self.fail(body.error)
+        if body.condition is None:
+            if value and not self.scan:
+                return self.parse(value, out, level)
+            return True
+        if body.condition == "?":
+            if body.error is not None and body.stage == "if_true_payload":
+                return self.fail(body.error)
+            if (value or self.scan) and not self.parse(body.if_true or "", out, level):
+                return False
+            if body.error is not None and body.stage == "after_if_true":
+                return self.fail(body.error)
+            if body.if_false is None and body.stage != "if_false_payload":
+                return True
+        if body.error is not None and body.stage == "if_false_payload":
+            return self.fail(body.error)
+        if (not value or self.scan) and not self.parse(body.if_false or "", out, level):
+            return False
+        if body.error is not None:
+            return self.fail(body.error)
+        return True
+
+
 def expand_text(value: str, lookup: Lookup, used: set[str] | None = None) -> str:
     """Expand ``value`` recursively, resolving names with ``lookup`` (None = undefined).
 
     Every name looked up is added to ``used``. Raises :class:`ExpansionSyntaxError`.
     """
+    run = _Run(lookup, scan=False, used=used if used is not None else set())
     out: list[str] = []
-    names = used if used is not None else set()
-    _expand_into(value, lookup, out, names, 0)
+    run.parse(value, out, 0)
+    if run.error is not None:
+        raise run.error
     return "".join(out)
 
 
-def _expand_into(value: str, lookup: Lookup, out: list[str], used: set[str], level: int) -> None:
-    for token in split_value(value):
-        if level > MAX_NESTING:
-            raise ExpansionSyntaxError(0, f'unreasonable macro call nesting: "{value}"')
-        if isinstance(token, Literal):
-            out.append(token.text)
-            continue
-        body = parse_body(token.body)
-        _evaluate(body, lookup, out, used, level + 1)
-
-
-def _evaluate(body: Body, lookup: Lookup, out: list[str], used: set[str], level: int) -> None:
-    if body.name is not None:
-        used.add(body.name)
-        value = lookup(body.name)
-    else:
-        assert body.left is not None and body.right is not None and body.operator
-        # mac_expand.c:432-437: each operand is a fresh mac_expand() call.
-        left = expand_text(body.left, lookup, used)
-        right = expand_text(body.right, lookup, used)
-        value = "true" if compare(left, body.operator, right) else ""
-    if body.condition is None:
-        if value:
-            _expand_into(value, lookup, out, used, level)
-        return
-    if body.condition == "?" and value and body.if_true is not None:
-        _expand_into(body.if_true, lookup, out, used, level)
-    if body.if_false is not None and not value:
-        _expand_into(body.if_false, lookup, out, used, level)
-
-
 def scan_names(value: str) -> frozenset[str]:
-    """Every name referenced in ``value``, in all branches (MAC_EXP_FLAG_SCAN); lenient."""
+    """Names referenced in ``value`` in every branch, up to the first syntax error
+    (mac_expand() with MAC_EXP_FLAG_SCAN, as postconf uses it to find user parameters)."""
     found: set[str] = set()
-    _scan(value, found, 0)
+    _Run(lambda _name: None, scan=True, used=found).parse(value, [], 0)
     return frozenset(found)
-
-
-def _scan(value: str, found: set[str], level: int) -> None:
-    if level > MAX_NESTING:
-        return
-    try:
-        tokens = split_value(value)
-    except ExpansionSyntaxError:
-        return
-    for token in tokens:
-        if isinstance(token, Literal):
-            continue
-        try:
-            body = parse_body(token.body)
-        except ExpansionSyntaxError:
-            continue
-        if body.name is not None:
-            found.add(body.name)
-        for text in (body.left, body.right, body.if_true, body.if_false):
-            if text is not None:
-                _scan(text, found, level + 1)
 
 
 class Expander:

@@ -1,0 +1,118 @@
+"""``pfwatch config``: main.cf and master.cf as Postfix reads them, like ``postconf``.
+
+Inputs: ``--config-dir`` (default ``$MAIL_CONFIG`` or /etc/postfix), ``-x`` (expand
+``$name``), ``--master`` (services instead of parameters), ``--json``. Outputs: the text
+``postconf -c DIR -n [-x]`` or ``postconf -c DIR -M [-x]`` prints, byte for byte (bytes
+that are not UTF-8 pass through unchanged), or a JSON document. As with postconf, a
+directory named by ``--config-dir`` or ``$MAIL_CONFIG`` shows up as ``config_directory``.
+Exit status: 0; 2 when a file does not parse or a value cannot be expanded (message with
+file:line:column); 3 when main.cf (or, with ``--master``, master.cf) cannot be read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+from pfwatch.cli.exit_status import ExitStatus
+from pfwatch.config.defaults import parameter_knowledge
+from pfwatch.config.maincf import encode, load_main_cf
+from pfwatch.config.mastercf import load_master_cf
+from pfwatch.config.model import MasterCf
+from pfwatch.config.postconf import build_table, show_master, show_nondefault
+from pfwatch.errors import SourceUnavailable
+
+DEFAULT_CONFIG_DIR = "/etc/postfix"
+
+
+def resolve_config_dir(option: str | None) -> tuple[str, str | None]:
+    """The directory to read, and the ``config_directory`` value postconf would inject."""
+    if option is not None:
+        return option, option
+    env = os.environ.get("MAIL_CONFIG")
+    if env:
+        return env, env
+    return DEFAULT_CONFIG_DIR, None
+
+
+def _write(lines: list[str]) -> None:
+    stream = click.get_binary_stream("stdout")
+    stream.write(b"".join(encode(line) + b"\n" for line in lines))
+    stream.flush()
+
+
+@click.command("config")
+@click.option(
+    "--config-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Postfix configuration directory [default: $MAIL_CONFIG or /etc/postfix].",
+)
+@click.option("-x", "expand", is_flag=True, help="Expand $name in values (postconf -x).")
+@click.option("--master", is_flag=True, help="Show master.cf services (postconf -M).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON document.")
+def config(config_dir: str | None, expand: bool, master: bool, as_json: bool) -> int:
+    """Show main.cf parameters (like postconf -n) or master.cf services (like postconf -M)."""
+    directory, injected = resolve_config_dir(config_dir)
+    main_cf = load_main_cf(str(Path(directory) / "main.cf"))
+    master_path = str(Path(directory) / "master.cf")
+    master_cf: MasterCf | None
+    if master:
+        master_cf = load_master_cf(master_path)
+    else:
+        try:
+            master_cf = load_master_cf(master_path)
+        except SourceUnavailable:
+            master_cf = None  # postconf -n only warns about a missing master.cf
+    table = build_table(main_cf, master_cf, parameter_knowledge(), injected)
+    if master:
+        assert master_cf is not None
+        lines = show_master(master_cf, table, expand)
+        if as_json:
+            document: dict[str, Any] = {
+                "config_directory": directory,
+                "services": [
+                    {
+                        "service": s.name,
+                        "type": s.type,
+                        "private": s.private,
+                        "unpriv": s.unpriv,
+                        "chroot": s.chroot,
+                        "wakeup": s.wakeup,
+                        "maxproc": s.maxproc,
+                        "command": s.command,
+                        "args": list(s.args),
+                        "overrides": dict(s.overrides),
+                        "line": s.line,
+                        "postconf": line,
+                    }
+                    for s, line in zip(master_cf.services, lines, strict=True)
+                ],
+            }
+            _write([json.dumps(document, indent=2, ensure_ascii=True)])
+        else:
+            _write(lines)
+        return int(ExitStatus.OK)
+    lines = show_nondefault(table, expand)
+    if as_json:
+        expander = table.expander()
+        document = {
+            "config_directory": directory,
+            "expanded": expand,
+            "parameters": [
+                {
+                    "name": name,
+                    "value": expander.expand(name) if expand else table.explicit[name],
+                    "line": table.lines.get(name),
+                }
+                for name in table.shown()
+            ],
+        }
+        _write([json.dumps(document, indent=2, ensure_ascii=True)])
+    else:
+        _write(lines)
+    return int(ExitStatus.OK)
