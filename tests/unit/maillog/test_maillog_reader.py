@@ -279,3 +279,12 @@ def test_missing_file_names_the_path(tmp_path: Path) -> None:
     with pytest.raises(SourceUnavailable) as caught:
         list(iter_log_events([str(tmp_path / "nope.log")], classifier()))
     assert caught.value.source.endswith("nope.log")
+
+
+def test_coalescing_on_the_general_path() -> None:
+    c = classifier(coalesce_activity=True)
+    iso = "2025-06-01T00:00:02.{} mx postfix/qmgr[11]: 3A1973E542: removed"
+    assert c.feed(iso.format("100000+00:00")) is not None
+    assert c.feed(iso.format("900000+00:00")) is None
+    assert c.feed(iso.format("900000+00:00").replace(":02.", ":03.")) is not None
+    assert (c.stats.lines_recognized, c.stats.per_kind) == (3, {"message_activity": 3})
