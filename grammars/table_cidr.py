@@ -43,6 +43,7 @@ RULE_LINE = (
 ).set_name("rule")
 CIDR_LINE = (IF_LINE("if") | ENDIF_LINE("endif") | RULE_LINE("rule")).set_name("cidr line")
 CIDR_LINE.leave_whitespace()
+CIDR_LINE.parse_with_tabs()  # offsets and values must keep their tabs
 
 _ADDRESS_CHARS = frozenset("0123456789abcdefABCDEF:.")
 

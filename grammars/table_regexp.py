@@ -19,6 +19,7 @@ Python's).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -58,6 +59,8 @@ def _delimited(loc_text: str, start: int) -> int | None:
 class _Pattern:
     text: str
     end: int
+    negated: bool = False
+    groups: int = 0
 
 
 class _RuleError(Exception):
@@ -71,22 +74,77 @@ def _pattern(text: str, start: int, flavour: Flavour) -> _Pattern:
     index = start
     while index < len(text) and text[index] == "!":
         index += 1
+    negated = (index - start) % 2 == 1
     if index >= len(text) or text[index] in POSTFIX_SPACE:
-        raise _RuleError(index, "no regexp pattern")
+        raise _RuleError(index, "no regexp: skipping this rule")
     end = _delimited(text, index)
     if end is None:
         action = "skipping" if flavour == "regexp" else "ignoring"
         raise _RuleError(index, f'no closing regexp delimiter "{text[index]}": {action} this rule')
+    expression = text[index + 1 : end - 1]
+    extended = True
     while end < len(text) and text[end] not in POSTFIX_SPACE:
         flag = text[end]
         if flavour == "regexp" and flag == "!" and end + 1 < len(text):
             # dict_regexp_get_pats: "/a/!/b/" also requires that b does NOT match.
             second = _pattern(text, end, flavour)
-            return _Pattern(text[start : second.end], second.end)
+            groups = capture_groups(expression, flavour, extended=extended)
+            return _Pattern(text[start : second.end], second.end, negated, groups)
         if flag not in FLAGS[flavour]:
             raise _RuleError(end, f'unknown regexp option "{flag}": skipping this rule')
+        if flag == "x" and flavour == "regexp":
+            extended = not extended  # dict_regexp.c: x toggles REG_EXTENDED
         end += 1
-    return _Pattern(text[start:end], end)
+    groups = capture_groups(expression, flavour, extended=extended)
+    return _Pattern(text[start:end], end, negated, groups)
+
+
+def capture_groups(expression: str, flavour: Flavour, *, extended: bool = True) -> int:
+    """Number of capturing groups (what regcomp's re_nsub / PCRE's capture count say)."""
+    count = 0
+    index = 0
+    in_class = False
+    while index < len(expression):
+        char = expression[index]
+        if in_class:
+            if char == "]" and expression[index - 1] not in "[^":
+                in_class = False
+        elif char == "\\":
+            if not extended and expression[index + 1 : index + 2] == "(":
+                count += 1
+            index += 2
+            continue
+        elif char == "[":
+            in_class = True
+            if expression[index + 1 : index + 2] == "^":
+                index += 1
+            if expression[index + 1 : index + 2] == "]":
+                index += 1
+        elif char == "(" and extended:
+            following = expression[index + 1 : index + 4]
+            named = following[1:2] in ("<", "P", "'") and following[2:3] not in ("=", "!")
+            if flavour == "regexp" or not following.startswith("?") or named:
+                count += 1
+        index += 1
+    return count
+
+
+#: ``$N``, ``${N}`` and ``$(N)`` in a result (src/util/mac_parse.c via dict_regexp_prescan).
+_REPLACEMENT_INDEX = re.compile(r"\$(?:(\d+)|\{(\d+)\}|\((\d+)\))")
+
+
+def _replacement_problem(pattern: _Pattern, result: str) -> tuple[int, str] | None:
+    text = result.replace("$$", "  ")
+    for match in _REPLACEMENT_INDEX.finditer(text):
+        number = int(next(group for group in match.groups() if group is not None))
+        if pattern.negated:
+            return (
+                match.start(),
+                "$number found in negative match replacement text: skipping this rule",
+            )
+        if number > pattern.groups:
+            return match.start(), f'out of range replacement index "{number}": skipping this rule'
+    return None
 
 
 #: Grammar of the keyword lines; the pattern body is scanned by :func:`_pattern` because
@@ -95,6 +153,7 @@ KEYWORD_LINE = ((_KEYWORD_IF("keyword") + _BLANK) | (_KEYWORD_ENDIF("keyword") +
     "if/endif"
 )
 KEYWORD_LINE.leave_whitespace()
+KEYWORD_LINE.parse_with_tabs()  # offsets and values must keep their tabs
 
 
 def _keyword(text: str) -> tuple[str, int] | None:
@@ -149,6 +208,11 @@ def parse_regexp_table(text: str, flavour: Flavour = "regexp") -> ParsedTable:
         result = body[pattern.end :].strip(POSTFIX_SPACE)
         if not result:
             problem(logical, pattern.end, "no replacement text: using empty string")
+        bad_replacement = _replacement_problem(pattern, result)
+        if bad_replacement is not None:
+            offset, message = bad_replacement
+            problem(logical, body.find(result, pattern.end) + offset, message)
+            continue
         key = " > ".join([*(text for text, _ in stack), pattern.text])
         seen[key] = seen.get(key, 0) + 1
         if seen[key] > 1:

@@ -65,6 +65,7 @@ POSTMAP_LINE = (_WORD("key") + pp.Opt(pp.Suppress(_BLANK) + pp.Opt(_REST("value"
     "postmap line"
 )
 POSTMAP_LINE.leave_whitespace()
+POSTMAP_LINE.parse_with_tabs()  # offsets and values must keep their tabs
 
 _QUOTED = pp.Regex(r'"(?:[^"\\]|\\.)*"').set_name("quoted name")
 _ALIAS_NAME = (_QUOTED | pp.Regex(r'[^:"]+')).set_name("alias name")
@@ -73,6 +74,7 @@ ALIAS_LINE = (
     pp.Combine(pp.OneOrMore(_ALIAS_NAME))("key") + pp.Literal(":") + pp.Opt(_REST("value"))
 ).set_name("alias line")
 ALIAS_LINE.leave_whitespace()
+ALIAS_LINE.parse_with_tabs()  # offsets and values must keep their tabs
 
 #: ``name = value`` (split_nameval: name up to blank or ``=``).
 CF_LINE = (
@@ -82,6 +84,7 @@ CF_LINE = (
     + pp.Opt(_REST("value"))
 ).set_name("cf line")
 CF_LINE.leave_whitespace()
+CF_LINE.parse_with_tabs()  # offsets and values must keep their tabs
 
 
 def _field(result: pp.ParseResults, name: str) -> str:
