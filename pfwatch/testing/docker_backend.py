@@ -16,5 +16,5 @@ class DockerPostfixInstance(PostfixInstance):
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
 
-    def start(self, timeout: float = 120.0) -> PostfixInstance:
+    def start(self, timeout: float = 120.0, *, probe: bool = True) -> PostfixInstance:
         raise PostfixUnavailable("the docker backend is not implemented yet")

@@ -192,8 +192,13 @@ class PostfixInstance:
             self._template, root=PurePosixPath(root), port=port, relay_sink=sink
         )
 
-    def _prepare(self) -> None:
-        """Create the directory tree and write the generated main.cf and master.cf."""
+    def prepare(self) -> None:
+        """Create the directory tree and write main.cf and master.cf (start() does it once).
+
+        Call it yourself to add tables before the first start.
+        """
+        if self._layout is not None:
+            return
         reason = unavailable_reason()
         if reason is not None:
             raise PostfixUnavailable(reason)
@@ -301,10 +306,15 @@ class PostfixInstance:
         except (psutil.Error, OSError):
             return False
 
-    def start(self, timeout: float = 30.0) -> PostfixInstance:
-        """Prepare on first use, ``postfix check``, ``postfix start``, wait for the banner."""
+    def start(self, timeout: float = 30.0, *, probe: bool = True) -> PostfixInstance:
+        """Prepare on first use, ``postfix check``, ``postfix start``, wait for the banner.
+
+        ``postfix start`` runs the master with ``-w``, so the listener exists when it
+        returns; ``probe=False`` skips the banner check, whose SMTP session would otherwise
+        appear in the log and leave one idle smtpd behind.
+        """
         if self._layout is None:
-            self._prepare()
+            self.prepare()
         checked = self.postfix("check", check=False)
         self.check_output = checked.stdout + checked.stderr
         if checked.returncode != 0:
@@ -321,7 +331,8 @@ class PostfixInstance:
             self._move_port(free_port(self.host))
         else:
             raise PostfixStartError(f"no free port after {_PORT_ATTEMPTS} attempts")
-        self.wait_ready(timeout)
+        if probe:
+            self.wait_ready(timeout)
         self.started_at = time.time()
         return self
 
@@ -408,7 +419,10 @@ class PostfixInstance:
             return []
         for proc in procs:
             with contextlib.suppress(psutil.Error):
-                found.append(_process_info(proc))
+                info = _process_info(proc)
+                # A child forked but not yet exec'ed still looks like the master: skip it.
+                if info.name != "master" or proc.pid == master:
+                    found.append(info)
         return sorted(found, key=lambda info: (info.started_at, info.pid))
 
     def all_processes(self) -> list[ProcessInfo]:
