@@ -49,6 +49,10 @@ class LiveSession:
         self._config_checked = 0.0
         self._edit_seq = 0
 
+    def force_config_check(self) -> None:
+        """Read the configuration at the next :meth:`poll` (after an edit we made)."""
+        self._config_checked = 0.0
+
     def pending(self) -> list[Change]:
         """Changes not live yet (and not superseded), oldest first."""
         return sorted(

@@ -273,14 +273,29 @@ def _git_events(
 
 
 def changed_event(old: Snapshot, new: Snapshot, at: float, change_id: str) -> ConfigChanged:
-    inputs = change_inputs(diff_snapshots(old, new), new)
+    """The engine's ``ConfigChanged`` for the semantic diff from ``old`` to ``new``.
+
+    A table that is newly referenced and already compiled (fresh) is not "source edited
+    without postmap": its compiled file arrives with it, so it is marked rebuilt.
+    """
+    diff = diff_snapshots(old, new)
+    inputs = change_inputs(diff, new)
+    fresh_added = {
+        t.ref for t in diff.tables if t.kind == "added" and t.new_freshness in ("fresh", None)
+    }
+    tables = tuple(
+        dataclasses.replace(t, compiled_changed=True)
+        if t.ref in fresh_added and t.compiled is not None
+        else t
+        for t in inputs.tables
+    )
     return ConfigChanged(
         at=at,
         change_id=change_id,
         files=inputs.files,
         parameters=inputs.parameters,
         services=inputs.services,
-        tables=inputs.tables,
+        tables=tables,
         facts=inputs.facts,
         summary=inputs.summary,
     )

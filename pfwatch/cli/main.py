@@ -22,7 +22,9 @@ COMMANDS: tuple[str, ...] = (
     "pfwatch.cli.history_cmd:history",
     "pfwatch.cli.check_cmd:check",
     "pfwatch.cli.wait_cmd:wait",
+    "pfwatch.cli.lab_cmd:lab",
     "pfwatch.cli.explain_cmd:explain",
+    "pfwatch.cli.watch_cmd:watch",
 )
 
 
