@@ -120,6 +120,12 @@ def render_report(report: LabReport) -> str:
         )
     out.append("changes:")
     for change in report.changes:
+        if change["superseded_by"]:
+            out.append(
+                f"  {change['what']}: edited {_stamp(change['edited_at'], t0)}, "
+                f"superseded by {change['superseded_by']} (its postmap)"
+            )
+            continue
         live = change["live_at"]
         lag = f"{live - change['edited_at']:.1f} s after the edit" if live else "not live"
         out.append(
@@ -373,6 +379,7 @@ class Lab:
                     "made_live_by": change.made_live_by,
                     "needs": needs_actions(change.needs),
                     "status": change.status,
+                    "superseded_by": change.superseded_by,
                 }
             )
         self.report.changes = rows
