@@ -1,0 +1,11 @@
+"""``pfwatch watch``, the sidecar service, split by concern.
+
+- :mod:`pfwatch.service.loop`: the run loop (:class:`WatchService`, :func:`run_watch`).
+- :mod:`pfwatch.service.config_tracker`: snapshots, semantic diff, change events.
+- :mod:`pfwatch.service.log_input`: the log follower or journald plus the classifier.
+- :mod:`pfwatch.service.status`: the metrics snapshot and the /status document.
+- :mod:`pfwatch.service.events_file`: ``--events-file`` with exactly-once restarts.
+
+The /proc poller is :mod:`pfwatch.sources.procfs`. Inputs, outputs and errors are
+documented per module.
+"""

@@ -1,0 +1,158 @@
+"""The configuration side of ``pfwatch watch``: snapshots, diffs, change events.
+
+Inputs: the configuration directory, the last good :class:`Snapshot` (restored from the
+state database, or None on a first start) and the change sequence number committed with
+it. Outputs: per :meth:`ConfigTracker.check`, a :class:`ConfigUpdate` with the engine
+events to fold (``ConfigSnapshotTaken`` the first time, ``ConfigChanged`` for a semantic
+change, ``ConfigError`` for each newly seen problem) and the snapshot to store when it
+was adopted. Errors: none raised; a directory that cannot be read is reported in
+``ConfigUpdate.problem`` and the last good snapshot stays.
+
+Rules:
+
+- main.cf or master.cf unreadable (deleted, replaced by a directory, permission denied):
+  a ``ConfigError`` naming the file and why; the last good snapshot stays in force (an
+  empty main.cf must not look like "every parameter was removed").
+- A file that does not parse: :func:`build_snapshot` keeps the last good parse of it;
+  the problem becomes a ``ConfigError`` once (until it disappears and comes back).
+- A change is stamped with the newest modification time of the files that changed, but
+  never before the previous snapshot was taken nor after now (``cp -p`` keeps old
+  mtimes). Edits made while pfwatch was down are found the same way at start-up.
+- Change ids are ``c<seq>-<digest prefix>``: ``seq`` is committed with the snapshot, so a
+  restart after ``kill -9`` derives the same id for the same edit.
+- A change with no semantic effect (comments, blank lines) adopts the new snapshot but
+  folds no ``ConfigChanged``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pfwatch.config.diff import change_inputs, diff_snapshots, facts_from_snapshot
+from pfwatch.config.snapshot import Problem, Snapshot, build_snapshot, snapshot_to_json
+from pfwatch.errors import PfwatchError
+from pfwatch.events import ConfigChanged, ConfigError, ConfigSnapshotTaken, Event
+
+
+@dataclass
+class ConfigUpdate:
+    """What one look at the configuration found."""
+
+    events: list[Event] = field(default_factory=list)
+    adopted: Snapshot | None = None
+    problem: str | None = None
+
+    def stored(self) -> tuple[float, str, str] | None:
+        """``(taken_at, digest, json)`` for :meth:`StateStore.commit`, when adopted."""
+        if self.adopted is None:
+            return None
+        text = json.dumps(snapshot_to_json(self.adopted), sort_keys=True)
+        return self.adopted.taken_at, self.adopted.digest, text
+
+
+class ConfigTracker:
+    """Keeps the last good snapshot of one configuration directory."""
+
+    def __init__(self, config_dir: Path | str, current: Snapshot | None, seq: int = 0) -> None:
+        self.config_dir = Path(config_dir)
+        self.current = current
+        self.seq = seq
+        self._reported: set[Problem] = set(current.problems) if current is not None else set()
+        self._unreadable: dict[str, str] = {}
+
+    def directories(self) -> set[str]:
+        """The configuration directory and the directory of every referenced file."""
+        found = {os.path.normpath(self.config_dir.absolute())}
+        if self.current is not None:
+            for table in self.current.tables:
+                for path in (table.ref.source, *table.ref.compiled):
+                    if path:
+                        found.add(str(Path(os.path.normpath(path)).parent))
+        return found
+
+    def parameter(self, name: str, default: str) -> str:
+        """An expanded main.cf value of the current snapshot."""
+        if self.current is None:
+            return default
+        return self.current.expanded.get(name) or default
+
+    def check(self, now: float) -> ConfigUpdate:
+        """Take a snapshot now and compare it with the last good one."""
+        update = ConfigUpdate()
+        try:
+            fresh = build_snapshot(str(self.config_dir), self.current, taken_at=now)
+        except PfwatchError as exc:
+            update.problem = str(exc)
+            return update
+        unreadable = {
+            path: state.error
+            for path, state in fresh.files.items()
+            if state.sha256 is None and state.error
+        }
+        for path, why in sorted(unreadable.items()):
+            if self._unreadable.get(path) != why:
+                update.events.append(ConfigError(now, path, 0, 0, f"cannot read: {why}"))
+        self._unreadable = unreadable
+        if unreadable and self.current is not None:
+            return update  # keep the last good snapshot
+        problems = set(fresh.problems)
+        for problem in sorted(problems - self._reported, key=_problem_key):
+            update.events.append(
+                ConfigError(now, problem.path, problem.line, problem.column, problem.message)
+            )
+        self._reported = problems
+        old = self.current
+        if old is None:
+            self.current = update.adopted = fresh
+            update.events.append(ConfigSnapshotTaken(now, facts_from_snapshot(fresh)))
+            return update
+        if fresh.digest == old.digest:
+            return update
+        diff = diff_snapshots(old, fresh)
+        inputs = change_inputs(diff, fresh)
+        self.current = update.adopted = fresh
+        if not (inputs.parameters or inputs.services or inputs.tables):
+            return update
+        self.seq += 1
+        update.events.append(
+            ConfigChanged(
+                at=_edit_time(diff.files, inputs.tables, old.taken_at, now),
+                change_id=f"c{self.seq}-{fresh.digest[:8]}",
+                files=inputs.files,
+                parameters=inputs.parameters,
+                services=inputs.services,
+                tables=inputs.tables,
+                facts=inputs.facts,
+                summary=inputs.summary,
+            )
+        )
+        return update
+
+    def position(self) -> dict[str, Any]:
+        """What is committed with each batch: the change sequence and current digest."""
+        return {
+            "seq": self.seq,
+            "digest": self.current.digest if self.current is not None else None,
+        }
+
+
+def _edit_time(files: tuple[str, ...], tables: tuple[Any, ...], floor: float, now: float) -> float:
+    paths = list(files)
+    for table in tables:
+        paths.extend(p for p in (table.source, table.compiled) if p)
+    mtimes: list[float] = []
+    for path in paths:
+        try:
+            mtimes.append(Path(path).stat().st_mtime)
+        except OSError:
+            continue
+    newest = max(mtimes, default=now)
+    return min(now, max(newest, floor))
+
+
+def _problem_key(problem: Problem) -> tuple[str, int, int, str]:
+    return problem.path, problem.line, problem.column, problem.message

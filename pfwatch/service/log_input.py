@@ -1,0 +1,178 @@
+"""The log side of ``pfwatch watch``: a follower (file or journald) plus the classifier.
+
+Inputs: the maillog path or journald, the position committed last time (a follower
+position dict or a journal cursor), a :class:`LogClassifier`. Outputs: per
+:meth:`LogInput.poll` a :class:`LogBatch`: the LogEvents of the lines read, the position
+to commit with their effects, and counts; :meth:`LogInput.status` for metrics and
+/healthz. Errors: none raised while running; an unreadable, vanished or truncated log is
+reported through ``status().error`` (the watch loop turns transitions into
+``source_unavailable`` / ``source_recovered`` events) and following goes on.
+
+A position that cannot be used (corrupt, or for another file) is dropped with a notice
+and the follower starts at the end of the file, as on a first start.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pfwatch.errors import SourceUnavailable, StateError
+from pfwatch.events import LogEvent
+from pfwatch.maillog.classify import UNRECOGNIZED
+from pfwatch.maillog.reader import LogClassifier
+from pfwatch.sinks.metrics import SourceStatus
+from pfwatch.sources.follow import Follower
+from pfwatch.sources.journald import JournalSource
+from pfwatch.sources.position import FilePosition
+
+
+@dataclass
+class LogBatch:
+    """What one poll of the log produced."""
+
+    events: list[LogEvent] = field(default_factory=list)
+    position: Any = None
+    lines: int = 0
+    unrecognized: int = 0
+    more: bool = False
+
+
+class LogInput:
+    """One log source (``maillog`` file or ``journal``) feeding the classifier."""
+
+    def __init__(
+        self,
+        classifier: LogClassifier,
+        *,
+        maillog: Path | None,
+        position: Any = None,
+        journalctl: str = "journalctl",
+    ) -> None:
+        self.classifier = classifier
+        self.maillog = maillog
+        self.name = "maillog" if maillog is not None else "journal"
+        self.key = f"file:{maillog}" if maillog is not None else "journal"
+        self.notices: list[str] = []
+        self._error: str | None = None
+        self._last_at: float | None = None
+        self._behind = False
+        self._follower: Follower | None = None
+        self._journal: JournalSource | None = None
+        if maillog is not None:
+            self._follower = Follower(maillog, self._file_position(position), start="end")
+        else:
+            cursor = position if isinstance(position, str) and position else None
+            self._journal = JournalSource(journalctl=journalctl, cursor=cursor, start="end")
+
+    def _file_position(self, position: Any) -> FilePosition | None:
+        if position is None:
+            return None
+        try:
+            found = FilePosition.from_dict(position)
+        except StateError as exc:
+            self.notices.append(f"{self.maillog}: stored position ignored: {exc}")
+            return None
+        if found.path != str(self.maillog):
+            return None
+        return found
+
+    def poll(self, max_bytes: int = 4 * 1024 * 1024) -> LogBatch:
+        """Read what is available now (about ``max_bytes`` at most) and classify it."""
+        batch = LogBatch()
+        if self._follower is not None:
+            self._poll_file(self._follower, batch, max_bytes)
+        elif self._journal is not None:
+            self._poll_journal(self._journal, batch)
+        if batch.events:
+            self._last_at = batch.events[-1].at
+        self._behind = batch.more
+        return batch
+
+    def _poll_file(self, follower: Follower, batch: LogBatch, max_bytes: int) -> None:
+        lines = follower.poll(max_bytes)
+        self.notices += follower.notices()
+        if not lines:
+            return
+        feed = self.classifier.feed
+        source = self.name
+        events = batch.events
+        unrecognized = 0
+        for line in lines:
+            event = feed(line.data, source)
+            if event is not None:
+                events.append(event)
+                if event.kind == UNRECOGNIZED:
+                    unrecognized += 1
+        batch.lines = len(lines)
+        batch.unrecognized = unrecognized
+        batch.more = follower.behind
+        batch.position = lines[-1].position.to_dict()
+
+    def _poll_journal(self, journal: JournalSource, batch: LogBatch) -> None:
+        try:
+            records = journal.poll()
+        except SourceUnavailable as exc:
+            self._error = str(exc)
+            return
+        self.notices += journal.notices()
+        for record in records:
+            event = self.classifier.feed_journal(record.fields, self.name, 0, record.cursor)
+            if event is not None:
+                batch.events.append(event)
+                if event.kind == UNRECOGNIZED:
+                    batch.unrecognized += 1
+        batch.lines = len(records)
+        if records:
+            batch.position = journal.cursor
+            self._error = None
+
+    def check(self) -> str | None:
+        """Why the source cannot be read now, or None when it can (cheap: one stat)."""
+        if self.maillog is not None:
+            try:
+                info = self.maillog.stat()
+            except OSError as exc:
+                return f"{self.maillog}: {exc.strerror or exc}"
+            if not stat.S_ISREG(info.st_mode):
+                return f"{self.maillog}: not a regular file"
+            if not os.access(self.maillog, os.R_OK):
+                return f"{self.maillog}: permission denied"
+            return None
+        return self._error
+
+    def status(self, error: str | None, now: float) -> SourceStatus:
+        """Health and progress for metrics and /healthz."""
+        lag_bytes: int | None = None
+        if self._follower is not None and self.maillog is not None:
+            position = self._follower.position
+            try:
+                size = self.maillog.stat().st_size
+            except OSError:
+                size = None
+            if size is not None and position is not None and position.file == position.path:
+                lag_bytes = max(0, size - position.offset)
+        lag_seconds = 0.0
+        if self._behind and self._last_at is not None:
+            lag_seconds = max(0.0, now - self._last_at)
+        return SourceStatus(
+            up=error is None,
+            lag_seconds=lag_seconds,
+            lag_bytes=lag_bytes,
+            last_line_at=self._last_at,
+            error=error,
+        )
+
+    def take_notices(self) -> list[str]:
+        """Problems met since the last call (sentences naming the file or command)."""
+        found, self.notices = self.notices, []
+        return found
+
+    def close(self) -> None:
+        if self._follower is not None:
+            self._follower.close()
+        if self._journal is not None:
+            self._journal.close()

@@ -1,0 +1,479 @@
+"""The run loop of ``pfwatch watch``: sources in, engine, outbox out, until told to stop.
+
+Inputs: :class:`WatchOptions` (resolved settings plus service flags). Outputs: the event
+stream (stdout, or ``--events-file``), the state database, /metrics /status /healthz,
+sd_notify messages. Errors: :class:`pfwatch.errors.UsageError` when the listen address
+cannot be bound or another watcher holds the state directory; everything that goes wrong
+while running (config unreadable, log gone, state database full) becomes an event and
+the loop goes on.
+
+One thread owns the engine. Each cycle (every ``log_poll`` seconds, at once while the
+log has a backlog) it collects events: a configuration snapshot when the directory
+watcher reported a burst, the new log lines, a /proc table every ``proc_every`` seconds
+while this Postfix is visible (``rescan`` seconds otherwise), and a ``Tick`` every
+``tick_every`` seconds. It folds them in time order and hands the findings of the whole
+cycle to the :class:`~pfwatch.store.outbox.Outbox` together with the log position, the
+configuration sequence and the engine state, in one transaction (docs/events.md §1.3).
+A cycle that found nothing commits only when the position moved and ``idle_commit``
+seconds passed, so an idle watcher does not rewrite its state twice a second.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any, TextIO
+
+from pfwatch import __version__
+from pfwatch.config.snapshot import Snapshot, snapshot_from_json
+from pfwatch.core.fold import step
+from pfwatch.core.state import EngineState, from_json, to_json
+from pfwatch.errors import StateError, UsageError
+from pfwatch.events import (
+    ConfigChanged,
+    ConfigError,
+    ConfigSnapshotTaken,
+    Event,
+    Finding,
+    LogEvent,
+    Tick,
+)
+from pfwatch.logging import configure_logging, get_logger, redactor
+from pfwatch.maillog.reader import LogClassifier
+from pfwatch.sdnotify import notify, watchdog_interval
+from pfwatch.service import events_file
+from pfwatch.service.config_tracker import ConfigTracker, ConfigUpdate
+from pfwatch.service.log_input import LogInput
+from pfwatch.service.status import metrics_snapshot, status_document
+from pfwatch.settings import Settings
+from pfwatch.sinks.base import FanOut
+from pfwatch.sinks.events_json import EventsJsonSink, event_record
+from pfwatch.sinks.http import HttpEndpoint, health_from
+from pfwatch.sinks.metrics import MetricsSnapshot, PfwatchMetrics, SourceStatus
+from pfwatch.sources.files import DirectoryWatcher
+from pfwatch.sources.procfs import ProcScanner
+from pfwatch.store.outbox import Outbox, state_error_finding, state_reset_finding
+from pfwatch.store.sqlite import StateStore
+
+HISTORY_LIMIT = 2000
+"""Exited processes the service keeps in its state (the timeline of /status)."""
+_ORDER = {ConfigSnapshotTaken: 0, ConfigChanged: 0, ConfigError: 0, LogEvent: 1}
+
+
+@dataclass(frozen=True, slots=True)
+class WatchOptions:
+    """Everything ``pfwatch watch`` runs with."""
+
+    settings: Settings
+    proc: bool = True
+    events_file: Path | None = None
+    tick_every: float = 0.5
+    proc_every: float = 1.0
+    log_poll: float = 0.05
+    idle_commit: float = 1.0
+    health_every: float = 1.0
+    journalctl: str = "journalctl"
+
+
+class _LastEvents:
+    """A sink remembering the last event records for /status."""
+
+    def __init__(self, size: int = 50) -> None:
+        self.records: deque[dict[str, Any]] = deque(maxlen=size)
+
+    def emit(self, finding: Finding) -> None:
+        self.records.append(event_record(finding))
+
+    def close(self) -> None:
+        pass
+
+
+class WatchService:
+    """``pfwatch watch``: build with options, :meth:`run` until :meth:`stop`."""
+
+    def __init__(self, options: WatchOptions, *, out: TextIO | None = None) -> None:
+        self.options = options
+        self.settings = options.settings
+        self.out = out if out is not None else sys.stdout
+        self.log = get_logger()
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._config_dirty = threading.Event()
+        self._lock = threading.RLock()
+        self._sources: dict[str, SourceStatus] = {}
+        self._down: dict[str, str] = {}
+        self._last_events = _LastEvents()
+        self.state = EngineState()
+        self.store: StateStore | None = None
+        self.http: HttpEndpoint | None = None
+        self.address: tuple[str, int] | None = None
+
+    # -- public -------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Ask the loop to finish its cycle, commit and return (thread- and signal-safe)."""
+        self._stop.set()
+        self._wake.set()
+
+    def reread(self) -> None:
+        """Look at the configuration again now (SIGHUP)."""
+        self._config_dirty.set()
+        self._wake.set()
+
+    def run(self) -> int:
+        """Start everything, loop until stopped, shut down cleanly. Returns 0."""
+        renderer = configure_logging(stream=self.out, fmt=self.settings.log_format)  # type: ignore[arg-type]
+        findings: list[Finding] = []
+        self._open_store(findings)
+        events_stream: TextIO | None = None
+        if self.options.events_file is not None:
+            sink, events_stream = events_file.open_events_file(self.options.events_file)
+            if self.store is not None:
+                found = events_file.reconcile(self.options.events_file, self.store)
+                if found:
+                    self.log.info("events_file_reconciled", path=str(sink), already_written=found)
+        else:
+            sink = EventsJsonSink(self.out, render=renderer, redact=redactor.redact)
+        self.metrics = PfwatchMetrics(self._metrics_snapshot)
+        self.outbox = Outbox(
+            self.store,
+            FanOut([sink, self.metrics, self._last_events]),
+            on_state_problem=self._state_problem,
+            on_state_recovered=lambda: self.log.warning("state_recovered"),
+        )
+        replayed = self.outbox.replay_pending()
+        if replayed:
+            self.log.info("events_replayed", count=replayed)
+        tracker, positions = self._restore()
+        self.tracker = tracker
+        self.classifier = self._classifier()
+        self.source = LogInput(
+            self.classifier,
+            maillog=self.settings.maillog,
+            position=positions.get(
+                f"file:{self.settings.maillog}" if self.settings.maillog else "journal"
+            ),
+            journalctl=self.options.journalctl,
+        )
+        self.scanner = self._scanner() if self.options.proc else None
+        try:
+            self._start_http()
+            self.watcher = DirectoryWatcher(
+                sorted(tracker.directories()),
+                self._on_files,
+                quiet=self.settings.debounce,
+                on_problem=self._on_watch_problem,
+            ).start()
+            try:
+                self._install_signals()
+                self._first_cycle(findings)
+                notify("READY=1")
+                notify(f"STATUS=watching {self.settings.config_dir}")
+                self._loop()
+                notify("STOPPING=1")
+            finally:
+                self.watcher.stop()
+        finally:
+            self._shutdown(events_stream)
+        return 0
+
+    # -- start-up -----------------------------------------------------------------------
+
+    def _open_store(self, findings: list[Finding]) -> None:
+        now = time.time()
+        try:
+            self.store = StateStore.open(self.settings.state_dir, exclusive=True)
+        except StateError as exc:
+            if "lock" in str(exc).lower():
+                raise UsageError(str(exc)) from exc
+            self.log.error("state_unusable", error=str(exc))
+            findings.append(state_error_finding(exc, now, str(self.settings.state_dir)))
+            self.store = None
+            return
+        reset = state_reset_finding(self.store, now)
+        if reset is not None:
+            self.log.warning(
+                "state_reset", path=str(self.store.path), kept_as=str(self.store.recovered_from)
+            )
+            findings.append(reset)
+
+    def _restore(self) -> tuple[ConfigTracker, dict[str, Any]]:
+        positions: dict[str, Any] = {}
+        snapshot: Snapshot | None = None
+        if self.store is not None:
+            try:
+                positions = self.store.positions()
+                stored_state = self.store.engine_state()
+                if stored_state is not None:
+                    self.state = from_json(json.dumps(stored_state))
+                last = self.store.last_snapshot()
+                if last is not None:
+                    snapshot = snapshot_from_json(json.loads(last.json))
+            except (StateError, ValueError, KeyError, TypeError) as exc:
+                self.log.warning("state_not_restored", error=str(exc))
+                self.state, positions, snapshot = EngineState(), {}, None
+        self.state.settings.history_limit = HISTORY_LIMIT
+        config = positions.get("config")
+        seq = int(config.get("seq", 0)) if isinstance(config, dict) else 0
+        return ConfigTracker(self.settings.config_dir, snapshot, seq), positions
+
+    def _classifier(self) -> LogClassifier:
+        syslog: dict[str, str] = {}
+        current = self.tracker.current
+        if current is not None:
+            for service in current.services:
+                name = service.overrides.get("syslog_name")
+                if name:
+                    syslog[name] = service.name
+        return LogClassifier(syslog_services=syslog, coalesce_activity=True)
+
+    def _scanner(self) -> ProcScanner:
+        tracker = self.tracker
+        return ProcScanner(
+            tracker.parameter("queue_directory", "/var/spool/postfix"),
+            self.settings.config_dir,
+            tracker.parameter("syslog_name", "postfix").split("/")[0],
+        )
+
+    def _start_http(self) -> None:
+        self.http = HttpEndpoint(
+            self.metrics.registry,
+            self._status,
+            lambda: health_from(self._metrics_snapshot()),
+            host=self.settings.listen_host,
+            port=self.settings.listen_port,
+        ).start()
+        self.address = self.http.address
+
+    def _install_signals(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+
+        def on_stop(_signum: int, _frame: FrameType | None) -> None:
+            self.stop()
+
+        def on_hup(_signum: int, _frame: FrameType | None) -> None:
+            self.reread()
+
+        signal.signal(signal.SIGTERM, on_stop)
+        signal.signal(signal.SIGINT, on_stop)
+        signal.signal(signal.SIGHUP, on_hup)
+
+    def _first_cycle(self, findings: list[Finding]) -> None:
+        now = time.time()
+        host, port = self.address or (self.settings.listen_host, self.settings.listen_port)
+        findings.insert(
+            0,
+            Finding(
+                "watch_started",
+                now,
+                "observed",
+                {
+                    "version": __version__,
+                    "config_dir": str(self.settings.config_dir),
+                    "maillog": str(self.settings.maillog) if self.settings.maillog else None,
+                    "journal": self.settings.journal,
+                    "state_dir": str(self.settings.state_dir),
+                    "listen": f"{host}:{port}",
+                },
+            ),
+        )
+        update = self.tracker.check(now)
+        self._cycle(now, update, findings, force_commit=True)
+
+    # -- the loop -----------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        opts = self.options
+        watchdog = watchdog_interval()
+        next_watchdog = time.monotonic()
+        while not self._stop.is_set():
+            now = time.time()
+            update = None
+            if self._config_dirty.is_set():
+                self._config_dirty.clear()
+                update = self.tracker.check(now)
+            more = self._cycle(now, update, [])
+            if watchdog is not None and time.monotonic() >= next_watchdog:
+                notify("WATCHDOG=1")
+                next_watchdog = time.monotonic() + watchdog
+            if not more:
+                self._wake.wait(opts.log_poll)
+                self._wake.clear()
+
+    def _cycle(
+        self,
+        now: float,
+        update: ConfigUpdate | None,
+        findings: list[Finding],
+        *,
+        force_commit: bool = False,
+    ) -> bool:
+        """One cycle; returns True when the log has more input waiting."""
+        events: list[Event] = []
+        snapshot_row = None
+        if update is not None:
+            events += update.events
+            self._source_state("config", update.problem, now, findings)
+            if update.adopted is not None:
+                snapshot_row = update.stored()
+                self._config_adopted()
+        batch = self.source.poll()
+        events += batch.events
+        for notice in self.source.take_notices():
+            self.log.warning("log_notice", source=self.source.name, message=notice)
+        self._poll_periodic(now, events, findings)
+        events.sort(key=lambda e: (e.at, _ORDER.get(type(e), 2)))
+        with self._lock:
+            for event in events:
+                findings.extend(step(self.state, event))
+            moved = batch.position is not None
+            if moved:
+                self._position = batch.position
+            due = now - self._last_commit >= self.options.idle_commit
+            if findings or snapshot_row or force_commit or ((self._unsaved or moved) and due):
+                positions = {"config": self.tracker.position()}
+                if self._position is not None:
+                    positions[self.source.key] = self._position
+                self.outbox.deliver(
+                    findings,
+                    positions,
+                    json.loads(to_json(self.state)),
+                    snapshot=snapshot_row,
+                )
+                self._last_commit = now
+                self._unsaved = False
+            elif moved:
+                self._unsaved = True
+        if batch.lines:
+            self.metrics.count_log_lines(self.source.name, batch.lines, batch.unrecognized)
+        return batch.more
+
+    _position: Any = None
+    _last_commit = 0.0
+    _unsaved = False
+    _next_tick = 0.0
+    _next_proc = 0.0
+    _next_health = 0.0
+
+    def _poll_periodic(self, now: float, events: list[Event], findings: list[Finding]) -> None:
+        opts = self.options
+        if self.scanner is not None and now >= self._next_proc:
+            table = self.scanner.poll(now)
+            if table is not None:
+                events.append(table)
+            visible = self.scanner.visible
+            self._next_proc = now + (opts.proc_every if visible else self.scanner.rescan)
+            how = None if visible else self.scanner.how
+            self._sources["proc"] = SourceStatus(up=True, error=how)
+        if now >= self._next_tick:
+            events.append(Tick(now))
+            self._next_tick = now + opts.tick_every
+        if now >= self._next_health:
+            self._next_health = now + opts.health_every
+            self._source_state(self.source.name, self.source.check(), now, findings)
+            missing = sorted(self.watcher.missing)
+            why = f"cannot watch {', '.join(missing)}" if missing else None
+            if why is None and self.tracker.current is None:
+                why = f"{self.settings.config_dir}: no configuration read yet"
+            self._source_state("config", why, now, findings)
+
+    def _source_state(
+        self, name: str, error: str | None, now: float, findings: list[Finding]
+    ) -> None:
+        was = self._down.get(name)
+        if error is not None and was is None:
+            self._down[name] = error
+            findings.append(
+                Finding("source_unavailable", now, "observed", {"source": name, "message": error})
+            )
+        elif error is None and was is not None:
+            del self._down[name]
+            findings.append(Finding("source_recovered", now, "observed", {"source": name}))
+        if name == self.source.name:
+            self._sources[name] = self.source.status(error, now)
+        elif name != "proc":
+            self._sources[name] = SourceStatus(up=error is None, error=error)
+
+    def _config_adopted(self) -> None:
+        self.watcher.set_directories(sorted(self.tracker.directories()))
+        if self.scanner is not None:
+            self.scanner.configure(
+                self.tracker.parameter("queue_directory", "/var/spool/postfix"),
+                self.tracker.parameter("syslog_name", "postfix").split("/")[0],
+            )
+
+    # -- callbacks from other threads ---------------------------------------------------
+
+    def _on_files(self, _paths: frozenset[str]) -> None:
+        self._config_dirty.set()
+        self._wake.set()
+
+    def _on_watch_problem(self, directory: str, message: str) -> None:
+        self.log.warning("watch_problem", directory=directory, message=message)
+
+    def _state_problem(self, exc: StateError) -> None:
+        self.log.error("state_error", error=str(exc))
+        self.metrics.count_state_error()
+
+    def _metrics_snapshot(self) -> MetricsSnapshot:
+        with self._lock:
+            current = self.tracker.current
+            return metrics_snapshot(
+                self.state,
+                now=time.time(),
+                digest=current.digest if current is not None else None,
+                sources=dict(self._sources),
+                state_ok=self.outbox.state_ok,
+            )
+
+    def _status(self) -> Mapping[str, Any]:
+        with self._lock:
+            current = self.tracker.current
+            return status_document(
+                self.state,
+                now=time.time(),
+                digest=current.digest if current is not None else None,
+                sources=dict(self._sources),
+                state_ok=self.outbox.state_ok,
+                last_events=list(self._last_events.records),
+                watch={
+                    "version": __version__,
+                    "config_dir": str(self.settings.config_dir),
+                    "maillog": str(self.settings.maillog) if self.settings.maillog else None,
+                    "state_dir": str(self.settings.state_dir),
+                },
+            )
+
+    # -- shutdown -----------------------------------------------------------------------
+
+    def _shutdown(self, events_stream: TextIO | None) -> None:
+        try:
+            if hasattr(self, "outbox") and hasattr(self, "tracker"):
+                with self._lock:
+                    positions: dict[str, Any] = {"config": self.tracker.position()}
+                    if self._position is not None:
+                        positions[self.source.key] = self._position
+                    self.outbox.deliver([], positions, json.loads(to_json(self.state)))
+        finally:
+            if self.http is not None:
+                self.http.close()
+            if hasattr(self, "source"):
+                self.source.close()
+            if self.store is not None:
+                self.store.close()
+            if events_stream is not None:
+                events_stream.close()
+
+
+def run_watch(options: WatchOptions, out: TextIO | None = None) -> int:
+    """Run the service in this thread until SIGTERM/SIGINT; returns the exit status."""
+    return WatchService(options, out=out).run()

@@ -1,0 +1,136 @@
+"""What ``pfwatch watch`` shows on /metrics and /status, computed from the engine state.
+
+Inputs: the :class:`~pfwatch.core.state.EngineState` (read under the loop's lock), the
+digest of the configuration on disk, the health of each source, the outbox's state flag,
+the last emitted event records. Outputs: a :class:`~pfwatch.sinks.metrics.MetricsSnapshot`
+(the adapter :class:`~pfwatch.sinks.metrics.PfwatchMetrics` scrapes) and the JSON-ready
+/status document. Pure functions. Errors: none.
+
+A change is pending while its status is not ``live`` and no later change superseded it.
+Its per-service prediction is the latest predicted exit (``latest`` bound) of its stale
+processes in each master.cf service, None when one of them has no bound or the change
+needs an action first (it will not go live by itself).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pfwatch.core import predict
+from pfwatch.core.changes import needs_actions
+from pfwatch.core.report import change_row, process_row
+from pfwatch.core.state import Change, EngineState
+from pfwatch.sinks.metrics import MetricsSnapshot, PendingChange, SourceStatus
+
+STATUS_SCHEMA = "pfwatch.status/1"
+
+
+def pending_changes(state: EngineState) -> list[Change]:
+    """Changes not live yet and not superseded, oldest first."""
+    return sorted(
+        (c for c in state.changes.values() if c.status != "live" and not c.superseded_by),
+        key=lambda c: (c.at, c.change_id),
+    )
+
+
+def master_service_of(state: EngineState, service: str, daemon: str) -> str:
+    """``name/type`` of a process's master.cf service (``service/unknown`` if not found)."""
+    if state.facts is not None:
+        for facts in state.facts.services:
+            if facts.name == service:
+                return facts.key
+        for facts in state.facts.services:
+            if facts.daemon == daemon and facts.name == daemon:
+                return facts.key
+    return f"{service or daemon}/unknown"
+
+
+def _pending_metric(state: EngineState, change: Change) -> tuple[PendingChange, dict[str, int]]:
+    prediction = predict.change_prediction(state, change)
+    blocked = bool(prediction["blocked_by"])
+    services: dict[str, float | None] = {}
+    stale: dict[str, int] = {}
+    for row in prediction["stale"]:
+        key = master_service_of(state, str(row["service"]), str(row["daemon"]))
+        latest = row.get("latest")
+        if row.get("process"):
+            stale[key] = stale.get(key, 0) + 1
+        if blocked or latest is None or services.get(key, 0.0) is None:
+            services[key] = None
+        else:
+            services[key] = max(float(latest), services.get(key) or float(latest))
+    pending = PendingChange(
+        change_id=change.change_id,
+        detected_at=change.at,
+        services=services,
+        needs=tuple(sorted(set(prediction["blocked_by"]) | set(needs_actions(change.needs)))),
+    )
+    return pending, stale
+
+
+def metrics_snapshot(
+    state: EngineState,
+    *,
+    now: float,
+    digest: str | None,
+    sources: Mapping[str, SourceStatus],
+    state_ok: bool,
+) -> MetricsSnapshot:
+    """The metrics view of the engine at ``now``."""
+    pending: list[PendingChange] = []
+    stale_keys: dict[str, set[str]] = {}
+    for change in pending_changes(state):
+        item, _ = _pending_metric(state, change)
+        pending.append(item)
+        for key in change.stale:
+            proc = state.processes.get(key)
+            if proc is None or key in change.resolved:
+                continue
+            service = master_service_of(state, proc.service, proc.daemon)
+            stale_keys.setdefault(service, set()).add(key)
+    reloads = [float(r["at"]) for r in state.reloads if r.get("at") is not None]
+    return MetricsSnapshot(
+        now=now,
+        config_digest=digest,
+        pending=tuple(pending),
+        stale_processes={service: len(keys) for service, keys in stale_keys.items()},
+        last_reload_at=max(reloads) if reloads else None,
+        sources=dict(sources),
+        state_ok=state_ok,
+    )
+
+
+def status_document(
+    state: EngineState,
+    *,
+    now: float,
+    digest: str | None,
+    sources: Mapping[str, SourceStatus],
+    state_ok: bool,
+    last_events: Iterable[Mapping[str, Any]],
+    watch: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The /status JSON: pending changes with predictions, live processes, last events."""
+    alive = sorted(state.processes.values(), key=lambda p: (p.first_seen_at, p.key))
+    return {
+        "schema": STATUS_SCHEMA,
+        "now": now,
+        "watch": dict(watch),
+        "config_digest": digest,
+        "state_ok": state_ok,
+        "sources": {
+            name: {
+                "up": status.up,
+                "error": status.error,
+                "lag_seconds": status.lag_seconds,
+                "lag_bytes": status.lag_bytes,
+                "last_line_at": status.last_line_at,
+            }
+            for name, status in sorted(sources.items())
+        },
+        "pending_changes": [change_row(state, change) for change in pending_changes(state)],
+        "processes": [process_row(state, proc) for proc in alive],
+        "last_reload_at": max((float(r["at"]) for r in state.reloads), default=None),
+        "last_events": list(last_events),
+    }
