@@ -25,7 +25,6 @@ COMMANDS: tuple[str, ...] = (
     "pfwatch.cli.lab_cmd:lab",
     "pfwatch.cli.explain_cmd:explain",
     "pfwatch.cli.watch_cmd:watch",
-    "pfwatch.cli.watch_cmd:watch",
 )
 
 
