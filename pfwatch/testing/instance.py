@@ -22,19 +22,18 @@ import contextlib
 import dataclasses
 import os
 import pwd
-import re
 import shutil
-import smtplib
 import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import NamedTuple
 
 import psutil
 
+from pfwatch.testing.client import InstanceClient, PostfixStartError
 from pfwatch.testing.layout import (
     DEFAULT_HOSTNAME,
     InstanceLayout,
@@ -48,15 +47,20 @@ from pfwatch.testing.sink import SmtpSink
 _LONGEST_SOCKET_SUFFIX = "/queue/private/proxywrite"
 _SOCKET_PATH_MAX = 100
 _PORT_ATTEMPTS = 3
-_QUEUED_AS = re.compile(r"queued as ([0-9A-Za-z]+)")
+
+
+__all__ = [
+    "PostfixInstance",
+    "PostfixStartError",
+    "PostfixUnavailable",
+    "ProcessInfo",
+    "free_port",
+    "unavailable_reason",
+]
 
 
 class PostfixUnavailable(Exception):
     """Postfix cannot run here: not root, binaries missing, or (docker) no engine."""
-
-
-class PostfixStartError(Exception):
-    """Postfix was found but refused to start or did not answer SMTP in time."""
 
 
 class ProcessInfo(NamedTuple):
@@ -95,7 +99,7 @@ def _process_info(proc: psutil.Process) -> ProcessInfo:
     return ProcessInfo(proc.pid, name, proc.create_time(), service, cmdline)
 
 
-class PostfixInstance:
+class PostfixInstance(InstanceClient):
     """One private Postfix instance. Use as a context manager or call start()/close()."""
 
     def __init__(
@@ -199,9 +203,7 @@ class PostfixInstance:
         """
         if self._layout is not None:
             return
-        reason = unavailable_reason()
-        if reason is not None:
-            raise PostfixUnavailable(reason)
+        self._check_available()
         if self.sink is not None:
             self.sink.start()
         root = Path(tempfile.mkdtemp(prefix="pfw-", dir=self._base_dir))
@@ -209,7 +211,7 @@ class PostfixInstance:
             shutil.rmtree(root)
             raise PostfixUnavailable(f"{root} is too long for Postfix's unix sockets")
         root.chmod(0o755)  # the postfix user must traverse it to reach the queue
-        self._layout = self._make_layout(root, free_port())
+        self._layout = self._initial_layout(root)
         self.config_dir.mkdir(mode=0o755)
         self.main_cf.write_text(render_main_cf(self.layout))
         self.master_cf.write_text(render_master_cf(self.layout))
@@ -218,16 +220,25 @@ class PostfixInstance:
         cooled = time.time() - 10
         for generated in (self.main_cf, self.master_cf):
             os.utime(generated, (cooled, cooled))
+        for path in (self.queue_dir, self.data_dir, self.mailbox_dir):
+            path.mkdir(mode=0o755)
+        self._set_ownership()
+
+    # Backend hooks (the docker backend overrides these).
+    def _check_available(self) -> None:
+        reason = unavailable_reason()
+        if reason is not None:
+            raise PostfixUnavailable(reason)
+
+    def _initial_layout(self, root: Path) -> InstanceLayout:
+        return self._make_layout(root, free_port())
+
+    def _set_ownership(self) -> None:
+        """data_directory belongs to mail_owner; virtual mailboxes to nobody (static:65534)."""
         owner = pwd.getpwnam(self.postconf("-dh", "mail_owner").strip())
         nobody = pwd.getpwnam("nobody")
-        for path, user in (
-            (self.queue_dir, None),
-            (self.data_dir, owner),
-            (self.mailbox_dir, nobody),
-        ):
-            path.mkdir(mode=0o755)
-            if user is not None:
-                os.chown(path, user.pw_uid, user.pw_gid)
+        os.chown(self.data_dir, owner.pw_uid, owner.pw_gid)
+        os.chown(self.mailbox_dir, nobody.pw_uid, nobody.pw_gid)
 
     # ----------------------------------------------------------------- commands
     def run(self, argv: Sequence[str], *, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -343,31 +354,6 @@ class PostfixInstance:
         text = self.master_cf.read_text(encoding="utf-8")
         self.write_file("master.cf", text.replace(old_service, self.layout.smtp_service, 1))
 
-    def wait_ready(self, timeout: float = 30.0) -> str:
-        """Wait until the SMTP port answers with a 220 banner; return the banner line."""
-        deadline = time.monotonic() + timeout
-        last_error = "no attempt"
-        while time.monotonic() < deadline:
-            try:
-                return self._banner()
-            except OSError as exc:
-                last_error = str(exc)
-            time.sleep(0.1)
-        raise PostfixStartError(
-            f"no SMTP banner on {self.host}:{self.port} within {timeout}s ({last_error})\n"
-            f"{self._log_tail()}"
-        )
-
-    def _banner(self) -> str:
-        with socket.create_connection((self.host, self.port), timeout=5) as conn:
-            reader = conn.makefile("rb")
-            banner = reader.readline().decode("ascii", "replace").strip()
-            if not banner.startswith("220"):
-                raise OSError(f"unexpected banner {banner!r}")
-            conn.sendall(b"QUIT\r\n")
-            reader.readline()
-            return banner
-
     def stop(self, timeout: float = 15.0) -> None:
         """``postfix stop``, wait for the master to go, then end any leftover of this instance."""
         master = self.master_pid
@@ -445,79 +431,3 @@ class PostfixInstance:
                 return time.time()
             time.sleep(0.02)
         raise TimeoutError(f"process {pid} still running after {timeout}s")
-
-    # ----------------------------------------------------------------- log
-    def log_offset(self) -> int:
-        """Current size of the maillog: pass it as ``since`` to look only at newer lines."""
-        try:
-            return self.maillog.stat().st_size
-        except FileNotFoundError:
-            return 0
-
-    def log_text(self, since: int = 0) -> str:
-        try:
-            with self.maillog.open("rb") as handle:
-                handle.seek(since)
-                return handle.read().decode("utf-8", "replace")
-        except FileNotFoundError:
-            return ""
-
-    def log_lines(self, since: int = 0) -> list[str]:
-        return self.log_text(since).splitlines()
-
-    def wait_for_log(
-        self, pattern: str | re.Pattern[str], timeout: float = 10.0, since: int = 0
-    ) -> re.Match[str]:
-        """Wait until a log line (after byte offset ``since``) matches; return the match."""
-        regex = re.compile(pattern, re.MULTILINE) if isinstance(pattern, str) else pattern
-        deadline = time.monotonic() + timeout
-        while True:
-            found = regex.search(self.log_text(since))
-            if found is not None:
-                return found
-            if time.monotonic() >= deadline:
-                raise TimeoutError(
-                    f"{regex.pattern!r} not logged within {timeout}s\n{self._log_tail()}"
-                )
-            time.sleep(0.05)
-
-    def _log_tail(self, lines: int = 15) -> str:
-        tail = self.log_lines()[-lines:]
-        return "last maillog lines:\n" + "\n".join(tail) if tail else "(maillog empty)"
-
-    # ----------------------------------------------------------------- SMTP
-    @contextlib.contextmanager
-    def open_session(self, helo: str = "client.pfwatch.test") -> Iterator[smtplib.SMTP]:
-        """Hold one SMTP connection (after EHLO) for the duration of the block."""
-        client = smtplib.SMTP(self.host, self.port, local_hostname=helo, timeout=30)
-        try:
-            client.ehlo()
-            yield client
-        finally:
-            with contextlib.suppress(smtplib.SMTPException, OSError):
-                client.quit()
-            client.close()
-
-    def send_mail(
-        self,
-        sender: str,
-        recipients: str | Sequence[str],
-        body: str = "pfwatch test message\n",
-        *,
-        subject: str = "pfwatch test",
-        helo: str = "client.pfwatch.test",
-    ) -> str:
-        """Submit one message over SMTP; return Postfix's queue id."""
-        rcpts = [recipients] if isinstance(recipients, str) else list(recipients)
-        message = f"From: <{sender}>\r\nSubject: {subject}\r\n\r\n{body}"
-        with self.open_session(helo) as client:
-            client.mail(sender)
-            for rcpt in rcpts:
-                code, reply = client.rcpt(rcpt)
-                if code >= 400:
-                    raise smtplib.SMTPRecipientsRefused({rcpt: (code, reply)})
-            code, reply = client.data(message.encode("utf-8"))
-        found = _QUEUED_AS.search(reply.decode("utf-8", "replace"))
-        if code != 250 or found is None:
-            raise smtplib.SMTPDataError(code, reply)
-        return found.group(1)
