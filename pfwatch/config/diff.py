@@ -18,6 +18,7 @@ Errors: none.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
@@ -105,15 +106,19 @@ class ConfigDiff:
         return not (self.parameters or self.services or self.tables or self.files)
 
 
-def _normaliser(config_dir: str, other_dir: str) -> Any:
-    if config_dir == other_dir:
+def _normaliser(*config_dirs: str) -> Any:
+    """Replace each directory path (as a whole path prefix) by ``$config_directory``."""
+    prefixes = sorted({d.rstrip("/") for d in config_dirs if d.rstrip("/")}, key=len)
+    if len(prefixes) < 2:
         return lambda text: text
-    prefix = config_dir.rstrip("/")
+    pattern = re.compile(
+        "|".join(re.escape(prefix) for prefix in reversed(prefixes)) + r"(?=/|$|[\s,}])"
+    )
 
     def normalise(text: str | None) -> str | None:
         if text is None:
             return None
-        return text.replace(prefix, CONFIG_DIR_TOKEN)
+        return pattern.sub(lambda _match: CONFIG_DIR_TOKEN, text)
 
     return normalise
 
@@ -245,8 +250,7 @@ def _tables(old: Snapshot, new: Snapshot, n_old: Any, n_new: Any) -> list[TableC
 
 def diff_snapshots(old: Snapshot, new: Snapshot) -> ConfigDiff:
     """The semantic difference from ``old`` to ``new``."""
-    n_old = _normaliser(old.config_dir, new.config_dir)
-    n_new = _normaliser(new.config_dir, old.config_dir)
+    n_old = n_new = _normaliser(old.config_dir, new.config_dir)
     files = []
     for name in ("main.cf", "master.cf"):
         was = old.files.get(str(Path(old.config_dir) / name))

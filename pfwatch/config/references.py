@@ -319,18 +319,22 @@ def discover(
     services: Iterable[ServiceLike],
     expander: Expander,
     parameter_names: tuple[str, ...] = (),
+    expanded: Mapping[str, str] | None = None,
 ) -> tuple[TableRef, ...]:
     """Every table and file list that main.cf (with defaults) and master.cf reference.
 
     ``parameter_names`` are the names to scan besides main.cf's own (normally every
-    parameter Postfix knows, so defaults such as ``alias_maps`` count).
+    parameter Postfix knows, so defaults such as ``alias_maps`` count). ``expanded`` may
+    hold already expanded values of those names, to save expanding them again.
     """
     collector = _Collector(expander.expand("queue_directory") or "/", {})
     names = dict.fromkeys((*parameter_names, *main.parameters))
     for name in names:
         if name in NOT_READ or name.endswith(ENDPOINT_SUFFIXES):
             continue
-        value = _expanded(expander, name)
+        value = expanded.get(name) if expanded is not None else None
+        if value is None:
+            value = _expanded(expander, name)
         if not value:
             continue
         for word, leaf in _tables_in(value, name in MATCH_LIST_PARAMETERS):

@@ -259,6 +259,7 @@ def build_snapshot(
     context.setdefault("config_directory", config_dir)
     expander = Expander(context, defaults, raw_names=knowledge.raw, path=main_path, lines=lines)
     expanded: dict[str, str] = {}
+    plain: dict[str, str] = {}
     depends: dict[str, tuple[str, ...]] = {}
     problems = list(main_state.problems)
     for name in sorted(set(defaults) | set(explicit)):
@@ -268,6 +269,7 @@ def build_snapshot(
             if name in explicit:  # a default Postfix ships is not the operator's problem
                 problems.append(_problem(exc))
             value = expander.raw(name) or ""
+        plain[name] = value
         expanded[name] = redact(value) if is_secret_field(name) and value else value
         raw = expander.raw(name) or ""
         if "$" in raw and name not in knowledge.raw:
@@ -277,7 +279,8 @@ def build_snapshot(
         services = kept_services
     else:
         services = tuple(_service_state(s) for s in (master.services if master else ()))
-    refs = discover(main, services, expander, tuple(sorted(set(defaults) | set(explicit))))
+    names = tuple(sorted(set(defaults) | set(explicit)))
+    refs = discover(main, services, expander, names, expanded=plain)
     tables = tuple(_table_state(ref) for ref in refs)
     files = {main_path: main_state, master_path: master_state}
     stored = {name: (redact(v) if is_secret_field(name) else v) for name, v in explicit.items()}

@@ -1,0 +1,238 @@
+"""Semantic diff of snapshots, ConfigChanged inputs, and the diff/tables commands."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from pfwatch.cli.main import cli
+from pfwatch.config.diff import change_inputs, diff_lines, diff_snapshots, facts_from_snapshot
+from pfwatch.config.snapshot import build_snapshot
+
+MAIN_CF = """\
+myhostname = mx.example.com
+smtpd_banner = $myhostname ESMTP
+virtual_alias_maps = hash:$config_directory/virtual
+smtp_sasl_password_maps = hash:$config_directory/sasl_passwd
+relay_domains = mysql:$config_directory/relay.cf
+mynetworks = 127.0.0.0/8 $config_directory/nets
+"""
+MASTER_CF = """\
+smtp      inet  n       -       n       -       -       smtpd
+pickup    unix  n       -       n       60      1       pickup
+"""
+
+
+def make_config(directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "main.cf").write_text(MAIN_CF)
+    (directory / "master.cf").write_text(MASTER_CF)
+    (directory / "virtual").write_text("a@example.com b@example.net\n")
+    (directory / "sasl_passwd").write_text("[smtp.example.net]:587 user:TopSecret1\n")
+    (directory / "relay.cf").write_text("hosts = db\nuser = postfix\npassword = Hunter2pw\n")
+    (directory / "nets").write_text("10.0.0.0/8\n")
+    return directory
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+
+
+def test_identical_snapshots_have_an_empty_diff(tmp_path: Path) -> None:
+    directory = str(make_config(tmp_path / "pf"))
+    diff = diff_snapshots(build_snapshot(directory), build_snapshot(directory))
+    assert diff.empty
+    assert diff_lines(diff) == []
+
+
+def test_a_referenced_parameter_change_shows_on_the_referencing_parameter(tmp_path: Path) -> None:
+    directory = make_config(tmp_path / "pf")
+    old = build_snapshot(str(directory))
+    _edit(directory / "main.cf", "myhostname = mx.example.com", "myhostname = mx2.example.com")
+    diff = diff_snapshots(old, build_snapshot(str(directory)))
+    changes = {p.name: p for p in diff.parameters}
+    assert changes["myhostname"].kind == "changed"
+    assert not changes["myhostname"].expanded_only
+    banner = changes["smtpd_banner"]
+    assert banner.expanded_only
+    assert (banner.old_expanded, banner.new_expanded) == (
+        "mx.example.com ESMTP",
+        "mx2.example.com ESMTP",
+    )
+    assert banner.via == ("myhostname",)
+    assert diff.services == ()
+    assert diff.tables == ()
+    assert diff.files == (str(directory / "main.cf"),)
+
+
+def test_added_and_removed_parameters(tmp_path: Path) -> None:
+    directory = make_config(tmp_path / "pf")
+    old = build_snapshot(str(directory))
+    _edit(directory / "main.cf", "smtpd_banner = $myhostname ESMTP\n", "max_idle = 20s\n")
+    diff = diff_snapshots(old, build_snapshot(str(directory)))
+    changes = {p.name: p for p in diff.parameters}
+    assert changes["max_idle"].kind == "added"
+    assert (changes["max_idle"].old_raw, changes["max_idle"].new_raw) == (None, "20s")
+    assert changes["smtpd_banner"].kind == "removed"
+    assert changes["smtpd_banner"].new_expanded != "mx.example.com ESMTP"
+
+
+def test_master_cf_changes_field_by_field_and_override_by_override(tmp_path: Path) -> None:
+    directory = make_config(tmp_path / "pf")
+    old = build_snapshot(str(directory))
+    (directory / "master.cf").write_text(
+        "smtp      inet  n       -       n       -       10      smtpd\n"
+        "  -o max_idle=10s -o syslog_name=postfix/mx\n"
+        "submission inet n       -       n       -       -       smtpd\n"
+    )
+    diff = diff_snapshots(old, build_snapshot(str(directory)))
+    services = {s.key: s for s in diff.services}
+    assert services["pickup/unix"].kind == "removed"
+    assert services["submission/inet"].kind == "added"
+    smtp = services["smtp/inet"]
+    assert [(f.name, f.old, f.new) for f in smtp.fields] == [("maxproc", "-", "10")]
+    assert {(f.name, f.old, f.new) for f in smtp.overrides} == {
+        ("max_idle", None, "10s"),
+        ("syslog_name", None, "postfix/mx"),
+    }
+
+
+def test_table_entries_by_key_file_lists_and_postmap_runs(tmp_path: Path) -> None:
+    directory = make_config(tmp_path / "pf")
+    compiled = directory / "virtual.db"
+    compiled.write_bytes(b"stand-in for a db")
+    os.utime(compiled, (2000.0, 2000.0))
+    os.utime(directory / "virtual", (1000.0, 1000.0))
+    old = build_snapshot(str(directory))
+    (directory / "virtual").write_text("a@example.com z@example.net\nnew@example.com n@x\n")
+    os.utime(directory / "virtual", (3000.0, 3000.0))
+    (directory / "nets").write_text("10.0.0.0/8, 192.168.0.0/16\n")
+    diff = diff_snapshots(old, build_snapshot(str(directory)))
+    tables = {t.ref: t for t in diff.tables}
+    virtual = tables[f"hash:{directory}/virtual"]
+    assert {(e.name, e.old, e.new) for e in virtual.entries} == {
+        ("a@example.com", "b@example.net", "z@example.net"),
+        ("new@example.com", None, "n@x"),
+    }
+    assert (virtual.old_freshness, virtual.new_freshness) == ("fresh", "stale")
+    assert virtual.source_changed
+    assert not virtual.compiled_changed
+    nets = tables[f"{directory}/nets"]
+    assert [(e.name, e.old, e.new) for e in nets.entries] == [("192.168.0.0/16", None, "")]
+    assert f"+ file list {directory}/nets: 192.168.0.0/16" in diff_lines(diff)
+
+    before_postmap = build_snapshot(str(directory))
+    os.utime(compiled, (4000.0, 4000.0))
+    after = diff_snapshots(before_postmap, build_snapshot(str(directory)))
+    (rebuilt,) = after.tables
+    assert rebuilt.compiled_changed
+    assert (rebuilt.old_freshness, rebuilt.new_freshness) == ("stale", "fresh")
+    assert rebuilt.entries == ()
+
+
+def test_secret_values_appear_only_as_short_hashes(tmp_path: Path) -> None:
+    directory = make_config(tmp_path / "pf")
+    old = build_snapshot(str(directory))
+    (directory / "sasl_passwd").write_text("[smtp.example.net]:587 user:NewSecret2\n")
+    _edit(directory / "relay.cf", "Hunter2pw", "Hunter3pw")
+    diff = diff_snapshots(old, build_snapshot(str(directory)))
+    text = "\n".join(diff_lines(diff)) + json.dumps([e.new for t in diff.tables for e in t.entries])
+    for secret in ("TopSecret1", "NewSecret2", "Hunter2pw", "Hunter3pw"):
+        assert secret not in text
+    sasl = next(t for t in diff.tables if t.ref.endswith("sasl_passwd"))
+    (entry,) = sasl.entries
+    assert entry.name == "[smtp.example.net]:587"
+    assert entry.old is not None
+    assert entry.new is not None
+    assert entry.old.startswith("sha256:")
+    assert entry.new.startswith("sha256:")
+    assert entry.old != entry.new
+
+
+def test_two_directories_with_the_same_content_do_not_differ(tmp_path: Path) -> None:
+    first = make_config(tmp_path / "one")
+    second = tmp_path / "two"
+    shutil.copytree(first, second)
+    diff = diff_snapshots(build_snapshot(str(first)), build_snapshot(str(second)))
+    assert diff.empty, diff_lines(diff)
+
+
+def test_change_inputs_and_facts(tmp_path: Path) -> None:
+    directory = make_config(tmp_path / "pf")
+    old = build_snapshot(str(directory))
+    (directory / "main.cf").write_text(MAIN_CF + "default_process_limit = 50\n")
+    (directory / "master.cf").write_text(
+        "smtp      inet  n       -       n       -       -       smtpd\n"
+        "  -o max_idle=10s -o max_use=5\n"
+        "pickup    unix  n       -       n       60?     1       /usr/lib/postfix/sbin/pickup\n"
+    )
+    (directory / "virtual").write_text("a@example.com c@example.net\n")
+    new = build_snapshot(str(directory))
+    inputs = change_inputs(diff_snapshots(old, new), new)
+    assert "default_process_limit" in inputs.parameters
+    assert inputs.services == ("smtp/inet", "pickup/unix")
+    (edit,) = inputs.tables
+    assert edit.ref == f"hash:{directory}/virtual"
+    assert edit.keys_changed == ("a@example.com",)
+    assert edit.source_changed
+    assert edit.parameters == ("virtual_alias_domains", "virtual_alias_maps")  # default $ref
+    assert set(inputs.files) == {
+        str(directory / "main.cf"),
+        str(directory / "master.cf"),
+        str(directory / "virtual"),
+    }
+    smtp, pickup = inputs.facts.services
+    assert (smtp.daemon, smtp.max_idle, smtp.max_use, smtp.process_limit) == ("smtpd", 10.0, 5, 50)
+    assert (pickup.daemon, pickup.wakeup, pickup.process_limit, pickup.max_idle) == (
+        "pickup",
+        60,
+        1,
+        100.0,
+    )
+    assert inputs.facts == facts_from_snapshot(new)
+    assert inputs.facts.parameters["smtpd_banner"] == "mx.example.com ESMTP"
+    assert inputs.summary == tuple(diff_lines(diff_snapshots(old, new)))
+
+
+def test_diff_command_exit_status_and_json(tmp_path: Path) -> None:
+    first = make_config(tmp_path / "one")
+    second = tmp_path / "two"
+    shutil.copytree(first, second)
+    runner = CliRunner()
+    same = runner.invoke(cli, ["diff", str(first), str(second)], standalone_mode=False)
+    assert same.exception is None
+    assert same.return_value == 0
+    assert same.output == ""
+    _edit(second / "main.cf", "mx.example.com", "mx9.example.com")
+    differs = runner.invoke(cli, ["diff", "--json", str(first), str(second)], standalone_mode=False)
+    assert differs.return_value == 1
+    document = json.loads(differs.output)
+    assert document["empty"] is False
+    assert "myhostname" in [p["name"] for p in document["parameters"]]
+
+
+def test_tables_command_lists_freshness_and_reports_missing_files(tmp_path: Path) -> None:
+    directory = make_config(tmp_path / "pf")
+    (directory / "nets").unlink()
+    result = CliRunner().invoke(
+        cli, ["tables", "--json", "--config-dir", str(directory)], standalone_mode=False
+    )
+    assert result.return_value == 0
+    rows = {row["ref"]: row for row in json.loads(result.output)}
+    virtual = rows[f"hash:{directory}/virtual"]
+    assert virtual["freshness"] == "not-compiled"
+    assert virtual["compiled"] == [f"{directory}/virtual.db"]
+    assert virtual["parameters"] == ["virtual_alias_domains", "virtual_alias_maps"]
+    nets = rows[f"{directory}/nets"]
+    assert (nets["freshness"], nets["error"]) == ("missing", "no such file")
+    env = CliRunner(env={"MAIL_CONFIG": str(directory)}).invoke(
+        cli, ["tables"], standalone_mode=False
+    )
+    assert env.return_value == 0
+    assert "virtual" in env.output

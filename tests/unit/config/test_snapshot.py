@@ -1,0 +1,127 @@
+"""Snapshots of a configuration directory (pfwatch.config.snapshot)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pfwatch.config.snapshot import build_snapshot, snapshot_from_json, snapshot_to_json
+from pfwatch.errors import SourceUnavailable
+
+MAIN_CF = """\
+myhostname = mx.example.com
+smtpd_banner = $myhostname ESMTP
+virtual_alias_maps = hash:$config_directory/virtual
+smtp_sasl_password_maps = hash:$config_directory/sasl_passwd
+relay_domains = mysql:$config_directory/relay.cf
+mynetworks = 127.0.0.0/8 $config_directory/nets
+"""
+MASTER_CF = """\
+smtp      inet  n       -       n       -       -       smtpd
+pickup    unix  n       -       n       60      1       pickup
+"""
+
+
+def make_config(directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "main.cf").write_text(MAIN_CF)
+    (directory / "master.cf").write_text(MASTER_CF)
+    (directory / "virtual").write_text("a@example.com b@example.net\n")
+    (directory / "sasl_passwd").write_text("[smtp.example.net]:587 user:TopSecret1\n")
+    (directory / "relay.cf").write_text("hosts = db\nuser = postfix\npassword = Hunter2pw\n")
+    (directory / "nets").write_text("10.0.0.0/8\n")
+    return directory
+
+
+def test_snapshot_has_parameters_services_tables_and_hashes(tmp_path: Path) -> None:
+    snap = build_snapshot(str(make_config(tmp_path / "pf")), taken_at=5.0)
+    assert snap.parameters["myhostname"] == "mx.example.com"
+    assert snap.expanded["smtpd_banner"] == "mx.example.com ESMTP"
+    assert "myhostname" in snap.depends["smtpd_banner"]
+    assert [s.key for s in snap.services] == ["smtp/inet", "pickup/unix"]
+    tables = {t.ref.ref: t for t in snap.tables}
+    virtual = tables[f"hash:{tmp_path}/pf/virtual"]
+    assert dict(virtual.entries) == {"a@example.com": "b@example.net"}
+    assert virtual.freshness.state == "not-compiled"
+    assert virtual.source is not None
+    assert virtual.source.sha256 is not None
+    assert len(virtual.source.sha256) == 64
+    assert dict(tables[f"{tmp_path}/pf/nets"].entries) == {"10.0.0.0/8": ""}
+    assert snap.taken_at == 5.0
+
+
+def test_secrets_never_enter_the_snapshot(tmp_path: Path) -> None:
+    snap = build_snapshot(str(make_config(tmp_path / "pf")))
+    document = json.dumps(snapshot_to_json(snap))
+    assert "TopSecret1" not in document
+    assert "Hunter2pw" not in document
+    tables = {t.ref.ref: t for t in snap.tables}
+    sasl = tables[f"hash:{tmp_path}/pf/sasl_passwd"]
+    assert sasl.ref.secret
+    assert sasl.entries["[smtp.example.net]:587"].startswith("sha256:")
+    relay = tables[f"mysql:{tmp_path}/pf/relay.cf"]
+    assert relay.entries["user"] == "postfix"
+    assert relay.entries["password"].startswith("sha256:")
+
+
+def test_json_round_trip_is_exact(tmp_path: Path) -> None:
+    directory = make_config(tmp_path / "pf")
+    (directory / "virtual").write_bytes(b"caf\xe9@example.com x\n")
+    snap = build_snapshot(str(directory), taken_at=1.5)
+    again = snapshot_from_json(json.loads(json.dumps(snapshot_to_json(snap))))
+    assert again == snap
+
+
+def test_main_cf_syntax_error_keeps_the_last_good_parse(tmp_path: Path) -> None:
+    directory = make_config(tmp_path / "pf")
+    good = build_snapshot(str(directory))
+    (directory / "main.cf").write_text(MAIN_CF + "this line has no equals sign\n")
+    bad = build_snapshot(str(directory), previous=good)
+    state = bad.files[str(directory / "main.cf")]
+    assert state.stale
+    (problem,) = state.problems
+    assert (problem.line, problem.column, problem.message) == (
+        7,
+        6,
+        "missing '=' after attribute name",
+    )
+    assert bad.parameters == good.parameters
+    assert bad.expanded["smtpd_banner"] == "mx.example.com ESMTP"
+    assert state.sha256 != good.files[str(directory / "main.cf")].sha256
+
+
+def test_syntax_error_without_previous_snapshot_is_reported_not_raised(tmp_path: Path) -> None:
+    directory = make_config(tmp_path / "pf")
+    (directory / "master.cf").write_text("smtp inet n\n")
+    snap = build_snapshot(str(directory))
+    state = snap.files[str(directory / "master.cf")]
+    assert not state.stale
+    assert state.problems
+    assert state.problems[0].line == 1
+    assert snap.services == ()
+
+
+def test_missing_and_unreadable_tables_are_recorded(tmp_path: Path) -> None:
+    directory = make_config(tmp_path / "pf")
+    (directory / "virtual").unlink()
+    snap = build_snapshot(str(directory))
+    virtual = {t.ref.ref: t for t in snap.tables}[f"hash:{directory}/virtual"]
+    assert virtual.freshness.state == "missing"
+    assert virtual.source is not None
+    assert virtual.source.error == "no such file"
+    assert virtual.entries == {}
+
+
+def test_digest_changes_only_when_content_changes(tmp_path: Path) -> None:
+    directory = make_config(tmp_path / "pf")
+    first = build_snapshot(str(directory))
+    assert build_snapshot(str(directory)).digest == first.digest
+    (directory / "virtual").write_text("a@example.com c@example.net\n")
+    assert build_snapshot(str(directory)).digest != first.digest
+
+
+def test_unusable_directory_raises_source_unavailable(tmp_path: Path) -> None:
+    with pytest.raises(SourceUnavailable):
+        build_snapshot(str(tmp_path / "absent"))
