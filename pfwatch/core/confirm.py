@@ -252,11 +252,9 @@ def evaluate(state: EngineState, change: Change, findings: list[Finding]) -> Non
                 "how": "no longer tracked",
             }
             continue
-        at = (
-            gone.exited_at
-            if gone.exit_basis == "observed"
-            else (gone.exit_latest or gone.exited_at)
-        )
+        # the latest the exit can have happened, but no later than now: it is known gone
+        latest = gone.exit_latest if gone.exit_latest is not None else gone.exited_at
+        at = max(gone.exited_at, min(latest, now))
         change.resolved[key] = {
             "at": at,
             "basis": gone.exit_basis or "inferred",

@@ -64,9 +64,13 @@ def step(state: EngineState, event: Event) -> list[Finding]:
         if first:
             confirm.proc_became_visible(state)
     elif isinstance(event, ConfigChanged):
+        if state.facts is None:
+            state.facts = event.facts
+            observe.refresh_services(state)
         confirm.open_change(state, event, findings)
     elif isinstance(event, ConfigSnapshotTaken):
         state.facts = event.facts
+        observe.refresh_services(state)
     elif isinstance(event, ConfigError):
         state.config_errors += 1
         findings.append(

@@ -367,6 +367,7 @@ def apply_proc(state: EngineState, ev: ProcessTableSeen, findings: list[Finding]
                 else ""
             ),
             findings,
+            latest=ev.at,
         )
 
 
@@ -380,3 +381,13 @@ def _guess_reason(state: EngineState, proc: Process, at: float) -> str:
     if deadline is not None and at >= deadline[0] - 1.0:
         return "idle_timeout"
     return "unknown"
+
+
+def refresh_services(state: EngineState) -> None:
+    """Re-resolve service names of processes seen before the configuration was known."""
+    if state.facts is None:
+        return
+    for proc in state.processes.values():
+        facts = pm.service_facts(state, proc.service, proc.daemon)
+        if facts is not None and facts.name != proc.service:
+            proc.service = facts.name

@@ -163,7 +163,9 @@ def exited(  # noqa: PLR0917 - mirrors the fields of a process_exited finding
     if not proc.alive:
         return
     proc.exited_at = at
-    proc.exit_latest = max(latest if latest is not None else at, at)
+    # a log line stamped S was written in [S, S + resolution): the exit may be that late
+    default = at + state.resolution()
+    proc.exit_latest = max(latest if latest is not None else default, at)
     proc.exit_reason = reason
     proc.exit_basis = basis
     proc.exit_note = note
