@@ -1,7 +1,7 @@
 """Logical lines of Postfix configuration files, joined exactly as Postfix joins them.
 
 Postfix reads main.cf, master.cf and table sources with ``readllines()``
-(src/util/readlline.c:86-140 in Postfix 3.7.11): a physical line that starts with
+(src/util/readlline.c:82-140 in Postfix 3.7.11): a physical line that starts with
 whitespace continues the previous logical line (its text is appended as is, with no
 separator and with its leading whitespace kept), comment lines (first non-blank
 character ``#``) and blank lines are dropped even inside a logical line, and a logical
@@ -88,7 +88,7 @@ def logical_lines(text: str) -> tuple[list[LogicalLine], list[Warning_]]:
         joined = "".join(pieces)
         first = segments[0].line
         if joined[0] in POSTFIX_SPACE:
-            # readlline.c:128-136: skipped with a warning, never used.
+            # readlline.c:126-132: skipped with a warning, never used.
             warnings.append(Warning_(first, 1, "logical line must not start with whitespace"))
         else:
             cut = joined.find("\0")

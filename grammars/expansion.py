@@ -2,17 +2,17 @@
 
 Two levels, as in Postfix:
 
-1. :func:`split_value` is mac_parse() (src/util/mac_parse.c:84-140): a value is literal
+1. :func:`split_value` is mac_parse() (src/util/mac_parse.c:85-160): a value is literal
    text and references. ``$$`` is a literal ``$``; ``$name`` takes ``[A-Za-z0-9_]+``;
    ``${...}`` and ``$(...)`` take everything up to the balancing ``}`` or ``)`` (only the
    same bracket kind nests). An unbalanced bracket ("truncated macro reference") or a
    ``$`` with no name ("empty macro name") is an error.
 2. :func:`parse_body` is the body syntax of mac_expand_callback()
-   (src/util/mac_expand.c:560-700): ``name``, ``name?text``, ``name:text``,
+   (src/util/mac_expand.c:540-706): ``name``, ``name?text``, ``name:text``,
    ``name?{t}:{f}`` (``{}`` optional, blanks around ``{}`` ignored) and the relational
-   form ``{a} OP {b}`` with OP one of ``== != < <= >= >`` (mac_expand.c:265-275, 389-468),
+   form ``{a} OP {b}`` with OP one of ``== != < <= >= >`` (mac_expand.c:245-253, 398-503),
    optionally followed by ``?``/``:`` results. Branch texts stay unparsed: Postfix parses
-   only the branch it takes (mac_expand.c:640-666).
+   only the branch it takes (mac_expand.c:639-672).
 
 Inputs: a value string. Outputs: :class:`Literal`/:class:`Reference` tokens and
 :class:`Body` records. Errors: :class:`ExpansionSyntaxError` carrying the offset in the
@@ -34,7 +34,43 @@ RELATIONAL_OPERATORS = ("==", "!=", "<", "<=", ">=", ">")
 #: compatibility levels (src/global/compat_level.c:305-317; registered by postconf at
 #: src/postconf/postconf.c:946 and by every daemon at src/global/mail_params.c:881).
 OPERATOR_SUFFIXES = ("level",)
-_OPERATOR_CHARS = "<>!=?+-*/~&|%"  # mac_expand.c:328, scanned for better diagnostics
+_OPERATOR_CHARS = "<>!=?+-*/~&|%"  # mac_expand.c:427, scanned for better diagnostics
+
+
+#: Every rule of this grammar; each needs an annotated sample in samples/main_cf/.
+RULES: dict[str, str] = {
+    "dollar_name": "$name (mac_parse.c:135-139)",
+    "braced_name": "${name} (mac_parse.c:112-134)",
+    "paren_name": "$(name), the legacy form of ${name}",
+    "dollar_dollar": "$$ is a literal $ (mac_parse.c:109-111)",
+    "undefined_name": "an unknown, unset name expands to nothing",
+    "default_value": "an unset known parameter expands to its default",
+    "recursive": "values are expanded recursively (MAC_EXP_FLAG_RECURSE)",
+    "if_set_text": "${name?text} (mac_expand.c:639-656)",
+    "if_unset_text": "${name:text} (mac_expand.c:657-672)",
+    "if_set_braced": "${name?{text}}, blanks around {} ignored",
+    "if_unset_braced": "${name:{text}}",
+    "ternary": "${name?{t}:{f}}",
+    "relational_eq": "${{a} == {b}?...} (mac_expand.c:245-253)",
+    "relational_ne": "!=",
+    "relational_lt": "<, numeric when both sides are all digits (mac_expand.c:286-318)",
+    "relational_le": "<=, strcmp() otherwise",
+    "relational_gt": ">",
+    "relational_ge": ">=",
+    "relational_value": "${{a} == {b}} alone is 'true' or empty (mac_expand.c:224-225)",
+    "relational_level": "<level etc. compare compatibility levels (compat_level.c:262-317)",
+    "relational_if_unset": "${{a} == {b}:text}",
+    "legacy_conditional_text": "${name?text} text may hold ?, : and {} (mac_expand.c:335-350)",
+    "truncated_reference": "error: truncated macro reference (mac_parse.c:120-124)",
+    "empty_name": "error: empty macro name (mac_parse.c:140-144)",
+    "bad_name_syntax": "error: attribute name syntax error (mac_expand.c:612-616)",
+    "bad_operator": "error: unknown relational operator (mac_expand.c:430-433)",
+    "bad_operator_suffix": "error: bad operator suffix (mac_expand.c:438-451)",
+    "unbalanced_braces": "error: unbalanced {} (mac_expand.c:363-392)",
+    "garbage_after_result": "error: unexpected input after a result (mac_expand.c:668-671)",
+    "nesting_limit": "error: unreasonable macro call nesting (mac_expand.c:556-558)",
+    "bad_level": "error: malformed compatibility level (compat_level.c:186-188)",
+}
 
 
 class ExpansionSyntaxError(Exception):
@@ -187,7 +223,7 @@ def _unbalanced(text: str, pos: int) -> ExpansionSyntaxError:
 
 
 def _with_branches(body: str, pos: int, head: Body) -> Body:
-    """Add the ``?``/``:`` result operands starting at ``pos`` (mac_expand.c:640-680)."""
+    """Add the ``?``/``:`` result operands starting at ``pos`` (mac_expand.c:639-672)."""
     parts: dict[str, str | None] = {}
     condition = head.condition
 
@@ -235,7 +271,7 @@ def _with_branches(body: str, pos: int, head: Body) -> Body:
 
 
 def _relational(body: str, start: int) -> Body:
-    """``{left} OP {right}`` and what follows (mac_exp_parse_relational(), :389-468)."""
+    """``{left} OP {right}`` and what follows (mac_exp_parse_relational(), mac_expand.c:398-503)."""
     payload = _curly_payload(body, start)
     if payload is None:
         return Body(error=_unbalanced(body, start), stage="start")

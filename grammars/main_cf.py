@@ -20,6 +20,23 @@ from dataclasses import dataclass
 import pyparsing as pp
 from pfwatch.grammars._tokens import POSTFIX_SPACE, LogicalLine, Warning_, logical_lines
 
+#: Every rule of this grammar; each needs an annotated sample in samples/main_cf/.
+RULES: dict[str, str] = {
+    "assignment": "name = value (split_nameval.c:83-97)",
+    "empty_value": "name = with nothing after it",
+    "continuation": "a line starting with blanks continues the previous one (readlline.c:110-116)",
+    "comment_inside_continuation": "comment lines are dropped, even inside a logical line",
+    "blank_line_inside_continuation": "blank lines are dropped, even inside a logical line",
+    "braced_value": "{ ... } is plain text in main.cf",
+    "trailing_blanks_trimmed": "blanks around the value are trimmed (split_nameval.c:92-93)",
+    "odd_name": "a name is anything up to blanks or '=' (split_nameval.c:86)",
+    "duplicate": "the last assignment wins, with a warning (dict.c:502-505)",
+    "leading_whitespace_skipped": "a leading-blank first line is skipped (readlline.c:126-132)",
+    "non_utf8": "bytes that are not UTF-8 are kept as they are",
+    "missing_equals": "error: missing '=' after attribute name (split_nameval.c:88-89)",
+    "missing_name": "error: missing attribute name (split_nameval.c:84-85)",
+}
+
 _WS = pp.Regex(r"[ \t\n\r\v\f]+").suppress()
 
 #: ``name = value``: the name runs to whitespace or ``=`` (split_nameval.c:83-89).

@@ -28,6 +28,36 @@ FIELD_NAMES = ("service", "type", "private", "unpriv", "chroot", "wakeup", "maxp
 SERVICE_TYPES = ("unix", "fifo", "inet", "pass", "unix-dgram")
 #: Daemon options that take a value (pcf_daemon_options_expecting_value, postconf_master.c:173).
 OPTIONS_WITH_VALUE = "o"
+#: Options with a value in the daemons' own getopt() strings, which is what the running
+#: daemons see (src/master/single_server.c:518, multi_server.c:628, event_server.c:646,
+#: trigger_server.c:504, dgram_server.c:397: "cdDi:lm:n:o:r:s:St:uvVz").
+DAEMON_OPTIONS_WITH_VALUE = "imnorst"
+
+#: Every rule of this grammar; each needs an annotated sample in samples/master_cf/.
+RULES: dict[str, str] = {
+    "inet": "inet service on all addresses",
+    "inet_host_port": "inet service on host:port",
+    "inet_ipv6_port": "inet service on [ipv6]:port",
+    "unix": "unix-domain stream service",
+    "unix_dgram": "unix-dgram service (postlogd)",
+    "fifo": "fifo service",
+    "pass": "pass service (postscreen hand-off)",
+    "wakeup_on_demand": "wakeup N? (postconf_master.c:337-343)",
+    "option_o_braced": "-o { name = value } (postconf_master.c:280-285)",
+    "option_o_joined": "-oname=value (postconf_master.c:268-273)",
+    "option_o_split_quirk": "postconf splits -o words again at a later 'o' (:254-264)",
+    "flags": "other daemon flags (-v, -D) and a continuation line",
+    "combined_flags": "-vo... split into -v -o ... (postconf_master.c:254-264)",
+    "overrides_lifecycle": "per-service max_idle, max_use, syslog_name",
+    "braced_arg": "{ ... } words among non-option arguments (postconf_master.c:288-291)",
+    "double_dash": "-- ends the daemon options",
+    "long_name_columns": "-M column layout with overlong fields (postconf_master.c:482-513)",
+    "bad_field_count": "error: fewer than 8 fields (postconf_master.c:387-390)",
+    "bad_type": "error: unknown service type (postconf_master.c:321-328)",
+    "bad_flag": "error: private/unpriv/chroot not y, n or - (postconf_master.c:330-335)",
+    "bad_wakeup": "error: bad wakeup field (postconf_master.c:337-343)",
+    "bad_maxproc": "error: bad maxproc field (postconf_master.c:345-348)",
+}
 
 # A word: plain characters, and ``{...}`` groups that may contain blanks. An unbalanced
 # ``{`` swallows the rest of the line, as mystrtokq() does.
@@ -55,7 +85,8 @@ class MasterCfSyntaxError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """One service: the 8 fields, normalised daemon arguments, and ``-o`` settings."""
+    """One service: the 8 fields, daemon arguments as postconf normalises them, and the
+    ``-o`` settings as the daemon's getopt() sees them (``overrides``)."""
 
     fields: tuple[str, ...]
     args: tuple[str, ...]
@@ -184,6 +215,31 @@ def overrides_of(args: list[str]) -> list[tuple[str, str]]:
     return found
 
 
+def daemon_overrides(words: list[str]) -> list[tuple[str, str]]:
+    """``-o name=value`` as the daemon receives them: the master strips ``{}`` from each
+    word (src/master/master_ent.c:579-585) and the daemon's getopt() stops at the first
+    non-option (Postfix passes "+" first, src/util/sys_defs.h)."""
+    args = [strip_braces(w)[0] if w.startswith("{") else w for w in words]
+    found: list[tuple[str, str]] = []
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        if not arg.startswith("-") or arg in ("-", "--"):
+            break
+        for pos in range(1, len(arg)):
+            if arg[pos] in DAEMON_OPTIONS_WITH_VALUE:
+                value = arg[pos + 1 :]
+                if not value and index + 1 < len(args):
+                    index += 1
+                    value = args[index]
+                pair = split_nameval(value) if arg[pos] == "o" else None
+                if pair is not None:
+                    found.append(pair)
+                break
+        index += 1
+    return found
+
+
 def parse_entry(logical: LogicalLine, warnings: list[Warning_]) -> Entry:
     """Parse one logical line into an :class:`Entry`."""
     words = split_words(logical.text)
@@ -195,13 +251,14 @@ def parse_entry(logical: LogicalLine, warnings: list[Warning_]) -> Entry:
         )
     _check_fields(words, logical)
     problems: list[str] = []
-    args = normalize_args([word for _, word in words[len(FIELD_NAMES) :]], problems)
+    raw_args = [word for _, word in words[len(FIELD_NAMES) :]]
+    args = normalize_args(raw_args, problems)
     for problem in problems:
         warnings.append(Warning_(logical.line, 1, problem))
     return Entry(
         fields=tuple(word for _, word in words[: len(FIELD_NAMES)]),
         args=tuple(args),
-        overrides=tuple(overrides_of(args)),
+        overrides=tuple(daemon_overrides(raw_args)),
         line=logical.line,
     )
 

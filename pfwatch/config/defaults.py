@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import socket
 import subprocess
 import tempfile
@@ -104,7 +105,10 @@ def _postconf_mynetworks(postconf: str, settings: tuple[tuple[str, str], ...]) -
     try:
         with tempfile.TemporaryDirectory(prefix="pfwatch-postconf-") as tmp:
             text = "".join(f"{name} = {value}\n" for name, value in settings)
-            (Path(tmp) / "main.cf").write_bytes(text.encode("utf-8", "surrogateescape"))
+            main_cf = Path(tmp) / "main.cf"
+            main_cf.write_bytes(text.encode("utf-8", "surrogateescape"))
+            # postconf sleeps while main.cf is younger than a second or two.
+            os.utime(main_cf, (0, 0))
             done = subprocess.run(
                 [postconf, "-c", tmp, "-h", "mynetworks"],
                 capture_output=True,

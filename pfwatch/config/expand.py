@@ -1,6 +1,6 @@
 """Postfix-exact ``$name`` expansion of parameter values (what ``postconf -x`` prints).
 
-Implements mac_expand() with MAC_EXP_FLAG_RECURSE (src/util/mac_expand.c:560-735) over
+Implements mac_expand() with MAC_EXP_FLAG_RECURSE (src/util/mac_expand.c:540-735) over
 the grammar in :mod:`pfwatch.grammars.expansion`, with postconf's lookup order
 (src/postconf/postconf_lookup.c:113-131): per-service ``-o`` overrides, then main.cf,
 then the Postfix default of a parameter Postfix knows. A name that is neither set nor
@@ -27,7 +27,7 @@ from pfwatch.grammars.expansion import (
     scan_tokens,
 )
 
-#: mac_expand.c:571-573: a nesting level above 100 is "unreasonable macro call nesting".
+#: mac_expand.c:556-558: a nesting level above 100 is "unreasonable macro call nesting".
 MAX_NESTING = 100
 
 
@@ -70,7 +70,7 @@ def compat_level(text: str) -> tuple[int, int, int] | None:
 
 
 def compare(left: str, operator: str, right: str, suffix: str | None = None) -> bool:
-    """mac_exp_eval() (mac_expand.c:298-330): numeric if both are all digits, else
+    """mac_exp_eval() (mac_expand.c:286-318): numeric if both are all digits, else
     strcmp(); with the "level" suffix, compat_relop_eval() (compat_level.c:262-300)."""
     delta: int
     if suffix == "level":
@@ -104,7 +104,7 @@ class _Run:
     """One mac_expand() call: RECURSE mode (expand) or SCAN mode (collect names only).
 
     Like Postfix, work stops at the first syntax error: later tokens are not looked at
-    (mac_expand.c:574-575 returns early once MAC_PARSE_ERROR is set).
+    (mac_expand.c:559-560 returns early once MAC_PARSE_ERROR is set).
     """
 
     def __init__(self, lookup: Lookup, scan: bool, used: set[str]) -> None:
@@ -132,7 +132,7 @@ class _Run:
         return self.fail(error) if error is not None else True
 
     def sub(self, text: str) -> tuple[str, bool]:
-        """A fresh mac_expand() on a relational operand (mac_expand.c:432-437)."""
+        """A fresh mac_expand() on a relational operand (mac_expand.c:467-472)."""
         run = _Run(self.lookup, self.scan, self.used)
         out: list[str] = []
         ok = run.parse(text, out, 0)

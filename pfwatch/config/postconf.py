@@ -9,7 +9,7 @@ values, and ``smtpd_restriction_classes``). Read-only names are dropped
 (postconf_user.c:322-331); raw parameters are never expanded (postconf_main.c:161-163).
 Lines are printed with whitespace runs collapsed (pcf_print_line(),
 postconf_print.c:96-113) and master.cf entries are laid out as pcf_print_master_entry()
-does (postconf_master.c:467-600). ``postconf -c DIR`` (or ``$MAIL_CONFIG``) also puts
+does (postconf_master.c:472-600). ``postconf -c DIR`` (or ``$MAIL_CONFIG``) also puts
 ``config_directory = DIR`` into the parameter set (postconf_misc.c:48-60).
 
 Inputs: :class:`MainCf`, optional :class:`MasterCf`, :class:`ParameterKnowledge`.
@@ -33,10 +33,11 @@ from pfwatch.config.defaults import (
 )
 from pfwatch.config.expand import Expander, ExpansionError, expand_text, scan_names
 from pfwatch.config.model import MainCf, MasterCf, MasterService
+from pfwatch.grammars import master_cf as master_grammar
 from pfwatch.grammars.expansion import ExpansionSyntaxError
 
 _SEPARATORS = re.compile(r"[ \t\r\n]+")
-#: pcf_print_master_entry() column goals of the 8 fields (postconf_master.c:478-487).
+#: pcf_print_master_entry() column goals of the 8 fields (postconf_master.c:482-491).
 _COLUMNS = (0, 11, 17, 25, 33, 41, 49, 57)
 _MASTER_BLANKS = " \t\r\n"
 REST_CLASSES = "smtpd_restriction_classes"
@@ -184,8 +185,10 @@ def dbms_candidates(value: str, suffixes: Mapping[str, tuple[str, ...]]) -> list
 
 
 def local_scope(service: MasterService, readonly: frozenset[str]) -> dict[str, str]:
-    """A service's ``-o`` settings as postconf keeps them (read-only names dropped)."""
-    return {k: v for k, v in service.overrides.items() if k not in readonly}
+    """A service's ``-o`` settings as postconf reads them from its normalised argv
+    (postconf_user.c:370-390; read-only names dropped, postconf_user.c:322-331)."""
+    pairs = master_grammar.overrides_of(list(service.args))
+    return {k: v for k, v in pairs if k not in readonly}
 
 
 def build_table(
@@ -247,9 +250,9 @@ def build_table(
         flag(dbms_candidates(expanded, knowledge.dbms_suffixes), scope)
 
     for service in master.services if master else ():
+        if not master_grammar.overrides_of(list(service.args)):
+            continue  # no -o: postconf makes no name space (postconf_user.c:391-395)
         scope = local_scope(service, knowledge.readonly)
-        if not service.overrides:
-            continue
         if REST_CLASSES in scope:
             classes = _dict_eval(scope[REST_CLASSES], scope, master.path if master else "")
             flag([n for n in _CLASS_SEPARATORS.split(classes) if n], scope)
