@@ -50,6 +50,8 @@ def test_starts_private_instance_that_answers_smtp_and_logs(
 @pytest.mark.postfix_options(max_idle=MAX_IDLE)
 def test_accepts_mail_and_relays_it_to_the_loopback_sink(postfix_instance: PostfixInstance) -> None:
     pf = postfix_instance
+    if pf.sink is None:
+        pytest.skip("this backend has no relay sink (a container cannot reach our loopback)")
     queue_id = pf.send_mail("alice@sender.test", ["bob@remote.test"], "hello\n")
     pf.wait_for_log(rf"{queue_id}: to=<bob@remote\.test>, relay=127\.0\.0\.1.*status=sent", 15)
     assert pf.sink is not None
