@@ -37,8 +37,8 @@ from pathlib import Path
 
 import psutil
 
-from pfwatch.core.processes import known_daemon
 from pfwatch.events import ProcessInfo, ProcessTableSeen
+from pfwatch.knowledge.daemons import ALIASES, DAEMONS
 
 MASTER_PID_FILE = "pid/master.pid"
 """Relative to queue_directory (src/master/master.c writes and locks it)."""
@@ -173,7 +173,7 @@ class ProcScanner:
         self._next_scan = now + self.rescan
         seen: dict[tuple[int, float], ProcessInfo] = {}
         for pid, stat in self._all():
-            if not known_daemon(stat.comm) and stat.comm != "master":
+            if stat.comm not in DAEMONS and stat.comm not in ALIASES and stat.comm != "master":
                 continue
             config = self._mail_config(pid)
             if config is not None and config != self.config_dir:
