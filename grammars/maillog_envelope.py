@@ -71,7 +71,7 @@ FORMATS: tuple[EnvelopeFormat, ...] = (
 )
 
 FAST_SYSLOG_PREFIX = (
-    r"^(?P<stamp>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d) \S+ (?P<tag>[^\s\[:]+)"
+    r"^(?P<stamp>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d) (?P<host>\S+) (?P<tag>[^\s\[:]+)"
     r"(?:\[(?P<pid>\d+)\])?: ?"
 )
 """The common case of the "syslog" format (no fraction, two-column day) as a prefix for the

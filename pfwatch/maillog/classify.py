@@ -82,4 +82,4 @@ def _fields(found: re.Match[str], names: tuple[str, ...]) -> dict[str, str]:
         return {}
     if len(names) == 1:
         return {names[0]: found.group(names[0]) or ""}
-    return {name: value or "" for name, value in found.groupdict().items()}
+    return found.groupdict("")

@@ -9,7 +9,6 @@ reference time (a December line read in January belongs to the previous year).
 
 from __future__ import annotations
 
-import calendar
 import re
 import time
 from collections.abc import Mapping
@@ -212,12 +211,15 @@ def journal_envelope(record: Mapping[str, Any]) -> Envelope | None:
 def fast_syslog_regex(message_head: str) -> re.Pattern[str]:
     """The classic-syslog fast-path regex with ``message_head`` as an optional group.
 
-    Groups in order: stamp, tag, pid, the first group of ``message_head``, msg.
+    Groups in order: stamp, host, tag, pid, the first group of ``message_head``, msg.
     """
     return re.compile(f"{FAST_SYSLOG_PREFIX}(?:{message_head})?(?P<msg>.*)", re.DOTALL)
 
 
-def utc_seconds(year: int, month: int, day: int, hms: str) -> float:
-    """POSIX seconds of a UTC wall-clock time (helper for tests and the bench)."""
-    hour, minute, second = (int(part) for part in hms.split(":"))
-    return float(calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0)))
+def fast_syslog_block_regex(message_head: str) -> re.Pattern[str]:
+    """:func:`fast_syslog_regex` for ``findall`` over a block of newline-ended lines.
+
+    Every line yields one tuple: the fast groups, or (when the line is not classic
+    syslog) empty strings and the whole line in the last group.
+    """
+    return re.compile(f"(?m){FAST_SYSLOG_PREFIX}(?:{message_head})?(?P<msg>.*)\n|(?P<other>.*)\n")

@@ -3,113 +3,58 @@
 :class:`LogClassifier` turns one line (bytes or str) or one journald JSON record into a
 LogEvent (``None`` for lines of other programs and for lines without a recognizable
 envelope) and keeps :class:`LineStats`. :func:`iter_log_events` replays files (plain or
-gzip), ``-`` for stdin and directories of rotated files, oldest first. Inputs: lines,
-records, paths. Outputs: LogEvents and statistics. Errors: bad lines are counted, never
-raised; an unreadable path raises :class:`~pfwatch.errors.SourceUnavailable`, a file that
-breaks off mid-way (corrupt gzip, I/O error) is recorded in ``LineStats.read_errors``.
-Memory is bounded: no per-line retention, capped samples and shape counters.
+gzip), ``-`` for stdin and directories of rotated files, oldest first, a block of lines at
+a time. Inputs: lines, records, paths. Outputs: LogEvents and statistics. Errors: bad
+lines are counted, never raised; an unreadable path raises
+:class:`~pfwatch.errors.SourceUnavailable`; a file that breaks off mid-way (corrupt gzip,
+I/O error) is recorded in ``LineStats.read_errors``. Memory is bounded: no per-line
+retention, capped samples, shape counters and caches.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gzip
-import re
-import sys
-from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from dataclasses import fields as dataclass_fields
 from datetime import tzinfo
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import Any, Protocol
 
-from pfwatch.errors import SourceUnavailable
 from pfwatch.events import LogEvent
 from pfwatch.maillog.classify import ACTIVITY_KIND, ACTIVITY_PATTERN, UNRECOGNIZED, Classifier
 from pfwatch.maillog.envelope import (
     Envelope,
     TimestampParser,
+    fast_syslog_block_regex,
     fast_syslog_regex,
     journal_envelope,
     parse_envelope,
 )
+from pfwatch.maillog.files import expand_paths, open_log, read_blocks, rotation_order
 from pfwatch.maillog.program import ProgramDecomposer, ProgramName
+from pfwatch.maillog.stats import SHAPES_LIMIT, LineStats, shape_of
+
+__all__ = [
+    "MAX_LINE_BYTES",
+    "SHAPES_LIMIT",
+    "LineStats",
+    "LogClassifier",
+    "iter_log_events",
+    "make_log_event",
+    "rotation_order",
+    "shape_of",
+]
 
 FAST_SYSLOG = fast_syslog_regex(ACTIVITY_PATTERN)
-"""Classic syslog lines in one match: stamp, tag, pid, queue id (if any), message."""
+"""Classic syslog lines in one match: stamp, host, tag, pid, queue id (if any), message."""
+FAST_SYSLOG_BLOCK = fast_syslog_block_regex(ACTIVITY_PATTERN)
+"""The same for a block of lines (``findall``); other lines land in the last group."""
 MAX_LINE_BYTES = 64 * 1024
 """Longer lines are cut here (counted in ``lines_truncated``); the rest is skipped."""
-SHAPES_LIMIT = 200
 MAX_READ_ERRORS = 20
+_CACHE_LIMIT = 4096
 _PROCESS_WINDOW = 65536
-
-_SHAPE_SUBS = (
-    (re.compile(r"\[[^\]]*\](?::\d+)?"), "[ADDR]"),
-    (re.compile(r"<[^>]*>"), "<ADDR>"),
-    (re.compile(r"\b[0-9A-F]{6,}\b|\b[0-9a-f]{8,}\b"), "HEX"),
-    (re.compile(r"\S+@\S+"), "ADDR@"),
-    (re.compile(r"\d+"), "N"),
-)
-_ROTATED = re.compile(r"^(?P<base>.+?)(?:\.(?P<num>\d{1,4})|-(?P<date>\d{8,10}))?(?:\.gz)?$")
-
-
-def shape_of(daemon: str, message: str) -> str:
-    """The message with numbers, queue ids and addresses normalised, for counting."""
-    text = message[:300]
-    for regex, replacement in _SHAPE_SUBS:
-        text = regex.sub(replacement, text)
-    return f"{daemon}: {text[:160]}"
-
-
-@dataclass
-class LineStats:
-    """Counters over every line fed; ``recognized + unrecognized == postfix``."""
-
-    lines_total: int = 0
-    lines_postfix: int = 0
-    lines_recognized: int = 0
-    lines_unrecognized: int = 0
-    lines_malformed: int = 0
-    lines_time_backwards: int = 0
-    lines_truncated: int = 0
-    lines_undecodable: int = 0
-    per_daemon: dict[str, int] = field(default_factory=dict)
-    processes_per_daemon: dict[str, int] = field(default_factory=dict)
-    per_kind: dict[str, int] = field(default_factory=dict)
-    unrecognized_shapes: Counter[str] = field(default_factory=Counter)
-    unrecognized_samples: list[str] = field(default_factory=list)
-    read_errors: list[str] = field(default_factory=list)
-
-    def count_shape(self, shape: str) -> None:
-        """Count one unrecognized shape, keeping only the most common when too many."""
-        self.unrecognized_shapes[shape] += 1
-        if len(self.unrecognized_shapes) > 2 * SHAPES_LIMIT:
-            self.unrecognized_shapes = Counter(
-                dict(self.unrecognized_shapes.most_common(SHAPES_LIMIT))
-            )
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON-ready summary; keys are stable (documented in docs/events.md)."""
-        return {
-            "lines_total": self.lines_total,
-            "lines_postfix": self.lines_postfix,
-            "lines_recognized": self.lines_recognized,
-            "lines_unrecognized": self.lines_unrecognized,
-            "lines_malformed": self.lines_malformed,
-            "lines_time_backwards": self.lines_time_backwards,
-            "lines_truncated": self.lines_truncated,
-            "lines_undecodable": self.lines_undecodable,
-            "per_daemon": dict(sorted(self.per_daemon.items())),
-            "processes_per_daemon": dict(sorted(self.processes_per_daemon.items())),
-            "per_kind": dict(sorted(self.per_kind.items())),
-            "unrecognized_shapes": [
-                {"shape": shape, "count": count}
-                for shape, count in self.unrecognized_shapes.most_common(SHAPES_LIMIT)
-            ],
-            "unrecognized_samples": list(self.unrecognized_samples),
-            "read_errors": list(self.read_errors),
-        }
 
 
 def _event_factory() -> Callable[..., LogEvent]:
@@ -128,18 +73,9 @@ def _event_factory() -> Callable[..., LogEvent]:
     new = object.__new__
 
     def make(  # noqa: PLR0917 - positional on purpose: the replay hot path
-        at: float,
-        kind: str,
-        program: str,
-        instance: str,
-        service: str,
-        daemon: str,
-        pid: int,
-        fields: Mapping[str, str],
-        source: str,
-        line_no: int,
-        position: str,
-    ) -> LogEvent:
+        at: float, kind: str, program: str, instance: str, service: str, daemon: str,
+        pid: int, fields: Mapping[str, str], source: str, line_no: int, position: str,
+    ) -> LogEvent:  # fmt: skip
         event: LogEvent = new(LogEvent)
         s0(event, at)
         s1(event, kind)
@@ -169,16 +105,24 @@ class LineFeeder(Protocol):
         """Classify one line."""
 
 
+class _FastBody(Protocol):
+    def __call__(  # noqa: PLR0917 - positional on purpose: the replay hot path
+        self, stamp: str, host: str, tag: str, pid_text: str | None, queue_id: str | None,
+        message: str, source: str, line_no: int, position: str,
+    ) -> LogEvent | None: ...  # fmt: skip
+
+
 class LogClassifier:
     """Stateful line classifier: envelope, program name, catalogue kind, statistics.
 
     ``reference_time`` fixes the year of syslog dates (default: now, or each file's
     modification time in :func:`iter_log_events`); ``syslog_services`` maps syslog names
     from master.cf ``-o syslog_name=...`` to service names; ``keep_unrecognized`` is how
-    many unrecognized lines to keep verbatim in ``stats.unrecognized_samples``. With
-    ``coalesce_activity`` a ``message_activity`` line of a process that already had a line
-    in the same whole second is counted but yields no event (the busy proof is the same);
-    replay uses it to create far fewer objects.
+    many unrecognized lines to keep verbatim in ``stats.unrecognized_samples``; ``tz`` is
+    the zone of timestamps without an offset (default: local). With ``coalesce_activity``
+    a ``message_activity`` line of a process that already logged a line in the same whole
+    second is counted but yields no event (the busy proof is the same); replay uses it to
+    create far fewer objects.
     """
 
     def __init__(
@@ -196,44 +140,41 @@ class LogClassifier:
         self._programs = ProgramDecomposer(syslog_services)
         self._classify = Classifier().classify
         self._keep = keep_unrecognized
+        self._coalesce = coalesce_activity
         self._stamp_cache: dict[str, float] = {}
-        # hot-path counters, folded into ``stats`` on access: [total, postfix, recognized,
-        # time backwards, last timestamp]; line counts per (program, kind) and activity
-        # lines per program; processes seen recently: (program, pid) -> last activity time
+        # hot-path counters, folded into ``stats`` on access: [total lines, unrecognized,
+        # unused, time backwards, last timestamp]; Postfix lines per program; classified
+        # (not fast-path activity) lines per (program, kind); processes seen recently:
+        # (program, pid text) -> time of their last line, and their count per program
         self._counts: list[float] = [0, 0, 0, 0, -1e300]
+        self._lines_per_program: dict[str, int] = {}
         self._per_program_kind: dict[tuple[str, str], int] = {}
-        self._activity_per_program: dict[str, int] = {}
         self._processes: dict[tuple[str, str], float] = {}
         self._process_counts: dict[str, int] = {}
-        self._coalesce = coalesce_activity
-        self.feed: LineFeeder = self._make_fast_feed(coalesce_activity)
+        self._fast_body = self._make_fast_body()
+        self.feed: LineFeeder = self._make_feed()
         """Classify one line; None for malformed lines and other programs' lines."""
 
     @property
     def stats(self) -> LineStats:
         """Statistics so far (hot-path counters folded in)."""
         stats = self._stats
-        total, postfix, recognized, backwards = (int(n) for n in self._counts[:4])
-        stats.lines_total = total
+        counts = self._counts
+        postfix = sum(self._lines_per_program.values())
+        stats.lines_total = int(counts[0])
         stats.lines_postfix = postfix
-        stats.lines_recognized = recognized
-        stats.lines_unrecognized = postfix - recognized
-        stats.lines_time_backwards = backwards
-        per_daemon: dict[str, int] = {}
+        stats.lines_unrecognized = int(counts[1])
+        stats.lines_recognized = postfix - int(counts[1])
+        stats.lines_time_backwards = int(counts[3])
+        stats.per_daemon = _by_daemon(self._lines_per_program)
+        stats.processes_per_daemon = _by_daemon(self._process_counts)
         per_kind: dict[str, int] = {}
-        pairs = [*self._per_program_kind.items()]
-        pairs += [((tag, ACTIVITY_KIND), n) for tag, n in self._activity_per_program.items()]
-        for (program, kind), count in pairs:
-            daemon = program.rpartition("/")[2]
-            per_daemon[daemon] = per_daemon.get(daemon, 0) + count
+        for (_, kind), count in self._per_program_kind.items():
             per_kind[kind] = per_kind.get(kind, 0) + count
-        stats.per_daemon = per_daemon
+        fast_activity = postfix - sum(self._per_program_kind.values())
+        if fast_activity:
+            per_kind[ACTIVITY_KIND] = per_kind.get(ACTIVITY_KIND, 0) + fast_activity
         stats.per_kind = per_kind
-        processes: dict[str, int] = {}
-        for tag, count in self._process_counts.items():
-            daemon = tag.rpartition("/")[2]
-            processes[daemon] = processes.get(daemon, 0) + count
-        stats.processes_per_daemon = processes
         return stats
 
     @property
@@ -246,23 +187,86 @@ class LogClassifier:
         self._stamps.reference_time = value
         self._stamp_cache.clear()
 
-    def _make_fast_feed(self, coalesce: bool) -> LineFeeder:
-        fast_match = FAST_SYSLOG.match
+    def _make_fast_body(self) -> _FastBody:
+        """The work after a classic-syslog match, shared by :attr:`feed` and blocks."""
         stamp_cache = self._stamp_cache
         syslog_stamp = self._stamps.syslog
         program_cache: dict[str, ProgramName | None] = {}
         programs = self._programs
         classify = self._classify
         counts = self._counts
-        activity_per_program = self._activity_per_program
+        lines_per_program = self._lines_per_program
+        per_program_kind = self._per_program_kind
         processes = self._processes
         process_counts = self._process_counts
-        slow = self._slow_line
         finish = self._finish
+        slow = self._slow_line
         make = make_log_event
         activity = ACTIVITY_KIND
-        max_len = MAX_LINE_BYTES
-        window = _PROCESS_WINDOW
+        coalesce = self._coalesce
+
+        def fast_body(  # noqa: PLR0917 - positional on purpose: the replay hot path
+            stamp: str, host: str, tag: str, pid_text: str | None, queue_id: str | None,
+            message: str, source: str, line_no: int, position: str,
+        ) -> LogEvent | None:  # fmt: skip
+            try:
+                program = program_cache[tag]
+            except KeyError:
+                if len(program_cache) > _CACHE_LIMIT:
+                    program_cache.clear()
+                program = program_cache[tag] = programs(tag)
+            if program is None:
+                return None
+            if not queue_id and message[:4] == "[ID ":
+                return slow(_line(stamp, host, tag, pid_text, message), source, line_no, position)
+            at = stamp_cache.get(stamp)
+            if at is None:
+                at = syslog_stamp(stamp[:3], stamp[4:6].lstrip(), stamp[7:15])
+                if at is None:
+                    line = _line(stamp, host, tag, pid_text, message)
+                    return slow(line, source, line_no, position)
+                if len(stamp_cache) > _CACHE_LIMIT:
+                    stamp_cache.clear()
+                stamp_cache[stamp] = at
+            if at < counts[4]:
+                counts[3] += 1
+            counts[4] = at
+            lines_per_program[tag] = lines_per_program.get(tag, 0) + 1
+            process = (tag, pid_text or "")
+            seen = processes.get(process)
+            if seen is None:
+                process_counts[tag] = process_counts.get(tag, 0) + 1
+                if len(processes) > _PROCESS_WINDOW:
+                    processes.clear()
+            processes[process] = at
+            pid = int(pid_text) if pid_text else 0
+            if queue_id:
+                if coalesce and seen == at:
+                    return None
+                return make(
+                    at, activity, tag, program.instance, program.service, program.daemon,
+                    pid, {"queue_id": queue_id}, source, line_no, position,
+                )  # fmt: skip
+            kind, fields = classify(program.daemon, message)
+            if kind == UNRECOGNIZED:
+                line = _line(stamp, host, tag, pid_text, message)
+                return finish(
+                    at, kind, fields, program, pid, message, line, source, line_no, position
+                )
+            key = (tag, kind)
+            per_program_kind[key] = per_program_kind.get(key, 0) + 1
+            return make(
+                at, kind, tag, program.instance, program.service, program.daemon, pid, fields,
+                source, line_no, position,
+            )  # fmt: skip
+
+        return fast_body
+
+    def _make_feed(self) -> LineFeeder:
+        fast_match = FAST_SYSLOG.match
+        fast_body = self._fast_body
+        slow = self._slow_line
+        counts = self._counts
         stats = self._stats
 
         def feed(
@@ -270,8 +274,8 @@ class LogClassifier:
         ) -> LogEvent | None:
             counts[0] += 1
             if isinstance(line, bytes):
-                if len(line) > max_len:
-                    line = line[:max_len]
+                if len(line) > MAX_LINE_BYTES:
+                    line = line[:MAX_LINE_BYTES]
                     stats.lines_truncated += 1
                 try:
                     text = line.decode()
@@ -280,116 +284,93 @@ class LogClassifier:
                     stats.lines_undecodable += 1
             else:
                 text = line
-                if len(text) > max_len:
-                    text = text[:max_len]
+                if len(text) > MAX_LINE_BYTES:
+                    text = text[:MAX_LINE_BYTES]
                     stats.lines_truncated += 1
-            if text[-1:] == "\n":
-                text = text.rstrip("\r\n")
+            text = text.rstrip("\r\n")
             if "\x00" in text:
                 # copytruncate leaves NUL runs in front of the next real line: keep it
                 text = text.lstrip("\x00").replace("\x00", "\ufffd")
             found = fast_match(text)
             if found is None:
                 return slow(text, source, line_no, position)
-            stamp, tag, pid_text, queue_id, message = found.groups()
-            if queue_id is None and message[:4] == "[ID ":
-                return slow(text, source, line_no, position)
-            try:
-                program = program_cache[tag]
-            except KeyError:
-                program = program_cache[tag] = programs(tag)
-                if len(program_cache) > 4096:
-                    program_cache.clear()
-            if program is None:
-                return None
-            at = stamp_cache.get(stamp)
-            if at is None:
-                at = syslog_stamp(stamp[:3], stamp[4:6].lstrip(), stamp[7:15])
-                if at is None:
-                    return slow(text, source, line_no, position)
-                if len(stamp_cache) > 4096:
-                    stamp_cache.clear()
-                stamp_cache[stamp] = at
-            if at < counts[4]:
-                counts[3] += 1
-            counts[4] = at
-            counts[1] += 1
-            process = (tag, pid_text)
-            seen = processes.get(process)
-            if seen is None:
-                process_counts[tag] = process_counts.get(tag, 0) + 1
-                if len(processes) > window:
-                    processes.clear()
-            processes[process] = at
-            if queue_id is not None:
-                activity_per_program[tag] = activity_per_program.get(tag, 0) + 1
-                counts[2] += 1
-                if coalesce and seen == at:
-                    return None
-                return make(
-                    at,
-                    activity,
-                    tag,
-                    program.instance,
-                    program.service,
-                    program.daemon,
-                    int(pid_text) if pid_text else 0,
-                    {"queue_id": queue_id},
-                    source,
-                    line_no,
-                    position,
-                )
-            kind, fields = classify(program.daemon, message)
-            return finish(
-                at,
-                kind,
-                fields,
-                program,
-                int(pid_text) if pid_text else 0,
-                message,
-                text,
-                source,
-                line_no,
-                position,
+            stamp, host, tag, pid_text, queue_id, message = found.groups()
+            return fast_body(
+                stamp, host, tag, pid_text, queue_id, message, source, line_no, position
             )
 
         return feed
 
+    def feed_block(self, block: bytes, source: str, line_no: int, out: list[LogEvent]) -> int:
+        """Classify a block of whole lines (each ending in a newline) into ``out``.
+
+        Returns the number of the block's last line (``line_no`` is the one before it).
+        Blocks with NUL bytes, carriage returns or invalid UTF-8 go line by line through
+        :attr:`feed`.
+        """
+        text = None
+        if b"\x00" not in block and b"\r" not in block:
+            with contextlib.suppress(UnicodeDecodeError):
+                text = block.decode()
+        append = out.append
+        feed = self.feed
+        if text is None:
+            for line in block.split(b"\n")[:-1]:
+                line_no += 1
+                event = feed(line, source, line_no)
+                if event is not None:
+                    append(event)
+            return line_no
+        fast_body = self._fast_body
+        counts = self._counts
+        coalesce = self._coalesce
+        stamp_cache = self._stamp_cache
+        processes = self._processes
+        lines_per_program = self._lines_per_program
+        rows = FAST_SYSLOG_BLOCK.findall(text)
+        counts[0] += len(rows)  # lines of other formats are counted again by feed()
+        for stamp, host, tag, pid_text, queue_id, message, other in rows:
+            line_no += 1
+            if not stamp:
+                counts[0] -= 1
+                event = feed(other, source, line_no)
+            else:
+                if queue_id and coalesce:
+                    # the common case of replay, inlined: more activity of a process in
+                    # a second it already logged (so its program and stamp are known)
+                    at = stamp_cache.get(stamp)
+                    if at is not None and processes.get((tag, pid_text)) == at:
+                        if at < counts[4]:
+                            counts[3] += 1
+                        counts[4] = at
+                        lines_per_program[tag] += 1
+                        continue
+                if len(message) > MAX_LINE_BYTES:
+                    self._stats.lines_truncated += 1
+                event = fast_body(
+                    stamp, host, tag, pid_text, queue_id, message[:MAX_LINE_BYTES], source,
+                    line_no, "",
+                )  # fmt: skip
+            if event is not None:
+                append(event)
+        return line_no
+
     def _finish(  # noqa: PLR0917 - called once per line
-        self,
-        at: float,
-        kind: str,
-        fields: dict[str, str],
-        program: ProgramName,
-        pid: int,
-        message: str,
-        text: str,
-        source: str,
-        line_no: int,
-        position: str,
-    ) -> LogEvent:
+        self, at: float, kind: str, fields: dict[str, str], program: ProgramName, pid: int,
+        message: str, text: str, source: str, line_no: int, position: str,
+    ) -> LogEvent:  # fmt: skip
         key = (program.program, kind)
         self._per_program_kind[key] = self._per_program_kind.get(key, 0) + 1
         if kind == UNRECOGNIZED:
+            self._counts[1] += 1
             stats = self._stats
             stats.count_shape(shape_of(program.daemon, message))
             if len(stats.unrecognized_samples) < self._keep:
                 stats.unrecognized_samples.append(text[:2000])
-        else:
-            self._counts[2] += 1
         return make_log_event(
-            at,
-            kind,
-            program.program,
-            program.instance,
-            program.service,
-            program.daemon,
-            pid,
-            fields,
-            source,
-            line_no,
-            position,
-        )
+            at, kind, program.program, program.instance, program.service, program.daemon,
+            pid, fields, source, line_no, position,
+        )  # fmt: skip
 
     def _slow_line(self, text: str, source: str, line_no: int, position: str) -> LogEvent | None:
         envelope = parse_envelope(text, self._stamps)
@@ -399,12 +380,9 @@ class LogClassifier:
         return self._event(envelope, text, source, line_no, position)
 
     def feed_journal(
-        self,
-        record: Mapping[str, Any],
-        source: str = "journal",
-        line_no: int = 0,
+        self, record: Mapping[str, Any], source: str = "journal", line_no: int = 0,
         position: str = "",
-    ) -> LogEvent | None:
+    ) -> LogEvent | None:  # fmt: skip
         """Classify one ``journalctl -o json`` record (position defaults to its cursor)."""
         self._counts[0] += 1
         envelope = journal_envelope(record)
@@ -422,80 +400,42 @@ class LogClassifier:
         program = self._programs(envelope.tag)
         if program is None:
             return None
-        at = envelope.at
+        at, tag = envelope.at, program.program
         counts = self._counts
         if at < counts[4]:
             counts[3] += 1
         counts[4] = at
-        counts[1] += 1
-        process = (program.program, str(envelope.pid))
+        self._lines_per_program[tag] = self._lines_per_program.get(tag, 0) + 1
+        process = (tag, str(envelope.pid) if envelope.pid else "")
         seen = self._processes.get(process)
         if seen is None:
-            tag = program.program
             self._process_counts[tag] = self._process_counts.get(tag, 0) + 1
             if len(self._processes) > _PROCESS_WINDOW:
                 self._processes.clear()
         self._processes[process] = at
         kind, fields = self._classify(program.daemon, envelope.message)
         if self._coalesce and kind == ACTIVITY_KIND and seen is not None and int(seen) == int(at):
-            key = (program.program, kind)
+            key = (tag, kind)
             self._per_program_kind[key] = self._per_program_kind.get(key, 0) + 1
-            self._counts[2] += 1
             return None
+        message = envelope.message
         return self._finish(
-            at,
-            kind,
-            fields,
-            program,
-            envelope.pid,
-            envelope.message,
-            text,
-            source,
-            line_no,
-            position,
+            at, kind, fields, program, envelope.pid, message, text, source, line_no, position
         )
 
 
-def rotation_order(paths: Sequence[Path]) -> list[Path]:
-    """Rotated files oldest first: ``x.3.gz, x.2.gz, x.1, x`` and ``x-20240101, x``."""
-
-    def key(path: Path) -> tuple[str, int, str]:
-        match = _ROTATED.match(path.name)
-        if match is None:
-            return (path.name, 0, path.name)
-        if match.group("num") is not None:
-            return (match.group("base"), -int(match.group("num")), path.name)
-        if match.group("date") is not None:
-            return (match.group("base"), -(10**11) + int(match.group("date")), path.name)
-        return (match.group("base"), 0, path.name)
-
-    return sorted(paths, key=key)
+def _line(stamp: str, host: str, tag: str, pid_text: str | None, message: str) -> str:
+    """A classic syslog line rebuilt from its parts (for samples and the general path)."""
+    pid = f"[{pid_text}]" if pid_text else ""
+    return f"{stamp} {host} {tag}{pid}: {message}"
 
 
-def _expand(paths: Sequence[str]) -> Iterator[str]:
-    for name in paths:
-        path = Path(name)
-        if name != "-" and path.is_dir():
-            entries = [
-                entry
-                for entry in path.iterdir()
-                if entry.is_file() and not entry.name.startswith(".")
-            ]
-            yield from (str(entry) for entry in rotation_order(entries))
-        else:
-            yield name
-
-
-def _open(name: str) -> IO[bytes]:
-    if name == "-":
-        return sys.stdin.buffer
-    try:
-        handle = Path(name).open("rb")  # noqa: SIM115 - closed by iter_log_events
-        if handle.peek(2)[:2] == b"\x1f\x8b":
-            return gzip.GzipFile(fileobj=handle, mode="rb")  # type: ignore[return-value]
-        return handle
-    except OSError as exc:
-        raise SourceUnavailable(name, exc.strerror or str(exc)) from exc
+def _by_daemon(per_program: Mapping[str, int]) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for program, count in per_program.items():
+        daemon = program.rpartition("/")[2]
+        totals[daemon] = totals.get(daemon, 0) + count
+    return totals
 
 
 def iter_log_events(paths: Sequence[str], classifier: LogClassifier) -> Iterator[LogEvent]:
@@ -503,30 +443,28 @@ def iter_log_events(paths: Sequence[str], classifier: LogClassifier) -> Iterator
 
     Lines longer than MAX_LINE_BYTES are cut there and the rest of them skipped.
     """
-    feed = classifier.feed
-    limit = MAX_LINE_BYTES + 1
-    for name in _expand(paths):
-        handle = _open(name)
+    events: list[LogEvent] = []
+    for name in expand_paths(paths):
+        handle = open_log(name)
         source = "<stdin>" if name == "-" else name
         if name != "-" and not classifier.reference_fixed:
             with contextlib.suppress(OSError):
                 classifier.reference_time = Path(name).stat().st_mtime
-        readline = handle.readline
         line_no = 0
         try:
-            while True:
-                line = readline(limit)
-                if not line:
-                    break
-                line_no += 1
-                if len(line) == limit and line[-1] != 10:
-                    rest = readline(limit)
-                    while rest and rest[-1] != 10:
-                        rest = readline(limit)
-                event = feed(line, source, line_no)
-                if event is not None:
-                    yield event
+            for whole, data in read_blocks(handle, MAX_LINE_BYTES):
+                if whole:
+                    line_no = classifier.feed_block(data, source, line_no, events)
+                else:
+                    line_no += 1
+                    event = classifier.feed(data, source, line_no)
+                    if event is not None:
+                        events.append(event)
+                yield from events
+                events.clear()
         except (OSError, EOFError, gzip.BadGzipFile) as exc:
+            yield from events
+            events.clear()
             errors = classifier.stats.read_errors
             if len(errors) < MAX_READ_ERRORS:
                 errors.append(f"{source}:{line_no + 1}: {exc}")

@@ -288,3 +288,41 @@ def test_coalescing_on_the_general_path() -> None:
     assert c.feed(iso.format("900000+00:00")) is None
     assert c.feed(iso.format("900000+00:00").replace(":02.", ":03.")) is not None
     assert (c.stats.lines_recognized, c.stats.per_kind) == (3, {"message_activity": 3})
+
+
+SAMPLE_DIR = Path(__file__).resolve().parents[3] / "grammars" / "samples" / "maillog"
+
+
+def _mixed_lines() -> list[bytes]:
+    lines = [
+        line.encode()
+        for path in sorted(SAMPLE_DIR.glob("*.log"))
+        for line in path.read_text().splitlines()
+        if not line.startswith(("#", "{"))
+    ]
+    lines += [CONNECT.rstrip(), ACTIVITY.rstrip(), ACTIVITY.rstrip(), ODD.rstrip()]
+    lines += [b"", b"garbage", OTHER.rstrip(b"\n"), b"Jun  1 00:00:11 mx postfix/bounce: "]
+    return lines
+
+
+@pytest.mark.parametrize("coalesce", [False, True])
+@pytest.mark.parametrize(
+    "spoiler", [b"", b"\x00 nul", b"crlf\r", b"\xff\xfe undecodable", b"y" * (MAX_LINE_BYTES + 9)]
+)
+def test_blocks_and_lines_agree(tmp_path: Path, coalesce: bool, spoiler: bytes) -> None:
+    """iter_log_events (blocks, inlined fast path) == feeding the same lines one by one."""
+    lines = _mixed_lines()
+    lines.insert(len(lines) // 2, spoiler)
+    log = tmp_path / "mixed.log"
+    log.write_bytes(b"\n".join(lines) + b"\n")
+    by_block = classifier(coalesce_activity=coalesce, keep_unrecognized=50)
+    block_events = list(iter_log_events([str(log)], by_block))
+    by_line = classifier(coalesce_activity=coalesce, keep_unrecognized=50)
+    line_events = [
+        event
+        for number, line in enumerate(lines, 1)
+        if (event := by_line.feed(line, str(log), number)) is not None
+    ]
+    assert block_events == line_events
+    assert by_block.stats.to_json() == by_line.stats.to_json()
+    assert len(block_events) > 100
