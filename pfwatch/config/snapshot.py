@@ -262,7 +262,9 @@ def build_snapshot(
     plain: dict[str, str] = {}
     depends: dict[str, tuple[str, ...]] = {}
     problems = list(main_state.problems)
-    for name in sorted(set(defaults) | set(explicit)):
+    # process_id and the like describe the postconf process, not the configuration.
+    names = tuple(sorted((set(defaults) | set(explicit)) - knowledge.readonly))
+    for name in names:
         try:
             value = expander.expand(name)
         except ConfigSyntaxError as exc:
@@ -279,7 +281,6 @@ def build_snapshot(
         services = kept_services
     else:
         services = tuple(_service_state(s) for s in (master.services if master else ()))
-    names = tuple(sorted(set(defaults) | set(explicit)))
     refs = discover(main, services, expander, names, expanded=plain)
     tables = tuple(_table_state(ref) for ref in refs)
     files = {main_path: main_state, master_path: master_state}
