@@ -509,6 +509,14 @@ CATALOGUE: tuple[Row, ...] = (
         ("peer",),
         "src/tls/tls_verify.c:211",
     ),
+    Row(
+        "tls_offered",
+        ("smtp", "lmtp", "relay", "retry"),
+        ("Host",),
+        r"Host offered STARTTLS: \[(?P<peer>[^\]]*)\]",
+        ("peer",),
+        "src/smtp/smtp_proto.c:755",
+    ),
     # --- smtp / lmtp delivery agents ----------------------------------------------------
     Row(
         "delivery_connect_error",
