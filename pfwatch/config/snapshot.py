@@ -119,6 +119,19 @@ class Snapshot:
     digest: str
 
     @property
+    def paths(self) -> tuple[str, ...]:
+        """Every file this snapshot depends on (main.cf, master.cf, sources, compiled files).
+
+        A watcher watches the directories of these (editors and postmap replace files).
+        """
+        found = list(self.files)
+        for table in self.tables:
+            if table.ref.source is not None:
+                found.append(table.ref.source)
+            found.extend(table.ref.compiled)
+        return tuple(dict.fromkeys(found))
+
+    @property
     def problems(self) -> tuple[Problem, ...]:
         """Every problem of every file, by path and line."""
         found = [problem for state in self.files.values() for problem in state.problems]

@@ -76,14 +76,15 @@ def _file_list(text: str) -> ParsedTable:
 
 def parse_table(text: str, kind: SourceKind, path: str) -> TableContents:
     """Parse ``text`` (the content of ``path``) as a table source of ``kind``."""
-    if kind in ("regexp", "pcre"):
-        parsed = parse_regexp_table(text, kind)
-    elif kind == "cidr":
-        parsed = parse_cidr_table(text)
-    elif kind == "file-list":
-        parsed = _file_list(text)
-    else:
-        parsed = parse_table_source(text, kind)
+    match kind:
+        case "regexp" | "pcre":
+            parsed = parse_regexp_table(text, kind)
+        case "cidr":
+            parsed = parse_cidr_table(text)
+        case "file-list":
+            parsed = _file_list(text)
+        case "postmap" | "alias" | "cf":
+            parsed = parse_table_source(text, kind)
     return TableContents(
         path=path,
         kind=kind,

@@ -7,6 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from pfwatch.config.redact import (
+    is_secret_field,
+    is_secret_parameter,
+    redact,
+    redact_event_dict,
+    short_hash,
+)
 from pfwatch.config.snapshot import build_snapshot, snapshot_from_json, snapshot_to_json
 from pfwatch.errors import SourceUnavailable
 
@@ -125,3 +132,32 @@ def test_digest_changes_only_when_content_changes(tmp_path: Path) -> None:
 def test_unusable_directory_raises_source_unavailable(tmp_path: Path) -> None:
     with pytest.raises(SourceUnavailable):
         build_snapshot(str(tmp_path / "absent"))
+
+
+def test_paths_name_every_file_a_watcher_must_watch(tmp_path: Path) -> None:
+    directory = make_config(tmp_path / "pf")
+    paths = build_snapshot(str(directory)).paths
+    for name in (
+        "main.cf",
+        "master.cf",
+        "virtual",
+        "virtual.db",
+        "sasl_passwd",
+        "relay.cf",
+        "nets",
+    ):
+        assert str(directory / name) in paths
+    assert len(paths) == len(set(paths))
+
+
+def test_redaction_helpers_and_structlog_processor() -> None:
+    assert short_hash("x") == short_hash("x")
+    assert short_hash("x") != short_hash("y")
+    assert redact(short_hash("x")) == short_hash("x")
+    assert is_secret_parameter("smtp_sasl_password_maps")
+    assert is_secret_parameter("lmtp_sasl_password_maps")
+    assert not is_secret_parameter("smtp_sasl_auth_enable")
+    assert is_secret_field("bind_pw") and is_secret_field("ldapsource_bind_pw")
+    assert is_secret_field("password") and not is_secret_field("password_file_owner")
+    event = redact_event_dict(None, "info", {"event": "x", "bind_pw": "s3cret", "user": "u"})
+    assert event == {"event": "x", "bind_pw": short_hash("s3cret"), "user": "u"}
