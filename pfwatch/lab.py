@@ -102,6 +102,53 @@ class LabReport:
         }
 
 
+VERBS: dict[str, tuple[int, int]] = {
+    "edit": (2, 99),
+    "write": (1, 99),
+    "append": (2, 99),
+    "postmap": (1, 1),
+    "reload": (0, 0),
+    "restart": (0, 0),
+    "send": (1, 99),
+    "session": (1, 1),
+    "sleep": (1, 1),
+    "wait": (0, 1),
+    "expect": (1, 99),
+}
+"""Verb -> (least, most) arguments."""
+EXPECTATIONS = ("live", "needs", "pending", "banner", "delivered")
+
+
+def validate_script(path: Path) -> None:
+    """Check every line of a script before a lab is started (``LabScriptError``)."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise LabScriptError(str(path), 0, exc.strerror or str(exc)) from None
+    for number, line in enumerate(text.splitlines(), start=1):
+        try:
+            words = shlex.split(line, comments=True)
+        except ValueError as exc:
+            raise LabScriptError(str(path), number, str(exc)) from None
+        if not words:
+            continue
+        verb, args = words[0], words[1:]
+        if verb not in VERBS:
+            raise LabScriptError(str(path), number, f"unknown command: {' '.join(words)}")
+        least, most = VERBS[verb]
+        if not least <= len(args) <= most:
+            raise LabScriptError(str(path), number, f"wrong number of arguments: {line.strip()}")
+        if verb == "expect" and args[0] not in EXPECTATIONS:
+            raise LabScriptError(str(path), number, f"unknown expectation: {' '.join(args)}")
+        if verb == "session" and args[0] not in ("open", "close"):
+            raise LabScriptError(str(path), number, "session open | session close")
+        if verb in ("sleep", "wait") and args:
+            try:
+                float(args[0])
+            except ValueError:
+                raise LabScriptError(str(path), number, f"not a number: {args[0]}") from None
+
+
 def _stamp(at: float | None, origin: float) -> str:
     return "-" if at is None else f"+{at - origin:.1f}s"
 

@@ -21,7 +21,14 @@ import click
 from pfwatch.cli.exit_status import ExitStatus
 from pfwatch.errors import PfwatchError
 from pfwatch.events import Finding
-from pfwatch.lab import INSTALL_HINT, Lab, LabScriptError, lab_instance, render_report
+from pfwatch.lab import (
+    INSTALL_HINT,
+    Lab,
+    LabScriptError,
+    lab_instance,
+    render_report,
+    validate_script,
+)
 from pfwatch.testing.instance import PostfixStartError, PostfixUnavailable
 
 SHOWN = (
@@ -132,6 +139,8 @@ def lab(
 ) -> int:
     """Rehearse a change on a throwaway real Postfix on 127.0.0.1, watched by the engine."""
     try:
+        if script is not None:
+            validate_script(script)
         with lab_instance(source, None if keep_max_idle else max_idle) as (instance, notes):
             session = Lab(instance, notes)
             try:
