@@ -21,7 +21,13 @@ from typing import Any
 import pytest
 
 from pfwatch.cli.main import main
+from pfwatch.config.diff import facts_from_snapshot
+from pfwatch.config.snapshot import build_snapshot, snapshot_to_json
+from pfwatch.core.fold import fold
+from pfwatch.core.state import EngineState, to_json
+from pfwatch.events import ConfigSnapshotTaken
 from pfwatch.liveconfig import load_live_config
+from pfwatch.store.sqlite import StateStore
 from pfwatch.testing.instance import PostfixInstance
 
 pytestmark = pytest.mark.postfix
@@ -415,3 +421,41 @@ def test_wait_times_out_with_1_while_a_session_keeps_an_old_smtpd(
     assert "timed out" in out
     assert "smtpd[" in out
     assert 2.0 <= elapsed < 15
+
+
+@pytest.mark.postfix_options(**FAST)
+def test_state_dir_basis(
+    postfix_instance: PostfixInstance, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The sidecar's store, written as ``pfwatch watch`` writes it (snapshot + engine)."""
+    pf = postfix_instance
+    settle(pf)
+    now = time.time()
+    snap = build_snapshot(str(pf.config_dir), taken_at=now)
+    state = EngineState()
+    state = step_all(state, [ConfigSnapshotTaken(now, facts_from_snapshot(snap))])
+    store = StateStore.open(tmp_path / "state")
+    store.commit(
+        engine_state=json.loads(to_json(state)),
+        snapshot=(now, snap.digest, json.dumps(snapshot_to_json(snap), sort_keys=True)),
+        now=now,
+    )
+    store.close()
+    state_dir = str(tmp_path / "state")
+    code, report = check_json(capsys, pf, "--state-dir", state_dir)
+    assert code == 0, report
+    assert report["basis"] == "state-dir"
+    with pf.open_session():
+        pf.edit_main_cf({"smtpd_banner": "$myhostname ESMTP stored"})
+        code, report = check_json(capsys, pf, "--state-dir", state_dir)
+        assert code == 1, report
+        assert report["basis"] == "state-dir"
+        assert any("not recorded" in line for line in report["basis_detail"])
+        assert "smtpd_banner" in report["pending"][0]["parameters"]
+    assert wait_until(lambda: check_json(capsys, pf, "--state-dir", state_dir)[0] == 0, timeout=30)
+
+
+def step_all(state: EngineState, events: list[Any]) -> EngineState:
+    for event in events:
+        state = fold(state, event).state
+    return state
