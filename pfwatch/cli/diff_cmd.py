@@ -7,8 +7,9 @@ compiled files rebuilt, freshness), or with ``--json`` the diff as a JSON object
 values (``*_sasl_password_maps`` tables, passwords in SQL/LDAP ``.cf`` files) appear only as
 ``sha256:`` short hashes.
 
-Exit status: 0 no differences, 1 differences, 2 a main.cf or master.cf of either side does
-not parse (problems on stderr; the diff is still printed), 3 a directory is unusable.
+Exit status: 0 no differences, 1 differences, 2 a main.cf or master.cf of either side is
+missing or does not parse (problems on stderr; the diff is still printed), 3 a directory
+is unusable.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import json
 import click
 
 from pfwatch.cli.exit_status import ExitStatus
+from pfwatch.cli.tables_cmd import config_file_problems
 from pfwatch.config.diff import diff_lines, diff_snapshots, diff_to_json
 from pfwatch.config.snapshot import build_snapshot
 
@@ -29,7 +31,8 @@ from pfwatch.config.snapshot import build_snapshot
 def diff(old_dir: str, new_dir: str, as_json: bool) -> int:
     """Show what differs between two Postfix configuration directories.
 
-    Exit status: 0 no differences, 1 differences, 2 a file does not parse, 3 unusable input.
+    Exit status: 0 no differences, 1 differences, 2 a main.cf or master.cf is missing or
+    does not parse, 3 unusable input.
     """
     old = build_snapshot(old_dir)
     new = build_snapshot(new_dir)
@@ -39,12 +42,9 @@ def diff(old_dir: str, new_dir: str, as_json: bool) -> int:
     else:
         for line in diff_lines(result):
             click.echo(line)
-    broken = [p for snap in (old, new) for state in snap.files.values() for p in state.problems]
-    for problem in broken:
-        click.echo(
-            f"pfwatch: {problem.path}:{problem.line}:{problem.column}: {problem.message}",
-            err=True,
-        )
+    broken = config_file_problems(old) + config_file_problems(new)
+    for message in broken:
+        click.echo(f"pfwatch: {message}", err=True)
     if broken:
         return int(ExitStatus.ACTION_NEEDED)
     return int(ExitStatus.OK if result.empty else ExitStatus.PENDING)

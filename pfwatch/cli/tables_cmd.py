@@ -106,10 +106,21 @@ def tables(config_dir: str, as_json: bool) -> int:
         click.echo(json.dumps([table_document(t) for t in snapshot.tables], indent=2))
     else:
         render_tables(snapshot, Console())
-    broken = [p for state in snapshot.files.values() for p in state.problems]
-    for problem in broken:
-        click.echo(
-            f"pfwatch: {problem.path}:{problem.line}:{problem.column}: {problem.message}",
-            err=True,
-        )
+    broken = config_file_problems(snapshot)
+    for message in broken:
+        click.echo(f"pfwatch: {message}", err=True)
     return int(ExitStatus.ACTION_NEEDED if broken else ExitStatus.OK)
+
+
+def config_file_problems(snapshot: Snapshot) -> list[str]:
+    """main.cf/master.cf problems as ``path:line:column: message`` (or ``path: error``)."""
+    messages = []
+    for state in snapshot.files.values():
+        if state.error is not None:
+            messages.append(f"{state.path}: {state.error}")
+        messages.extend(
+            f"{p.path}:{p.line}:{p.column}: {p.message}"
+            + (" (the last good parse stays in force)" if state.stale else "")
+            for p in state.problems
+        )
+    return messages
