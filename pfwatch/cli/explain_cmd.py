@@ -16,10 +16,11 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta, tzinfo
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
@@ -44,6 +45,8 @@ from pfwatch.maillog.reader import LogClassifier, iter_log_events
 from pfwatch.sinks.narrative import render
 
 _TIME_ONLY = re.compile(r"^\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?$")
+_SYSLOG_DATE = re.compile(r"^([A-Z][a-z]{2})\s+(\d{1,2})\s+(\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)$")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _COMPILED = (".db", ".cdb", ".lmdb", ".dir", ".pag")
 
 
@@ -55,18 +58,27 @@ class ChangeSpec:
     file: str | None
     at: float | None
     time_of_day: tuple[int, int, float] | None
+    month_day: tuple[int, int] | None = None
 
 
 def parse_changed_at(value: str) -> ChangeSpec:
-    """``TIME[=FILE]`` with TIME as POSIX seconds, ISO 8601, or HH:MM[:SS] (log's date)."""
+    """``TIME[=FILE]``: POSIX seconds, ISO 8601, ``Mmm dd HH:MM[:SS]`` (the log's year) or
+    ``HH:MM[:SS]`` (the first such moment at or after the log's first line)."""
     text, _, file = value.partition("=")
     text = text.strip()
     if not text:
         raise UsageError(f"--changed-at {value!r}: no time given")
+    month_day = None
+    syslog = _SYSLOG_DATE.match(text)
+    if syslog and syslog.group(1) in _MONTHS:
+        month_day = (_MONTHS.index(syslog.group(1)) + 1, int(syslog.group(2)))
+        text = syslog.group(3)
     if _TIME_ONLY.match(text):
         parts = text.split(":")
         sec = float(parts[2]) if len(parts) > 2 else 0.0
-        return ChangeSpec(value, file or None, None, (int(parts[0]), int(parts[1]), sec))
+        if int(parts[0]) > 23 or int(parts[1]) > 59 or sec >= 60:
+            raise UsageError(f"--changed-at {value!r}: no such time of day")
+        return ChangeSpec(value, file or None, None, (int(parts[0]), int(parts[1]), sec), month_day)
     try:
         return ChangeSpec(value, file or None, float(text), None)
     except ValueError:
@@ -76,7 +88,7 @@ def parse_changed_at(value: str) -> ChangeSpec:
     except ValueError as exc:
         raise UsageError(
             f"--changed-at {value!r}: use POSIX seconds, ISO 8601 "
-            "(2018-04-09T06:26:00) or HH:MM[:SS]"
+            "(2018-04-09T06:26:00), 'Apr  9 06:26:00' or HH:MM[:SS]"
         ) from exc
     return ChangeSpec(value, file or None, stamp.timestamp(), None)
 
@@ -86,8 +98,13 @@ def _resolve_time(spec: ChangeSpec, first_event_at: float) -> float:
         return spec.at
     assert spec.time_of_day is not None
     hour, minute, sec = spec.time_of_day
-    day = datetime.fromtimestamp(first_event_at)
+    first = datetime.fromtimestamp(first_event_at)
+    day = first
+    if spec.month_day is not None:
+        day = first.replace(month=spec.month_day[0], day=spec.month_day[1])
     stamp = day.replace(hour=hour, minute=minute, second=int(sec), microsecond=int((sec % 1) * 1e6))
+    if spec.month_day is None and stamp < first.replace(microsecond=0):
+        stamp += timedelta(days=1)
     return stamp.timestamp()
 
 
@@ -119,6 +136,9 @@ def change_event(spec: ChangeSpec, at: float, facts: ConfigFacts, n: int) -> Con
     tables: tuple[TableEdit, ...] = ()
     if file is None or file.endswith("main.cf"):
         parameters = (ALL,)
+    elif "/" not in file and not file.endswith(".cf"):
+        parameters = tuple(p.strip() for p in file.split(",") if p.strip())
+        file = "main.cf"
     elif file.endswith("master.cf"):
         services = ("master.cf",)
     else:
@@ -213,11 +233,15 @@ def explain_document(
     max_idle: float | None = None,
     year: int | None = None,
     keep_unrecognized: int = 0,
+    tz: tzinfo | None = None,
 ) -> dict[str, Any]:
-    """Replay ``logs`` and return the explain document (the API behind the command)."""
+    """Replay ``logs`` and return the explain document (the API behind the command).
+
+    ``tz`` is the zone of log timestamps without an offset (default: this machine's).
+    """
     specs = [parse_changed_at(v) for v in changed_at]
     reference = time.mktime((year, 12, 31, 23, 59, 59, 0, 0, -1)) if year else None
-    classifier = LogClassifier(reference_time=reference, keep_unrecognized=keep_unrecognized)
+    classifier = LogClassifier(reference_time=reference, keep_unrecognized=keep_unrecognized, tz=tz)
     events: list[Event] = list(iter_log_events(logs, classifier))
     events.sort(key=lambda e: e.at)
     facts = load_facts(config_dir, max_idle)
@@ -249,13 +273,25 @@ def _demo_paths() -> tuple[Path, dict[str, Any]]:
     return log, meta
 
 
+def _zone(name: object) -> tzinfo | None:
+    if not isinstance(name, str) or not name:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
 def _demo_changes(meta: dict[str, Any]) -> tuple[str, ...]:
     out: list[str] = []
     for item in meta.get("changes", meta.get("changed_at", [])):
         if isinstance(item, str):
             out.append(item)
         elif isinstance(item, dict) and "at" in item:
-            out.append(f"{item['at']}={item['file']}" if item.get("file") else str(item["at"]))
+            target = str(item.get("file") or "")
+            if target.endswith("main.cf") and item.get("parameter"):
+                target = str(item["parameter"])
+            out.append(f"{item['at']}={target}" if target else str(item["at"]))
     return tuple(out)
 
 
@@ -291,12 +327,14 @@ def explain(
 ) -> int:
     """Explain a maillog: every process's life and when each edit went live, and why."""
     paths = list(logs)
+    zone: tzinfo | None = None
     if demo:
         log, meta = _demo_paths()
         paths = [str(log)]
         changed_at = changed_at or _demo_changes(meta)
         max_idle = max_idle if max_idle is not None else meta.get("max_idle")
         year = year or meta.get("year")
+        zone = _zone(meta.get("timezone"))
         if config_dir is None and meta.get("config_dir"):
             config_dir = str(log.parent / str(meta["config_dir"]))
     if not paths:
@@ -308,6 +346,7 @@ def explain(
         max_idle=max_idle,
         year=year,
         keep_unrecognized=10_000 if unrecognized else 0,
+        tz=zone,
     )
     if as_json:
         click.echo(json.dumps(doc, indent=2, sort_keys=False))

@@ -90,7 +90,6 @@ def _table_mode(spec: DaemonSpec, facts: ConfigFacts, edit: TableEdit, result: A
                 row.source,
                 edit.source or edit.ref,
             )
-            return ""
         if row.behaviour == "lmdb":
             return "immediate"
         check = spec.table_check
@@ -120,6 +119,8 @@ def analyse(change: ConfigChanged, old: ConfigFacts | None) -> Analysis:
             changed.add(ALL)
         mode, via = _param_mode(spec, facts, changed)
         why = f"reads {', '.join(via[:4])}" if via else ""
+        if via == [ALL]:
+            why = "re-reads main.cf when it restarts (which parameters changed is unknown)"
         for edit in change.tables:
             tparams = kp.affected_parameters(edit.parameters, values, service.overrides)
             if not any(kp.reads(spec.name, p) for p in tparams):
@@ -134,12 +135,15 @@ def analyse(change: ConfigChanged, old: ConfigFacts | None) -> Analysis:
             why = "its master.cf entry changed: new processes start only after postfix reload"
         if not mode:
             continue
-        if mode == "advisory":
-            result.advisories.append(
-                f"{service.name} ({spec.name}) keeps its old copy of {', '.join(via[:3])} "
-                "until postfix reload; it never restarts by itself, and may not use it"
-            )
         result.impacts.append(_impact(service, spec, mode, via, why))
+    held = sorted({i["daemon"] for i in result.impacts if i["mode"] == "advisory"})
+    if held:
+        result.advisories.append(
+            f"{', '.join(held)} read every global parameter but never restart by themselves "
+            "(qmgr.c:741-742, tlsmgr.c:992-993, ...): they keep the old values until postfix "
+            "reload; whether they use the edited ones is not known, so pfwatch does not wait "
+            "for them"
+        )
     _resolve_cache(result, services)
     _actions(change, result, changed_all)
     return result

@@ -351,7 +351,10 @@ def table_rebuilt(state: EngineState, ev: LogEvent) -> None:
                 and path
                 and (need["target"] == path or need["target"].endswith(path))
             ):
-                need["satisfied_at"], need["satisfied_by"] = ev.at, f"table {path} rebuilt"
+                need["satisfied_at"], need["satisfied_by"] = (
+                    ev.at,
+                    f'postmap ({path} rebuilt: "table has changed" logged)',
+                )
 
 
 def _service_times(state: EngineState, change: Change) -> None:

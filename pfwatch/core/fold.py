@@ -64,11 +64,13 @@ def step(state: EngineState, event: Event) -> list[Finding]:
         if first:
             confirm.proc_became_visible(state)
     elif isinstance(event, ConfigChanged):
+        state.next_due = None  # limits may have changed: recompute every deadline
         if state.facts is None:
             state.facts = event.facts
             observe.refresh_services(state)
         confirm.open_change(state, event, findings)
     elif isinstance(event, ConfigSnapshotTaken):
+        state.next_due = None
         state.facts = event.facts
         observe.refresh_services(state)
     elif isinstance(event, ConfigError):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pfwatch.core import processes as pm
 from pfwatch.core.state import EngineState, Process
 from pfwatch.events import Basis, Finding, LogEvent, ProcessTableSeen
-from pfwatch.knowledge.daemons import REWRITE_CLIENTS, spec_for
+from pfwatch.knowledge.daemons import COMMANDS, REWRITE_CLIENTS, spec_for
 
 SESSION_OPEN = frozenset(
     {"session_connect", "postscreen_connect", "verbose_connection_established"}
@@ -28,6 +28,7 @@ SESSION_CLOSE = frozenset(
 )
 CLIENT_USE = frozenset({"message_activity", "noqueue", "session_disconnect", "session_abort"})
 MASTER_DAEMONS = frozenset({"master", "postfix-script"})
+RECENT_EXITS = 512
 BIRTH_EVIDENCE = SESSION_OPEN | {
     "verbose_process_generation",
     "verbose_daemon_started",
@@ -51,7 +52,7 @@ def apply_log(state: EngineState, ev: LogEvent, findings: list[Finding]) -> None
     if ev.daemon in MASTER_DAEMONS:
         _master_event(state, ev, findings)
         return
-    if ev.pid <= 0 or not ev.daemon:
+    if ev.pid <= 0 or not ev.daemon or ev.daemon in COMMANDS:
         return
     found = _process_for(state, ev, findings)
     if found is None:
@@ -63,7 +64,10 @@ def apply_log(state: EngineState, ev: LogEvent, findings: list[Finding]) -> None
     if kind == "verbose_process_generation" and proc.first_seen_at >= ev.at:
         proc.born_at, proc.born_exact = ev.at, True
     proc.last_activity_at = max(proc.last_activity_at, ev.at)
-    if kind in SESSION_OPEN:
+    multi = spec_for(proc.daemon).skeleton in ("multi", "event")
+    if multi and kind in ("verbose_connection_established", "verbose_connection_closed"):
+        _client_line(state, proc, kind, ev.at, findings)
+    elif kind in SESSION_OPEN:
         if not proc.session_open:
             proc.session_open = True
             proc.session_started_at = ev.at
@@ -95,7 +99,8 @@ def _process_for(state: EngineState, ev: LogEvent, findings: list[Finding]) -> P
     proc = state.processes.get(key)
     if proc is not None:
         return proc
-    previous = next((p for p in reversed(state.history) if p.key == key), None)
+    # only recent exits matter (late last words, wrong inferences); older pids are reused
+    previous = next((p for p in reversed(state.history[-RECENT_EXITS:]) if p.key == key), None)
     if previous is not None and previous.exited_at is not None:
         grace = previous.exited_at + state.resolution() + 0.5
         if ev.at <= grace:
@@ -146,6 +151,33 @@ def _revive(state: EngineState, proc: Process, ev: LogEvent, findings: list[Find
         proc.draining, proc.drain_reason = True, "reload"
     state.processes[proc.key] = proc
     return proc
+
+
+def _client_line(
+    state: EngineState, proc: Process, kind: str, at: float, findings: list[Finding]
+) -> None:
+    """A multi/event server's -v line for one client connection (multi_server.c:325-336)."""
+    proc.client_lines = True
+    if kind == "verbose_connection_established":
+        proc.clients += 1
+        return
+    proc.clients = max(0, proc.clients - 1)
+    proc.uses += 1
+    proc.sessions += 1
+    if proc.clients == 0:
+        proc.last_session_end_at = at
+        _, max_use = pm.limits(state, proc.service, proc.daemon)
+        if max_use and proc.uses >= max_use:
+            pm.exited(
+                state,
+                proc,
+                at,
+                "use_limit",
+                "inferred",
+                f"{proc.uses} client disconnects >= max_use {max_use} and no client "
+                "left (src/master/multi_server.c:919); exits silently",
+                findings,
+            )
 
 
 def _session_closed(state: EngineState, proc: Process, at: float, findings: list[Finding]) -> None:

@@ -13,7 +13,7 @@ import re
 
 from pfwatch.core.state import ClientTracker, EngineState, Process
 from pfwatch.events import Basis, Finding, ServiceFacts
-from pfwatch.knowledge.daemons import DAEMONS, SKELETONS, spec_for
+from pfwatch.knowledge.daemons import SKELETONS, spec_for
 
 _TIME = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _UNIT = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
@@ -27,10 +27,26 @@ def parse_seconds(value: str | None, default: float) -> float:
     return float(m.group(1)) * _UNIT[m.group(2)] if m else default
 
 
+_LIMITS_CACHE: dict[tuple[str, str, str, float, int], tuple[float | None, int | None]] = {}
+_SERVICE_CACHE: dict[tuple[str, str, str], ServiceFacts | None] = {}
+NEVER = 1e18
+"""``next_due`` when nothing is due: far in the future, but a plain JSON number."""
+
+
 def service_facts(state: EngineState, service: str, daemon: str) -> ServiceFacts | None:
     """The master.cf service a process belongs to, matched by name and command."""
     if state.facts is None:
         return None
+    key = (state.facts.digest, service, daemon)
+    if key not in _SERVICE_CACHE:
+        if len(_SERVICE_CACHE) > 10_000:
+            _SERVICE_CACHE.clear()
+        _SERVICE_CACHE[key] = _find_service(state, service, daemon)
+    return _SERVICE_CACHE[key]
+
+
+def _find_service(state: EngineState, service: str, daemon: str) -> ServiceFacts | None:
+    assert state.facts is not None
     name = spec_for(daemon).name
     candidates = [s for s in state.facts.services if spec_for(s.daemon).name == name]
     if service:
@@ -55,6 +71,17 @@ def resolve_service(state: EngineState, service: str, daemon: str) -> str:
 
 def limits(state: EngineState, service: str, daemon: str) -> tuple[float | None, int | None]:
     """Effective (max_idle, max_use) for a process; None when the daemon ignores it."""
+    digest = state.facts.digest if state.facts is not None else ""
+    key = (digest, service, daemon, state.settings.max_idle, state.settings.max_use)
+    found = _LIMITS_CACHE.get(key)
+    if found is None:
+        if len(_LIMITS_CACHE) > 10_000:
+            _LIMITS_CACHE.clear()
+        found = _LIMITS_CACHE[key] = _limits(state, service, daemon)
+    return found
+
+
+def _limits(state: EngineState, service: str, daemon: str) -> tuple[float | None, int | None]:
     spec = spec_for(daemon)
     facts = service_facts(state, service, daemon)
     params = state.facts.parameters if state.facts is not None else {}
@@ -178,6 +205,14 @@ def exited(  # noqa: PLR0917 - mirrors the fields of a process_exited finding
         held = tracker.clients.pop(proc.key, None)
         if held is not None:
             _client_gone(tracker, at)
+    if proc.daemon == "smtpd" and not any(
+        p.daemon == "smtpd" and p.instance == proc.instance for p in state.processes.values()
+    ):
+        tracker = state.trackers.setdefault(proc.instance, ClientTracker())
+        tracker.holders_gone_at = max(tracker.holders_gone_at or at, at)
+        for other in state.processes.values():
+            if other.daemon == "anvil" and other.instance == proc.instance:
+                schedule(state, other)
     findings.append(
         Finding(
             "process_exited",
@@ -220,14 +255,25 @@ def idle_deadline(state: EngineState, proc: Process) -> tuple[float, float, str]
         return last + res / 2, last + res, f"finishes its last request ({proc.drain_reason})"
     if idle is None or proc.session_open or spec.skeleton in ("master", "trigger"):
         return None
+    if spec.name == "anvil":
+        return _anvil_deadline(state, proc, idle)
     if spec.skeleton in ("multi", "event"):
+        if proc.client_lines:
+            if proc.clients > 0:
+                return None
+            base = max(proc.last_session_end_at or proc.last_activity_at, proc.last_activity_at)
+            rule = (
+                f"max_idle {idle:g} s after its last client disconnected (-v connection "
+                f"lines): {SKELETONS[spec.skeleton].idle} ({SKELETONS[spec.skeleton].idle_source})"
+            )
+            return base + idle + res / 2, base + idle + res, rule
         if spec.name not in ("trivial-rewrite", "proxymap", "scache", "verify"):
             return None
         tracker = state.trackers.get(proc.instance)
         if tracker is None or tracker.clients:
             return None
-        base = tracker.zero_since if tracker.zero_since is not None else proc.last_activity_at
-        base = max(base, proc.first_seen_at if proc.inferred else base)
+        zero = tracker.zero_since if tracker.zero_since is not None else proc.last_activity_at
+        base = max(zero, proc.last_activity_at)
         rule = (
             "its clients let go ipc_idle after their last request (clnt_stream.c:174-182); "
             f"then max_idle {idle:g} s passed with no client: "
@@ -243,6 +289,24 @@ def idle_deadline(state: EngineState, proc: Process) -> tuple[float, float, str]
     rule = (
         f"max_idle {idle:g} s after its last connection: "
         f"{SKELETONS[spec.skeleton].idle} ({SKELETONS[spec.skeleton].idle_source})"
+    )
+    return base + idle + res / 2, base + idle + res, rule
+
+
+def _anvil_deadline(
+    state: EngineState, proc: Process, idle: float
+) -> tuple[float, float, str] | None:
+    """anvil: every smtpd holds a connection for its lifetime (anvil_clnt.c:193-196)."""
+    if any(p.daemon == "smtpd" and p.instance == proc.instance for p in state.processes.values()):
+        return None
+    tracker = state.trackers.get(proc.instance)
+    gone = tracker.holders_gone_at if tracker is not None else None
+    base = max(gone or proc.last_activity_at, proc.last_activity_at)
+    res = state.resolution()
+    rule = (
+        "anvil idles only after the last smtpd (which holds a connection for its whole "
+        f"life, src/global/anvil_clnt.c:193-196) is gone, then {idle:g} s "
+        "(max_idle, at least anvil_rate_time_unit: src/anvil/anvil.c:998-1004)"
     )
     return base + idle + res / 2, base + idle + res, rule
 
@@ -265,6 +329,7 @@ def client_use(state: EngineState, client: Process, at: float, findings: list[Fi
     tracker.clients[client.key] = [held[0] if held else at, at]
     tracker.zero_since = None
     tracker.last_use = at
+    _touch_due(state, at + ipc_limits(state)[0])
     if not state.proc_authoritative():
         rewriters = [
             p
@@ -322,6 +387,8 @@ def advance(state: EngineState, now: float, findings: list[Finding]) -> None:
     margin = state.settings.margin
     for proc in list(state.processes.values()):
         if state.proc_authoritative() and not proc.inferred:
+            # /proc decides; should the polls stop, inference takes over again
+            _touch_due(state, (state.proc_seen_at or now) + state.settings.proc_fresh)
             continue
         _, max_use = limits(state, proc.service, proc.daemon)
         tracker = state.trackers.get(proc.instance)
@@ -365,7 +432,5 @@ def advance(state: EngineState, now: float, findings: list[Finding]) -> None:
             )
         else:
             _touch_due(state, latest + margin)
-
-
-def known_daemon(daemon: str) -> bool:
-    return daemon in DAEMONS
+    if state.next_due is None:
+        state.next_due = NEVER

@@ -61,6 +61,9 @@ class Process:
     draining: bool = False
     drain_reason: str = ""
     clients_gone_at: float | None = None
+    clients: int = 0
+    """Connected clients of a multi/event server, counted from its -v connection lines."""
+    client_lines: bool = False
     exited_at: float | None = None
     exit_latest: float | None = None
     exit_reason: str | None = None
@@ -90,6 +93,8 @@ class ClientTracker:
     zero_since: float | None = None
     disconnects: int = 0
     last_use: float | None = None
+    holders_gone_at: float | None = None
+    """When the last smtpd (anvil's permanent client) exited."""
 
 
 @dataclass

@@ -266,6 +266,14 @@ ALIASES: dict[str, str] = {
     "nqmgr": "qmgr",
 }
 
+# One-shot programs (postfix-param-readers.json "commands"): they run and exit; they are
+# not daemons with idle or use limits and never hold an old configuration for long.
+COMMANDS: frozenset[str] = frozenset(
+    {"sendmail", "postdrop", "postqueue", "postfix", "postmulti", "postlog", "postsuper",
+     "postmap", "postalias", "postcat", "postkick", "postlock", "posttls-finger", "postconf",
+     "smtp-sink", "smtp-source", "qmqp-sink", "qmqp-source"}
+)
+
 # Timings that delay or bound when an edit reaches a process.
 TIMINGS: dict[str, tuple[float, str]] = {
     "max_idle_default": (100.0, "src/global/mail_params.c:842 (postconf -d: 100s)"),

@@ -16,6 +16,16 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+SHORT = {
+    "idle_timeout": "idle",
+    "use_limit": "use limit",
+    "table_changed": "table changed",
+    "reload": "reload",
+    "stop": "stop",
+    "crash": "crash",
+    "killed": "killed",
+    "unknown": "?",
+}
 REASONS = {
     "idle_timeout": "idle timeout",
     "use_limit": "use limit reached",
@@ -96,8 +106,11 @@ def _change_paragraphs(
 ) -> list[str]:
     out: list[str] = []
     what = ", ".join(change["files"]) or "the configuration"
-    readers = [a for a in change["affected"] if a["mode"] not in ("advisory", "immediate")]
-    who = "; ".join(f"{a['daemon']} ({a['service']}/{a['type']}) {a['why']}" for a in readers)
+    groups: dict[str, list[str]] = {}
+    for a in change["affected"]:
+        if a["mode"] not in ("advisory", "immediate"):
+            groups.setdefault(a["why"], []).append(f"{a['daemon']} ({a['service']}/{a['type']})")
+    who = "; ".join(f"{', '.join(names)} {why}" for why, names in groups.items())
     out.append(
         f"Change {change['change_id']} at {hms(change['changed_at'])}: {what}. "
         + (f"Who reads it: {who}." if who else "No running daemon reads it.")
@@ -124,23 +137,26 @@ def _change_paragraphs(
         out.append(f"Needs {need['action']}: {need['why']}{done}.")
     if change["live_at"] is not None:
         made = change["made_live_by"] or {}
-        label = made.get("label") or made.get("how", "")
+        label = made.get("label") or ""
         others = [s for s in ordered if s["label"] != label and s["exited_at"] is not None]
         also = (
             f" — not {', '.join(s['label'] for s in others)}, which exited earlier"
-            if others
+            if others and label
             else ""
         )
-        out.append(
-            f"It went live at {hms(change['live_at'])} ({change['basis']}): the exit "
-            f"of {label} made it live{also}."
-        )
+        how = made.get("how", "")
+        if label:
+            text = f"the exit of {label} made it live{also}"
+        elif how.startswith("nothing stale"):
+            text = "no process running the old configuration could serve it any more"
+        else:
+            text = f"{how} made it live"
+        out.append(f"It went live at {hms(change['live_at'])} ({change['basis']}): {text}.")
         nxt = _next_user(change, doc)
         if nxt is not None:
             out.append(
-                f"The next process of an affected service, {nxt['label']} "
-                f"(first line {hms(nxt['first_seen_at'])}), started after that and ran "
-                "the edited configuration."
+                f"The next mail activity after that ({nxt['label']}, first line "
+                f"{hms(nxt['first_seen_at'])}) was handled with the edited configuration."
             )
     elif change["needs"]:
         out.append(f"It is NOT live: it needs {' and '.join(change['needs'])}.")
@@ -210,10 +226,10 @@ def gantt(doc: dict[str, Any], width: int = 56) -> list[str]:
 
 def timeline_table(doc: dict[str, Any]) -> Table:
     table = Table(title="Processes", header_style="bold", show_lines=False)
-    for name in ("process", "born", "exited", "why", "basis", "sessions"):
+    for name in ("process", "born", "exited", "why", "basis", "uses"):
         table.add_column(
             name,
-            justify="right" if name == "sessions" else "left",
+            justify="right" if name == "uses" else "left",
             no_wrap=name in ("process", "born", "exited"),
         )
     for proc in doc["processes"]:
@@ -225,7 +241,7 @@ def timeline_table(doc: dict[str, Any]) -> Table:
         if not proc["born_exact"] and proc["born_at"] is not None:
             born = f"≤ {born}"
         exited = hms(proc["exited_at"]) if proc["exited_at"] is not None else "alive"
-        reason = REASONS.get(proc["exit_reason"] or "", proc["exit_reason"] or "")
+        reason = SHORT.get(proc["exit_reason"] or "", proc["exit_reason"] or "")
         table.add_row(
             proc["label"], born, exited, reason, proc["basis"] or "", str(proc["sessions"])
         )
@@ -247,4 +263,4 @@ def render(
         lines = doc.get("unrecognized_lines") or []
         console.print(Text(f"Unrecognized Postfix lines ({len(lines)}):", style="bold"))
         for line in lines:
-            console.print(Text(line))
+            console.print(Text(line), soft_wrap=True)
