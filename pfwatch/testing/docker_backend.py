@@ -34,6 +34,7 @@ from pfwatch.testing.instance import PostfixInstance, PostfixUnavailable, Proces
 from pfwatch.testing.layout import InstanceLayout
 
 CONTAINER_SMTP_PORT = 2525
+DEFAULT_SOCKET = "/var/run/docker.sock"
 IMAGE_ENV = "PFWATCH_POSTFIX_IMAGE"
 CONTEXT_ENV = "PFWATCH_POSTFIX_DOCKER_CONTEXT"
 IMAGE_NAME = "pfwatch-postfix-test"
@@ -153,8 +154,16 @@ class DockerPostfixInstance(PostfixInstance):
 
     # ----------------------------------------------------------------- backend hooks
     def _check_available(self) -> None:
+        if not os.environ.get("DOCKER_HOST") and not Path(DEFAULT_SOCKET).exists():
+            raise PostfixUnavailable(
+                f"no Docker engine: {DEFAULT_SOCKET} absent, DOCKER_HOST unset"
+            )
         try:
-            _docker().from_env().ping()
+            client = _docker().from_env()
+            try:
+                client.ping()
+            finally:
+                client.close()
         except ImportError as exc:
             raise PostfixUnavailable(f"docker backend needs pfwatch[docker]: {exc}") from exc
         except Exception as exc:

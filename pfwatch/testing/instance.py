@@ -24,6 +24,7 @@ import os
 import pwd
 import shutil
 import socket
+import stat
 import subprocess
 import tempfile
 import time
@@ -46,6 +47,7 @@ from pfwatch.testing.sink import SmtpSink
 # Unix socket paths are limited to 108 bytes; the longest Postfix creates below the root.
 _LONGEST_SOCKET_SUFFIX = "/queue/private/proxywrite"
 _SOCKET_PATH_MAX = 100
+OWNER_FILE = "owner"
 _PORT_ATTEMPTS = 3
 
 
@@ -55,6 +57,7 @@ __all__ = [
     "PostfixUnavailable",
     "ProcessInfo",
     "free_port",
+    "reap_orphans",
     "unavailable_reason",
 ]
 
@@ -81,6 +84,45 @@ def unavailable_reason() -> str | None:
         if shutil.which(tool) is None:
             return f"{tool} not found on PATH: install Debian's postfix package"
     return None
+
+
+def _owner_token(pid: int) -> str | None:
+    """``"<pid> <start time>"`` of a live process (pids are reused; start times are not)."""
+    try:
+        return f"{pid} {psutil.Process(pid).create_time():.2f}"
+    except psutil.Error:
+        return None
+
+
+def reap_orphans(base_dir: str | Path | None = None) -> list[Path]:
+    """Stop and remove instances whose creating process is gone (e.g. a killed pytest).
+
+    Looks at ``pfw-*`` directories in ``base_dir`` (default: the temp dir) that carry an
+    owner file; instances of live owners, and directories without one, are left alone.
+    Returns the directories removed.
+    """
+    removed: list[Path] = []
+    for root in sorted(Path(base_dir or tempfile.gettempdir()).glob("pfw-*")):
+        try:
+            token = (root / OWNER_FILE).read_text().strip()
+            owner_pid = int(token.split()[0])
+        except (OSError, ValueError, IndexError):
+            continue
+        if _owner_token(owner_pid) == token:
+            continue
+        config = str(root / "etc")
+        procs = []
+        for proc in psutil.process_iter():
+            with contextlib.suppress(psutil.Error):
+                if proc.environ().get("MAIL_CONFIG") == config:
+                    procs.append(proc)
+        for proc in procs:
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+        psutil.wait_procs(procs, timeout=3)
+        shutil.rmtree(root, ignore_errors=True)
+        removed.append(root)
+    return removed
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -204,13 +246,21 @@ class PostfixInstance(InstanceClient):
         if self._layout is not None:
             return
         self._check_available()
-        if self.sink is not None:
-            self.sink.start()
         root = Path(tempfile.mkdtemp(prefix="pfw-", dir=self._base_dir))
         if len(str(root)) + len(_LONGEST_SOCKET_SUFFIX) > _SOCKET_PATH_MAX:
             shutil.rmtree(root)
             raise PostfixUnavailable(f"{root} is too long for Postfix's unix sockets")
         root.chmod(0o755)  # the postfix user must traverse it to reach the queue
+        closed = [d for d in root.parents if not d.stat().st_mode & stat.S_IXOTH]
+        if closed:
+            shutil.rmtree(root)
+            raise PostfixStartError(
+                f"{closed[0]} is not searchable by others, so Postfix's unprivileged daemons "
+                "cannot reach the queue below it: choose another base_dir"
+            )
+        (root / OWNER_FILE).write_text(_owner_token(os.getpid()) or "")
+        if self.sink is not None:
+            self.sink.start()
         self._layout = self._initial_layout(root)
         self.config_dir.mkdir(mode=0o755)
         self.main_cf.write_text(render_main_cf(self.layout))

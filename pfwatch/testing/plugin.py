@@ -17,7 +17,8 @@ Fixtures: ``postfix_factory`` (callable taking :class:`PostfixInstance` keyword 
 returning a started instance; all are closed at teardown) and ``postfix_instance`` (one
 started instance, options from the ``postfix_options`` marker). Command-line options:
 ``--postfix-backend=local|docker`` (default ``$PFWATCH_POSTFIX_BACKEND`` or ``local``) and
-``--postfix-keep`` (keep each instance's directory for inspection).
+``--postfix-keep`` (keep each instance's directory for inspection) and
+``--postfix-reap-orphans`` (first remove instances whose creating process died).
 
 When Postfix cannot run (not root, not installed, no Docker engine) the test is skipped
 with the reason, except under CI (``CI`` set to a true value), where it fails: CI must
@@ -32,7 +33,7 @@ from typing import Any
 
 import pytest
 
-from pfwatch.testing.instance import PostfixInstance, PostfixUnavailable
+from pfwatch.testing.instance import PostfixInstance, PostfixUnavailable, reap_orphans
 
 BACKENDS = ("local", "docker")
 
@@ -48,6 +49,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="where test instances run: host binaries (local, root) or a container (docker)",
     )
     group.addoption(
+        "--postfix-reap-orphans",
+        action="store_true",
+        default=False,
+        help="first stop and remove test instances left by dead test runs (owner gone)",
+    )
+    group.addoption(
         "--postfix-keep",
         action="store_true",
         default=False,
@@ -60,6 +67,12 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "postfix_options(**kwargs): PostfixInstance options for the postfix_instance fixture",
     )
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if session.config.getoption("--postfix-reap-orphans", default=False):
+        for root in reap_orphans():
+            print(f"removed orphaned Postfix test instance {root}")
 
 
 def in_ci() -> bool:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
 import psutil
 import pytest
 
-from pfwatch.testing.instance import PostfixInstance
+from pfwatch.testing.instance import PostfixInstance, PostfixStartError, reap_orphans
 from pfwatch.testing.plugin import PostfixFactory
 
 pytestmark = pytest.mark.postfix
@@ -157,3 +161,38 @@ def test_two_instances_are_isolated_and_teardown_leaves_nothing(
     ]
     assert second.master_pid is not None
     assert second.wait_ready(5).startswith("220")
+
+
+def test_reap_orphans_removes_only_instances_whose_owner_died(
+    postfix_factory: PostfixFactory,
+) -> None:
+    base = Path(tempfile.mkdtemp(prefix="pfwr-"))
+    refused = PostfixInstance(base_dir=base)
+    with pytest.raises(PostfixStartError, match="not searchable"):
+        refused.prepare()
+    refused.close()
+    assert not list(base.iterdir())
+    base.chmod(0o755)
+    try:
+        alive = postfix_factory(max_idle=MAX_IDLE, base_dir=base)
+        script = (
+            "import sys, time\n"
+            "from pfwatch.testing.instance import PostfixInstance\n"
+            f"pf = PostfixInstance(max_idle={MAX_IDLE}, base_dir={str(base)!r}).start()\n"
+            "print(pf.root, pf.master_pid, flush=True)\n"
+            "time.sleep(60)\n"
+        )
+        owner = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+        assert owner.stdout is not None
+        root_text, master_text = owner.stdout.readline().split()
+        owner.kill()
+        owner.wait()
+        owner.stdout.close()
+        orphan_master = int(master_text)
+        assert psutil.pid_exists(orphan_master)
+        assert reap_orphans(base) == [Path(root_text)]
+        assert not Path(root_text).exists()
+        assert not psutil.pid_exists(orphan_master)
+        assert alive.master_pid is not None and alive.root.exists()
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
