@@ -1,0 +1,181 @@
+"""The watch service in-process on temporary files (no Postfix, no /proc): faults become
+events and the service keeps running; a restart repeats nothing; bad state databases."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pfwatch.service.loop import WatchOptions, WatchService
+from pfwatch.settings import Settings
+from pfwatch.testing.instance import free_port
+
+MASTER = "smtp      inet  n       -       y       -       -       smtpd\n"
+Event = dict[str, Any]
+
+
+class Running:
+    def __init__(self, tmp_path: Path, state_dir: Path | None = None) -> None:
+        self.out = io.StringIO()
+        self.conf = tmp_path / "etc"
+        self.log = tmp_path / "maillog"
+        self.port = free_port()
+        settings = Settings(
+            config_dir=self.conf,
+            maillog=self.log,
+            journal=False,
+            state_dir=state_dir or tmp_path / "state",
+            listen_host="127.0.0.1",
+            listen_port=self.port,
+            debounce=0.05,
+            log_format="json",
+        )
+        options = WatchOptions(settings=settings, proc=False, health_every=0.1)
+        self.service = WatchService(options, out=self.out)
+        self.result: list[int] = []
+        self.thread = threading.Thread(target=lambda: self.result.append(self.service.run()))
+        self.thread.start()
+        self.wait(lambda e: e["event"] == "watch_started")
+
+    def lines(self) -> list[Event]:
+        return [json.loads(line) for line in self.out.getvalue().splitlines() if line]
+
+    def events(self) -> list[Event]:
+        return [e for e in self.lines() if "event_id" in e]
+
+    def wait(self, predicate: Callable[[Event], bool], timeout: float = 10.0) -> Event:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for event in self.events():
+                if predicate(event):
+                    return event
+            assert self.thread.is_alive(), self.out.getvalue()
+            time.sleep(0.02)
+        raise AssertionError(f"not seen in time:\n{self.out.getvalue()[-3000:]}")
+
+    def healthz(self) -> tuple[int, Any]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz") as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
+    def stop(self) -> None:
+        self.service.stop()
+        self.thread.join(15)
+        assert self.result == [0]
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> Iterator[Path]:
+    conf = tmp_path / "etc"
+    conf.mkdir()
+    (conf / "main.cf").write_text("smtpd_banner = one\n")
+    (conf / "master.cf").write_text(MASTER)
+    (tmp_path / "maillog").write_text("")
+    yield tmp_path
+
+
+def line(pid: int, text: str) -> str:
+    stamp = time.strftime("%b %e %H:%M:%S", time.localtime())
+    return f"{stamp} host postfix/smtpd[{pid}]: {text}\n"
+
+
+def append(path: Path, text: str) -> None:
+    with path.open("a") as handle:
+        handle.write(text)
+
+
+def test_log_vanishing_and_coming_back(files: Path) -> None:
+    run = Running(files)
+    try:
+        append(run.log, line(4242, "connect from a.example[192.0.2.1]"))
+        run.wait(lambda e: e["event"] == "process_started" and e["pid"] == 4242)
+        run.log.unlink()
+        down = run.wait(lambda e: e["event"] == "source_unavailable")
+        assert down["source"] == "maillog" and str(run.log) in down["message"]
+        status, body = run.healthz()
+        assert status == 503 and body["sources"]["maillog"]["up"] is False
+        append(run.log, line(4243, "connect from b.example[192.0.2.2]"))
+        run.wait(lambda e: e["event"] == "source_recovered" and e["source"] == "maillog")
+        run.wait(lambda e: e["event"] == "process_started" and e["pid"] == 4243)
+        assert run.healthz()[0] == 200
+    finally:
+        run.stop()
+
+
+def test_config_edits_and_a_main_cf_replaced_by_a_directory(files: Path) -> None:
+    run = Running(files)
+    main = run.conf / "main.cf"
+    try:
+        temp = run.conf / ".main.cf.new"
+        temp.write_text("smtpd_banner = two\n")
+        temp.replace(main)
+        change = run.wait(lambda e: e["event"] == "change_detected")
+        assert "smtpd_banner" in change["parameters"] and change["files"] == [str(main)]
+        main.unlink()
+        main.mkdir()
+        error = run.wait(lambda e: e["event"] == "config_error")
+        assert error["path"] == str(main) and "is a directory" in error["message"]
+        main.rmdir()
+        main.write_text("smtpd_banner = three\n")
+        run.wait(
+            lambda e: e["event"] == "change_detected" and e["change_id"] != change["change_id"]
+        )
+        changes = [e for e in run.events() if e["event"] == "change_detected"]
+        assert len(changes) == 2  # the directory was never taken for an empty main.cf
+    finally:
+        run.stop()
+
+
+def test_restart_repeats_nothing_and_resumes_the_log(files: Path) -> None:
+    run = Running(files)
+    append(run.log, line(7001, "connect from a.example[192.0.2.1]"))
+    run.wait(lambda e: e["event"] == "process_started" and e["pid"] == 7001)
+    run.stop()
+    first = {e["event_id"] for e in run.events()}
+    append(run.log, line(7002, "connect from a.example[192.0.2.1]"))  # while down
+    again = Running(files)
+    try:
+        again.wait(lambda e: e["event"] == "process_started" and e["pid"] == 7002)
+        time.sleep(0.3)
+        events = again.events()
+        assert not [e for e in events if e["event_id"] in first]
+        assert [e["pid"] for e in events if e["event"] == "process_started"] == [7002]
+    finally:
+        again.stop()
+
+
+def test_a_corrupt_state_database_is_set_aside(files: Path) -> None:
+    state = files / "state"
+    state.mkdir()
+    (state / "state.sqlite").write_bytes(b"this is not a database at all" * 100)
+    run = Running(files)
+    try:
+        reset = run.wait(lambda e: e["event"] == "state_reset")
+        assert "corrupt" in reset["kept_as"] and Path(reset["kept_as"]).exists()
+    finally:
+        run.stop()
+
+
+def test_an_unusable_state_directory_keeps_the_service_running(files: Path) -> None:
+    blocker = files / "not-a-dir"
+    blocker.write_text("")
+    run = Running(files, state_dir=blocker / "state")
+    try:
+        error = run.wait(lambda e: e["event"] == "state_error")
+        assert str(blocker) in error["message"]
+        append(run.log, line(5151, "connect from a.example[192.0.2.1]"))
+        run.wait(lambda e: e["event"] == "process_started" and e["pid"] == 5151)
+        assert run.healthz()[1]["state_ok"] is False
+    finally:
+        run.stop()
