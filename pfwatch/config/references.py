@@ -22,6 +22,7 @@ them), unreadable files are a freshness state.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -307,6 +308,29 @@ class _Collector:
         )
 
 
+def _used_user_parameters(
+    main: MainCf, services: Iterable[ServiceLike], expander: Expander, known: frozenset[str]
+) -> frozenset[str]:
+    """User-defined main.cf names Postfix reads: restriction classes and ``$name`` targets.
+
+    Postfix reads a name it does not know only through ``$name`` in another value or as a
+    restriction class (smtpd_restriction_classes, src/smtpd/smtpd_check.c); any other
+    user-defined name is an "unused parameter" (src/postconf/postconf_unused.c).
+    """
+    user = [name for name in main.parameters if name not in known]
+    if not user:
+        return frozenset()
+    classes = set(split_list(_expanded(expander, "smtpd_restriction_classes") or ""))
+    texts = [p.value for p in main.parameters.values()]
+    texts.extend(value for service in services for value in service.overrides.values())
+    joined = "\n".join(texts)
+    return frozenset(
+        name
+        for name in user
+        if name in classes or re.search(rf"\$(?:\{{|\()?{re.escape(name)}\b", joined)
+    )
+
+
 def _expanded(expander: Expander, name: str) -> str | None:
     try:
         return expander.expand(name)
@@ -328,9 +352,13 @@ def discover(
     hold already expanded values of those names, to save expanding them again.
     """
     collector = _Collector(expander.expand("queue_directory") or "/", {})
+    services = tuple(services)
     names = dict.fromkeys((*parameter_names, *main.parameters))
+    used = _used_user_parameters(main, services, expander, frozenset(parameter_names))
     for name in names:
         if name in NOT_READ or name.endswith(ENDPOINT_SUFFIXES):
+            continue
+        if parameter_names and name not in parameter_names and name not in used:
             continue
         value = expanded.get(name) if expanded is not None else None
         if value is None:

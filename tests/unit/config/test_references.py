@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import csv
 import os
 from pathlib import Path
 
+import pytest
+
+from pfwatch.config.defaults import parameter_knowledge
 from pfwatch.config.expand import Expander
 from pfwatch.config.maincf import parse_main_cf
 from pfwatch.config.mastercf import parse_master_cf
 from pfwatch.config.references import TableRef, discover, freshness, split_list
+from pfwatch.errors import ConfigSyntaxError
 
+#: Postfix's own defaults, with the paths pinned so the tests do not depend on the host.
 DEFAULTS = {
+    **parameter_knowledge().defaults,
     "queue_directory": "/var/spool/postfix",
     "config_directory": "/etc/postfix",
     "alias_maps": "hash:/etc/aliases, nis:mail.aliases",
@@ -38,12 +45,17 @@ def test_split_list_keeps_braces_whole() -> None:
 
 def test_defaults_count_and_caches_and_approval_lists_do_not() -> None:
     refs = _discover("virtual_alias_maps = hash:$config_directory/virtual\n")
-    assert refs["hash:/etc/aliases"].parameters == ("alias_maps",)
+    assert set(refs["hash:/etc/aliases"].parameters) == {
+        "alias_database",
+        "alias_maps",
+        "local_recipient_maps",  # proxy:unix:passwd.byname $alias_maps
+    }
     assert refs["hash:/etc/aliases"].kind == "alias"
     assert refs["hash:/etc/aliases"].compiled == ("/etc/aliases.db",)
     assert refs["nis:mail.aliases"].source is None
     virtual = refs["hash:/etc/postfix/virtual"]
-    assert virtual.parameters == ("virtual_alias_maps",)  # not proxy_read_maps
+    # virtual_alias_domains defaults to $virtual_alias_maps; proxy_read_maps only approves.
+    assert virtual.parameters == ("virtual_alias_domains", "virtual_alias_maps")
     assert not any("verify_cache" in ref for ref in refs)
 
 
@@ -69,7 +81,9 @@ def test_endpoints_are_not_tables() -> None:
         "virtual_transport = lmtp:unix:private/dovecot-lmtp\n"
     )
     assert "hash:/etc/postfix/rcpt" in refs
-    assert not [ref for ref in refs if ref.startswith(("unix:", "inet:", "lmtp:"))]
+    endpoints = ("unix:/run", "unix:private", "inet:", "lmtp:")
+    assert not [ref for ref in refs if ref.startswith(endpoints)]
+    assert refs["unix:passwd.byname"].via == ("proxy",)  # a real table (local_recipient_maps)
 
 
 def test_file_lists_only_in_match_list_parameters() -> None:
@@ -95,6 +109,19 @@ def test_relative_names_resolve_against_queue_directory_and_cf_prefixes_are_not_
     assert relative.source == "/var/spool/postfix/virtual"
     assert refs["ldap:ldapsource"].source is None
     assert refs["mysql:/etc/postfix/mysql-relay.cf"].kind == "cf"
+
+
+def test_user_defined_parameters_count_only_when_postfix_reads_them() -> None:
+    refs = _discover(
+        "smtpd_restriction_classes = vip\n"
+        "vip = check_sender_access hash:/etc/postfix/vip\n"
+        "my_maps = hash:/etc/postfix/mine\n"
+        "virtual_alias_maps = $my_maps\n"
+        "unused_thing = hash:/etc/postfix/unused\n"
+    )
+    assert refs["hash:/etc/postfix/vip"].parameters == ("vip",)
+    assert set(refs["hash:/etc/postfix/mine"].parameters) >= {"my_maps", "virtual_alias_maps"}
+    assert "hash:/etc/postfix/unused" not in refs
 
 
 def test_master_cf_overrides_reference_tables_with_their_service() -> None:
@@ -165,3 +192,30 @@ def test_direct_tables_are_present_or_missing(tmp_path: Path) -> None:
     no_file = TableRef("static:x", "static", "x", None, (), None, ())
     assert freshness(no_file).state == "n/a"
     assert freshness(no_file).fresh is None
+
+
+@pytest.mark.corpus
+def test_discovery_on_every_corpus_main_cf(corpus_dir: Path) -> None:
+    with (corpus_dir / "INDEX.tsv").open(encoding="utf-8") as handle:
+        rows = [row for row in csv.DictReader(handle, delimiter="\t") if row["class"] == "main.cf"]
+    assert rows, "no main.cf in the corpus index"
+    knowledge = parameter_knowledge()
+    discovered = parsed = 0
+    for row in rows:
+        path = corpus_dir / row["path"]
+        try:
+            main = parse_main_cf(path.read_bytes().decode("utf-8", "surrogateescape"), str(path))
+        except ConfigSyntaxError:
+            continue  # templates (Jinja2 ...) that Postfix would reject too
+        parsed += 1
+        explicit = {name: p.value for name, p in main.parameters.items()}
+        expander = Expander(explicit, knowledge.defaults, raw_names=knowledge.raw)
+        refs = discover(main, (), expander, tuple(knowledge.defaults))
+        for ref in refs:
+            assert ref.parameters, ref
+            assert ref.type == "file-list" or ":" in ref.ref
+            if ref.source is not None:
+                assert ref.source.startswith("/")
+        discovered += len(refs)
+    print(f"corpus main.cf: {parsed}/{len(rows)} parsed, {discovered} table references")
+    assert parsed >= len(rows) // 2
