@@ -7,12 +7,14 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pfwatch.config.defaults import parameter_knowledge
 from pfwatch.config.expand import Expander
 from pfwatch.config.maincf import parse_main_cf
 from pfwatch.config.mastercf import parse_master_cf
-from pfwatch.config.references import TableRef, discover, freshness, split_list
+from pfwatch.config.references import MAP_TYPES, TableRef, discover, freshness, split_list
 from pfwatch.errors import ConfigSyntaxError
 
 #: Postfix's own defaults, with the paths pinned so the tests do not depend on the host.
@@ -219,3 +221,25 @@ def test_discovery_on_every_corpus_main_cf(corpus_dir: Path) -> None:
         discovered += len(refs)
     print(f"corpus main.cf: {parsed}/{len(rows)} parsed, {discovered} table references")
     assert parsed >= len(rows) // 2
+
+
+VALUE = st.text(
+    alphabet=st.sampled_from(list("hash:proxy:unionmap{}, /!$()ab\tcheck_policy_service")),
+    max_size=120,
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(value=VALUE)
+def test_discovery_never_crashes_on_arbitrary_values(value: str) -> None:
+    main = parse_main_cf(f"smtpd_recipient_restrictions = {value.replace(chr(10), ' ')}\n")
+    expander = Expander({name: p.value for name, p in main.parameters.items()}, DEFAULTS)
+    try:
+        refs = discover(main, (), expander, ("smtpd_recipient_restrictions",))
+    except ConfigSyntaxError:
+        return  # "$(" without ")" and the like: Postfix rejects the value too
+    for ref in refs:
+        assert ref.parameters
+        assert ref.type in ("file-list", *MAP_TYPES)
+        if ref.source is not None:
+            assert ref.source.startswith("/")
