@@ -6,7 +6,7 @@ from pathlib import PurePosixPath
 
 import pytest
 
-from pfwatch.testing import plugin
+from pfwatch.testing import instance, plugin
 from pfwatch.testing.layout import (
     InstanceLayout,
     main_cf_params,
@@ -103,3 +103,15 @@ def test_unavailable_skips_outside_ci_and_fails_in_ci(monkeypatch: pytest.Monkey
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="CI is set"):
         plugin.unavailable("needs root")
+
+
+def test_unavailable_reason_names_root_and_missing_binaries(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(instance.os, "geteuid", lambda: 1000)
+    assert "needs root" in (instance.unavailable_reason() or "")
+    monkeypatch.setattr(instance.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(instance.shutil, "which", lambda tool: None)
+    assert "postfix not found" in (instance.unavailable_reason() or "")
+    with pytest.raises(instance.PostfixUnavailable, match=r"needs root|not found"):
+        instance.PostfixInstance().prepare()
