@@ -90,16 +90,11 @@ class _Server(socketserver.ThreadingTCPServer):
 
 
 class SmtpSink:
-    """Start with :meth:`start`, stop with :meth:`stop`; :attr:`port` is picked by the kernel."""
+    """Start with :meth:`start` (binds a kernel-picked port), stop with :meth:`stop`."""
 
     def __init__(self) -> None:
-        self._server = _Server()
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="pfwatch-smtp-sink",
-            daemon=True,
-        )
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
 
     @property
     def host(self) -> str:
@@ -107,18 +102,32 @@ class SmtpSink:
 
     @property
     def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("SMTP sink not started")
         return int(self._server.server_address[1])
 
     @property
     def messages(self) -> list[SinkMessage]:
+        if self._server is None:
+            return []
         with self._server.lock:
             return list(self._server.received)
 
     def start(self) -> SmtpSink:
-        self._thread.start()
+        if self._server is None:
+            self._server = _Server()
+            self._thread = threading.Thread(
+                target=self._server.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name="pfwatch-smtp-sink",
+                daemon=True,
+            )
+            self._thread.start()
         return self
 
     def stop(self) -> None:
-        if self._thread.is_alive():
+        if self._server is None:
+            return
+        if self._thread is not None and self._thread.is_alive():
             self._server.shutdown()
         self._server.server_close()
