@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from pfwatch.errors import SourceUnavailable
 from pfwatch.events import LogEvent
+from pfwatch.maillog import files
 from pfwatch.maillog.reader import (
     MAX_LINE_BYTES,
     SHAPES_LIMIT,
@@ -326,3 +327,14 @@ def test_blocks_and_lines_agree(tmp_path: Path, coalesce: bool, spoiler: bytes) 
     assert block_events == line_events
     assert by_block.stats.to_json() == by_line.stats.to_json()
     assert len(block_events) > 100
+
+
+def test_read_blocks_cuts_lines_longer_than_a_block(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(files, "BLOCK_BYTES", 64)
+    data = CONNECT + b"z" * 1000 + b"\n" + ACTIVITY + b"tail without newline"
+    blocks = list(files.read_blocks(io.BytesIO(data), max_line=100))
+    whole = b"".join(block for is_whole, block in blocks if is_whole)
+    cut = [block for is_whole, block in blocks if not is_whole]
+    assert whole == CONNECT + ACTIVITY + b"tail without newline\n"
+    assert cut == [b"z" * 101]
+    assert all(block.endswith(b"\n") for is_whole, block in blocks if is_whole)
