@@ -10,15 +10,23 @@ reported through ``status().error`` (the watch loop turns transitions into
 
 A position that cannot be used (corrupt, or for another file) is dropped with a notice
 and the follower starts at the end of the file, as on a first start.
+
+:class:`LogWaker` watches the log's directory with inotify (watchdog) and calls a
+function on every write, rename or creation of the log, so the loop reads a new line at
+once instead of at its next poll; polling stays as the fallback (NFS, no inotify).
 """
 
 from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
 
 from pfwatch.errors import SourceUnavailable, StateError
 from pfwatch.events import LogEvent
@@ -176,3 +184,38 @@ class LogInput:
             self._follower.close()
         if self._journal is not None:
             self._journal.close()
+
+
+class LogWaker(FileSystemEventHandler):
+    """Calls ``wake()`` whenever the log file is written, created, moved or deleted."""
+
+    def __init__(self, path: Path, wake: Callable[[], None]) -> None:
+        super().__init__()
+        self.path = path.absolute()
+        self._wake = wake
+        self._observer: Any = None
+
+    def start(self) -> LogWaker:
+        """Start watching (no-op when the directory cannot be watched: polling remains)."""
+        observer = Observer()
+        try:
+            observer.schedule(self, str(self.path.parent), recursive=False)
+            observer.start()
+        except OSError:
+            return self
+        self._observer = observer
+        return self
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type in ("opened", "closed_no_write"):
+            return
+        target = str(self.path)
+        if os.fsdecode(event.src_path) == target or (
+            os.fsdecode(getattr(event, "dest_path", "") or "") == target
+        ):
+            self._wake()
+
+    def stop(self) -> None:
+        if self._observer is not None:
+            self._observer.stop()
+            self._observer.join(timeout=5)

@@ -7,15 +7,16 @@ cannot be bound or another watcher holds the state directory; everything that go
 while running (config unreadable, log gone, state database full) becomes an event and
 the loop goes on.
 
-One thread owns the engine. Each cycle (every ``log_poll`` seconds, at once while the
-log has a backlog) it collects events: a configuration snapshot when the directory
-watcher reported a burst, the new log lines, a /proc table every ``proc_every`` seconds
-while this Postfix is visible (``rescan`` seconds otherwise), and a ``Tick`` every
-``tick_every`` seconds. It folds them in time order and hands the findings of the whole
-cycle to the :class:`~pfwatch.store.outbox.Outbox` together with the log position, the
-configuration sequence and the engine state, in one transaction (docs/events.md §1.3).
-A cycle that found nothing commits only when the position moved and ``idle_commit``
-seconds passed, so an idle watcher does not rewrite its state twice a second.
+One thread owns the engine. Each cycle (at once when inotify reports a write to the log,
+else every ``log_poll`` seconds; at once while the log has a backlog) it collects
+events: a configuration snapshot when the directory watcher reported a burst, the new
+log lines, a /proc table every ``proc_every`` seconds while this Postfix is visible
+(``rescan`` seconds otherwise), and a ``Tick`` every ``tick_every`` seconds. It folds
+them in time order and hands the findings of the whole cycle to the
+:class:`~pfwatch.store.outbox.Outbox` together with the log position, the configuration
+sequence and the engine state, in one transaction (docs/events.md §1.3). A cycle that
+found nothing commits only when the position moved and ``idle_commit`` seconds passed,
+so an idle watcher does not rewrite its state twice a second.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ from pfwatch.maillog.reader import LogClassifier
 from pfwatch.sdnotify import notify, watchdog_interval
 from pfwatch.service import events_file
 from pfwatch.service.config_tracker import ConfigTracker, ConfigUpdate
-from pfwatch.service.log_input import LogInput
+from pfwatch.service.log_input import LogInput, LogWaker
 from pfwatch.service.status import metrics_snapshot, status_document
 from pfwatch.settings import Settings
 from pfwatch.sinks.base import FanOut
@@ -77,7 +78,7 @@ class WatchOptions:
     events_file: Path | None = None
     tick_every: float = 0.5
     proc_every: float = 1.0
-    log_poll: float = 0.05
+    log_poll: float = 0.25
     idle_commit: float = 1.0
     health_every: float = 1.0
     journalctl: str = "journalctl"
@@ -172,6 +173,9 @@ class WatchService:
                 quiet=self.settings.debounce,
                 on_problem=self._on_watch_problem,
             ).start()
+            waker = None
+            if self.settings.maillog is not None:
+                waker = LogWaker(self.settings.maillog, self._wake.set).start()
             try:
                 self._install_signals()
                 self._first_cycle(findings)
@@ -181,6 +185,8 @@ class WatchService:
                 notify("STOPPING=1")
             finally:
                 self.watcher.stop()
+                if waker is not None:
+                    waker.stop()
         finally:
             self._shutdown(events_stream)
         return 0
