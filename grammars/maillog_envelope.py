@@ -63,6 +63,13 @@ FORMATS: tuple[EnvelopeFormat, ...] = (
         "journalctl -o short-iso / short-iso-precise (offset without a colon)",
     ),
     EnvelopeFormat(
+        "rfc5424",
+        r"^(?:<\d{1,3}>)?1 " + _ISO + r" (?P<host>\S+) (?P<tag>[^\s\[:]+) (?:(?P<pid>\d+)|-) "
+        r"\S+ (?:-|(?:\[(?:[^\]\\]|\\.)*\])+) (?:\ufeff)?(?P<msg>.*)",
+        "<22>1 2024-05-06T09:25:41.123+02:00 mx postfix/smtpd 1650 - - connect from a[192.0.2.1]",
+        "RFC 5424 (rsyslog RSYSLOG_SyslogProtocol23Format, syslog-ng syslog() destinations)",
+    ),
+    EnvelopeFormat(
         "year_syslog",
         r"^(?P<year>\d{4}) " + _SYSLOG_DATE + _TAIL,
         "2024 Jan 02 03:04:05.678 mx postfix/qmgr[12]: 3A1973E542: removed",
