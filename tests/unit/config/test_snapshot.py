@@ -161,3 +161,13 @@ def test_redaction_helpers_and_structlog_processor() -> None:
     assert is_secret_field("password") and not is_secret_field("password_file_owner")
     event = redact_event_dict(None, "info", {"event": "x", "bind_pw": "s3cret", "user": "u"})
     assert event == {"event": "x", "bind_pw": short_hash("s3cret"), "user": "u"}
+
+
+def test_a_directory_where_a_table_should_be_is_reported(tmp_path: Path) -> None:
+    directory = make_config(tmp_path / "pf")
+    (directory / "virtual").unlink()
+    (directory / "virtual").mkdir()
+    snap = build_snapshot(str(directory))
+    virtual = {t.ref.ref: t for t in snap.tables}[f"hash:{directory}/virtual"]
+    assert virtual.source is not None
+    assert (virtual.source.error, virtual.source.sha256) == ("is a directory", None)
