@@ -249,7 +249,7 @@ class PostfixInstance(InstanceClient):
         root = Path(tempfile.mkdtemp(prefix="pfw-", dir=self._base_dir))
         if len(str(root)) + len(_LONGEST_SOCKET_SUFFIX) > _SOCKET_PATH_MAX:
             shutil.rmtree(root)
-            raise PostfixUnavailable(f"{root} is too long for Postfix's unix sockets")
+            raise PostfixStartError(f"{root} is too long for Postfix's unix sockets")
         root.chmod(0o755)  # the postfix user must traverse it to reach the queue
         closed = [d for d in root.parents if not d.stat().st_mode & stat.S_IXOTH]
         if closed:
@@ -436,7 +436,11 @@ class PostfixInstance(InstanceClient):
                 shutil.rmtree(self.root, ignore_errors=True)
 
     def __enter__(self) -> PostfixInstance:
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:
+            self.close()
+            raise
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
@@ -455,6 +459,8 @@ class PostfixInstance(InstanceClient):
             return []
         for proc in procs:
             with contextlib.suppress(psutil.Error):
+                if proc.status() == psutil.STATUS_ZOMBIE:  # exited, not yet reaped
+                    continue
                 info = _process_info(proc)
                 # A child forked but not yet exec'ed still looks like the master: skip it.
                 if info.name != "master" or proc.pid == master:
