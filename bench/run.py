@@ -178,8 +178,7 @@ def main() -> None:
             f"{name:<18} / pflogsumm  = {rate[name] / rate['pflogsumm']:5.2f}x (target >= 5);"
             f"  / bare regex = {rate[name] / rate['bare-regex']:4.2f}x (target >= 0.5)"
         )
-    if args.keep is None:
-        shutil.rmtree(work, ignore_errors=True)
+    shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
