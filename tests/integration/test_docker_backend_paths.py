@@ -1,0 +1,103 @@
+"""The docker backend's code paths, run against the host's Postfix instead of a container.
+
+No Docker engine runs on the development machine, so the container is replaced by a stand-in
+whose ``exec_run`` runs the command on this host, and the entry point script of
+docker/postfix-test is run for real. What this proves: commands, the /proc listing, master
+detection, process listing, stop and close of DockerPostfixInstance work with a real
+Postfix; what it cannot prove: the image build, port publishing and the container itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from pfwatch.testing import docker_backend as db
+from pfwatch.testing.instance import free_port, unavailable_reason
+from pfwatch.testing.layout import InstanceLayout
+from pfwatch.testing.plugin import unavailable
+
+pytestmark = pytest.mark.postfix
+
+
+class _HostExec:
+    """Stands in for a testcontainers container: commands run on this host."""
+
+    def get_wrapped_container(self) -> _HostExec:
+        return self
+
+    def exec_run(self, argv: list[str], demux: bool) -> tuple[int, tuple[bytes, bytes]]:
+        done = subprocess.run(argv, capture_output=True, check=False, timeout=60)
+        return done.returncode, (done.stdout, done.stderr)
+
+    def stop(self) -> None:
+        pass
+
+
+class _HostDockerInstance(db.DockerPostfixInstance):
+    def _check_available(self) -> None:
+        reason = unavailable_reason()
+        if reason is not None:
+            unavailable(reason)
+
+    def _initial_layout(self, root: Path) -> InstanceLayout:
+        layout = super()._initial_layout(root)
+        return dataclasses.replace(
+            layout, listen_host="127.0.0.1", inet_interfaces="127.0.0.1", port=free_port()
+        )
+
+    def _start_container(self) -> None:
+        entrypoint = db.default_context() / "entrypoint.sh"
+        env = {**os.environ, "PFWATCH_INSTANCE_ROOT": str(self.root)}
+        with subprocess.Popen(["sh", str(entrypoint)], env=env, stdout=subprocess.PIPE) as proc:
+            assert proc.stdout is not None
+            ready = proc.stdout.readline()
+            proc.kill()
+        assert b"container ready" in ready
+        self._container: Any = _HostExec()
+        self._host_port = self.layout.port
+
+
+def test_docker_backend_drives_a_real_postfix_through_exec() -> None:
+    pf = _HostDockerInstance(max_idle=2)
+    try:
+        pf.start()
+        assert pf.sink is None
+        owner = pf.run(["postconf", "-dh", "mail_owner"]).stdout.strip()
+        assert pf.data_dir.owner() == owner
+        assert pf.mailbox_dir.owner() == "nobody"
+        assert "error:" in pf.postconf("-h", "default_transport")
+        master = pf.master_pid
+        assert master is not None and psutil.Process(master).name() == "master"
+        since = pf.log_offset()
+        with pf.open_session() as client:
+            client.noop()
+            smtpd = int(pf.wait_for_log(r"smtpd\[(\d+)\]: connect from", 10, since=since)[1])
+            listed = {info.pid: info for info in pf.processes()}
+            assert listed[smtpd].name == "smtpd"
+            assert listed[smtpd].service == f"127.0.0.1:{pf.port}"
+            assert abs(listed[smtpd].started_at - psutil.Process(smtpd).create_time()) < 0.05
+        pf.wait_for_log(rf"smtpd\[{smtpd}\]: idle timeout -- exiting", 10, since=since)
+        pf.wait_for_exit(smtpd, 5)
+        assert smtpd not in {info.pid for info in pf.processes()}
+        pf.stop()
+        assert pf.master_pid is None
+        assert not psutil.pid_exists(master)
+        config = str(pf.config_dir)
+        left = []
+        for proc in psutil.process_iter():
+            try:
+                if proc.environ().get("MAIL_CONFIG") == config:
+                    left.append(proc.pid)
+            except psutil.Error:
+                continue
+        assert left == []
+    finally:
+        pf.close()
+    assert not pf.root.exists()
