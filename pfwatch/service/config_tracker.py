@@ -45,6 +45,8 @@ class ConfigUpdate:
     events: list[Event] = field(default_factory=list)
     adopted: Snapshot | None = None
     problem: str | None = None
+    position: dict[str, Any] = field(default_factory=dict)
+    """:meth:`ConfigTracker.position` right after this look, to commit with its events."""
 
     def stored(self) -> tuple[float, str, str] | None:
         """``(taken_at, digest, json)`` for :meth:`StateStore.commit`, when adopted."""
@@ -82,6 +84,11 @@ class ConfigTracker:
 
     def check(self, now: float) -> ConfigUpdate:
         """Take a snapshot now and compare it with the last good one."""
+        update = self._check(now)
+        update.position = self.position()
+        return update
+
+    def _check(self, now: float) -> ConfigUpdate:
         update = ConfigUpdate()
         try:
             fresh = build_snapshot(str(self.config_dir), self.current, taken_at=now)

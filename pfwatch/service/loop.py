@@ -22,6 +22,7 @@ so an idle watcher does not rewrite its state twice a second.
 from __future__ import annotations
 
 import json
+import queue
 import signal
 import sys
 import threading
@@ -108,6 +109,7 @@ class WatchService:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._config_dirty = threading.Event()
+        self._updates: queue.SimpleQueue[ConfigUpdate] = queue.SimpleQueue()
         self._lock = threading.RLock()
         self._sources: dict[str, SourceStatus] = {}
         self._down: dict[str, str] = {}
@@ -293,7 +295,7 @@ class WatchService:
             ),
         )
         update = self.tracker.check(now)
-        self._cycle(now, update, findings, force_commit=True)
+        self._cycle(now, [update], findings, force_commit=True)
 
     # -- the loop -----------------------------------------------------------------------
 
@@ -301,24 +303,46 @@ class WatchService:
         opts = self.options
         watchdog = watchdog_interval()
         next_watchdog = time.monotonic()
+        worker = threading.Thread(target=self._config_worker, name="pfwatch-config")
+        worker.start()
+        try:
+            while not self._stop.is_set():
+                now = time.time()
+                updates: list[ConfigUpdate] = []
+                while not self._updates.empty():
+                    updates.append(self._updates.get())
+                more = self._cycle(now, updates, [])
+                if watchdog is not None and time.monotonic() >= next_watchdog:
+                    notify("WATCHDOG=1")
+                    next_watchdog = time.monotonic() + watchdog
+                if not more:
+                    self._wake.wait(opts.log_poll)
+                    self._wake.clear()
+        finally:
+            self._config_dirty.set()
+            worker.join(timeout=30)
+            leftover: list[ConfigUpdate] = []
+            while not self._updates.empty():
+                leftover.append(self._updates.get())
+            if leftover:
+                self._cycle(time.time(), leftover, [])
+
+    def _config_worker(self) -> None:
+        """Snapshots off the engine's thread: a snapshot can take a second, log lines
+        should not wait for it. Updates reach the loop through a queue, in order."""
         while not self._stop.is_set():
-            now = time.time()
-            update = None
-            if self._config_dirty.is_set():
-                self._config_dirty.clear()
-                update = self.tracker.check(now)
-            more = self._cycle(now, update, [])
-            if watchdog is not None and time.monotonic() >= next_watchdog:
-                notify("WATCHDOG=1")
-                next_watchdog = time.monotonic() + watchdog
-            if not more:
-                self._wake.wait(opts.log_poll)
-                self._wake.clear()
+            if not self._config_dirty.wait(0.5):
+                continue
+            self._config_dirty.clear()
+            if self._stop.is_set():
+                return
+            self._updates.put(self.tracker.check(time.time()))
+            self._wake.set()
 
     def _cycle(
         self,
         now: float,
-        update: ConfigUpdate | None,
+        updates: list[ConfigUpdate],
         findings: list[Finding],
         *,
         force_commit: bool = False,
@@ -326,9 +350,10 @@ class WatchService:
         """One cycle; returns True when the log has more input waiting."""
         events: list[Event] = []
         snapshot_row = None
-        if update is not None:
+        for update in updates:
             events += update.events
             self._source_state("config", update.problem, now, findings)
+            self._config_position = update.position
             if update.adopted is not None:
                 snapshot_row = update.stored()
                 self._config_adopted()
@@ -346,7 +371,7 @@ class WatchService:
                 self._position = batch.position
             due = now - self._last_commit >= self.options.idle_commit
             if findings or snapshot_row or force_commit or ((self._unsaved or moved) and due):
-                positions = {"config": self.tracker.position()}
+                positions = {"config": self._config_position}
                 if self._position is not None:
                     positions[self.source.key] = self._position
                 self.outbox.deliver(
@@ -364,6 +389,7 @@ class WatchService:
         return batch.more
 
     _position: Any = None
+    _config_position: Any = None
     _last_commit = 0.0
     _unsaved = False
     _next_tick = 0.0
@@ -465,7 +491,7 @@ class WatchService:
         try:
             if hasattr(self, "outbox") and hasattr(self, "tracker"):
                 with self._lock:
-                    positions: dict[str, Any] = {"config": self.tracker.position()}
+                    positions: dict[str, Any] = {"config": self._config_position}
                     if self._position is not None:
                         positions[self.source.key] = self._position
                     self.outbox.deliver([], positions, json.loads(to_json(self.state)))
