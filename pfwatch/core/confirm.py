@@ -217,6 +217,7 @@ def evaluate(state: EngineState, change: Change, findings: list[Finding]) -> Non
         return
     margin, now = state.settings.margin, state.now
     _satisfy_needs(state, change)
+    waiting = False
     for key in change.stale:
         if key in change.resolved:
             continue
@@ -252,9 +253,12 @@ def evaluate(state: EngineState, change: Change, findings: list[Finding]) -> Non
                 "how": "no longer tracked",
             }
             continue
-        # the latest the exit can have happened, but no later than now: it is known gone
         latest = gone.exit_latest if gone.exit_latest is not None else gone.exited_at
-        at = max(gone.exited_at, min(latest, now))
+        if gone.exit_basis != "observed" and now < latest + margin:
+            waiting = True  # inferred: wait until even a delayed log line would have arrived
+            continue
+        # observed: the latest it can have happened, but no later than now (it is gone)
+        at = latest if gone.exit_basis != "observed" else max(gone.exited_at, min(latest, now))
         change.resolved[key] = {
             "at": at,
             "basis": gone.exit_basis or "inferred",
@@ -276,7 +280,7 @@ def evaluate(state: EngineState, change: Change, findings: list[Finding]) -> Non
     summary = _summary(pred)
     if needs_actions(change.needs):
         change.status = "needs_action"
-    elif pred["stale"]:
+    elif pred["stale"] or waiting:
         change.status = "pending"
     else:
         _declare_live(state, change, findings)

@@ -184,6 +184,11 @@ def _session_closed(state: EngineState, proc: Process, at: float, findings: list
     proc.session_open = False
     proc.last_session_end_at = at
     _, max_use = pm.limits(state, proc.service, proc.daemon)
+    if state.proc_authoritative() and not proc.inferred:
+        # /proc will show the exit itself; only remember why it is coming
+        if not proc.draining and max_use and proc.uses >= max_use:
+            proc.draining, proc.drain_reason = True, "use_limit"
+        return
     if proc.draining and proc.drain_reason == "reload":
         pm.exited(
             state,
@@ -291,7 +296,7 @@ def _master_event(state: EngineState, ev: LogEvent, findings: list[Finding]) -> 
         for proc in [p for p in state.processes.values() if p.instance == inst]:
             if proc.daemon == "master":
                 continue
-            if proc.session_open:
+            if proc.session_open or (state.proc_authoritative() and not proc.inferred):
                 proc.draining, proc.drain_reason = True, "reload"
             else:
                 pm.exited(state, proc, ev.at, "reload", "inferred", RELOAD_NOTE, findings)

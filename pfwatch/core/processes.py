@@ -253,7 +253,9 @@ def idle_deadline(state: EngineState, proc: Process) -> tuple[float, float, str]
     if proc.draining and not proc.session_open:
         last = proc.last_activity_at
         return last + res / 2, last + res, f"finishes its last request ({proc.drain_reason})"
-    if idle is None or proc.session_open or spec.skeleton in ("master", "trigger"):
+    if spec.skeleton == "trigger" and idle is not None:
+        return _trigger_deadline(state, proc, idle)
+    if idle is None or proc.session_open or spec.skeleton == "master":
         return None
     if spec.name == "anvil":
         return _anvil_deadline(state, proc, idle)
@@ -289,6 +291,24 @@ def idle_deadline(state: EngineState, proc: Process) -> tuple[float, float, str]
     rule = (
         f"max_idle {idle:g} s after its last connection: "
         f"{SKELETONS[spec.skeleton].idle} ({SKELETONS[spec.skeleton].idle_source})"
+    )
+    return base + idle + res / 2, base + idle + res, rule
+
+
+def _trigger_deadline(
+    state: EngineState, proc: Process, idle: float
+) -> tuple[float, float, str] | None:
+    """pickup: every trigger re-arms the idle timer (trigger_server.c:288-289); the master's
+    wakeup is one, so it idles out only when max_idle is shorter than the wakeup."""
+    facts = service_facts(state, proc.service, proc.daemon)
+    wakeup = float(facts.wakeup) if facts is not None and facts.wakeup else 60.0
+    if idle >= wakeup:
+        return None
+    base = proc.last_activity_at
+    res = state.resolution()
+    rule = (
+        f"max_idle {idle:g} s is shorter than the master's {wakeup:g} s wakeup: it idles out "
+        "after its last trigger (src/master/trigger_server.c:288-289)"
     )
     return base + idle + res / 2, base + idle + res, rule
 

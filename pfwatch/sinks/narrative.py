@@ -152,6 +152,15 @@ def _change_paragraphs(
         else:
             text = f"{how} made it live"
         out.append(f"It went live at {hms(change['live_at'])} ({change['basis']}): {text}.")
+        if made.get("process", "").split("/")[1:2] == ["trivial-rewrite"]:
+            out.append(
+                "trivial-rewrite decides routing (which transport and next hop a recipient "
+                "gets); smtpd only asks it. So its exit, not smtpd's, is what changed how "
+                "mail was routed."
+            )
+        switch = _delivery_switch(change, doc)
+        if switch:
+            out.append(switch)
         nxt = _next_user(change, doc)
         if nxt is not None:
             out.append(
@@ -169,6 +178,34 @@ def _change_paragraphs(
         )
     out.extend(f"Note: {a}." for a in change["advisories"])
     return out
+
+
+DELIVERY = frozenset({"virtual", "local", "smtp", "lmtp", "pipe", "error", "discard"})
+
+
+def _delivery_switch(change: dict[str, Any], doc: dict[str, Any]) -> str:
+    """``Deliveries switched from virtual to smtp`` when the agents before and after differ."""
+    before = [
+        p
+        for p in doc["processes"]
+        if p["daemon"] in DELIVERY and p["last_activity_at"] <= change["live_at"]
+    ]
+    after = [
+        p
+        for p in doc["processes"]
+        if p["daemon"] in DELIVERY and p["first_seen_at"] > change["live_at"]
+    ]
+    if not before or not after:
+        return ""
+    last = max(before, key=lambda p: p["last_activity_at"])
+    first = min(after, key=lambda p: p["first_seen_at"])
+    if last["daemon"] == first["daemon"]:
+        return ""
+    return (
+        f"Deliveries switched from {last['daemon']} ({last['label']}, last at "
+        f"{hms(last['last_activity_at'])}) to {first['daemon']} ({first['label']}, "
+        f"{hms(first['first_seen_at'])})."
+    )
 
 
 def _next_user(change: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any] | None:

@@ -120,6 +120,8 @@ def test_narrative_says_so(doc: dict) -> None:
     )
     assert "trivial-rewrite[?] writes no line when it exits" in text
     assert "the exit of trivial-rewrite[?] made it live — not smtpd[3095]" in text
+    assert "its exit, not smtpd's, is what changed how mail was routed" in text
+    assert "Deliveries switched from virtual (virtual[3102], last at 06:26:31) to smtp" in text
 
 
 def test_golden_narrative_and_gantt(doc: dict) -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from pfwatch.core.fold import fold, run, step
 from pfwatch.core.state import EngineState, Settings, from_json, to_json
-from pfwatch.events import Finding, ServiceFacts, Tick
+from pfwatch.events import Finding, ProcessTableSeen, ServiceFacts, Tick
 from pfwatch.knowledge.defaults import default_services
 from pfwatch.testing.streams import StreamBuilder, make_facts, table_edit
 
@@ -76,10 +76,14 @@ def test_use_limit_exit_after_max_use_sessions() -> None:
     b, facts = start(max_idle=100, max_use=3)
     b.session(9).change(facts, parameters=["smtpd_banner"])
     b.wait(1).session(9).wait(1).session(9)
-    _, found = engine(b)
+    last = b.now
+    b.wait(1 + 1.9).tick()  # latest possible exit (1 s stamps) + margin not reached yet
+    state, found = engine(b)
     exit_ = named(found, "process_exited")[0].data
     assert exit_["reason"] == "use_limit" and exit_["sessions"] == 3
-    assert named(found, "change_live")[0].data["live_at"] == pytest.approx(b.now)
+    assert not named(found, "change_live")
+    found = step(state, Tick(last + 3.01))
+    assert named(found, "change_live")[0].data["live_at"] == pytest.approx(last + 1)
 
 
 def test_reload_ends_idle_processes_at_once_and_busy_ones_after_their_session() -> None:
@@ -95,9 +99,11 @@ def test_reload_ends_idle_processes_at_once_and_busy_ones_after_their_session() 
     assert exits == [("smtpd", 1), ("trivial-rewrite", 0)]
     b2 = StreamBuilder(b.now)
     b2.wait(3).log("session_disconnect", "smtpd", 2, client="slow[1.2.3.4]")
+    ended = b2.now
+    b2.wait(3.1).tick()
     found2 = run(state, b2.events)
     assert named(found2, "process_exited")[0].data["reason"] == "reload"
-    assert change.status == "live" and change.live_at == pytest.approx(b2.now)
+    assert change.status == "live" and change.live_at == pytest.approx(ended + 1)
 
 
 def test_master_cf_edit_needs_reload_and_is_never_live_without_it() -> None:
@@ -283,3 +289,26 @@ def test_fold_is_pure_and_state_round_trips_through_json() -> None:
     assert result.state.changes["c1"].status == "live"
     again = from_json(to_json(result.state))
     assert to_json(again) == to_json(result.state)
+
+
+def test_with_proc_a_use_limit_exit_waits_for_proc_and_keeps_its_reason() -> None:
+    b, facts = start(max_idle=100, max_use=2)
+    b.procs([("smtpd", 9, T0 - 1)]).session(9).change(facts, parameters=["smtpd_banner"])
+    b.wait(0.5).procs([("smtpd", 9, T0 - 1)]).session(9, duration=0.4)
+    state, found = engine(b)
+    assert not named(found, "process_exited") and state.processes["postfix/smtpd/9"].draining
+    found = step(state, ProcessTableSeen(at=b.now + 0.2, processes=()))
+    exit_ = named(found, "process_exited")[0].data
+    assert (exit_["reason"], exit_["basis"]) == ("use_limit", "observed")
+    assert named(found, "change_live")[0].data["live_at"] == pytest.approx(b.now + 0.2)
+
+
+def test_pickup_idles_out_only_when_max_idle_is_shorter_than_its_wakeup() -> None:
+    b, facts = start(max_idle=3)
+    b.message("pickup", 12, "PPP").wait(3 + 1 + 2.1).tick()
+    state, _ = engine(b)
+    assert state.history and state.history[-1].exit_reason == "idle_timeout"
+    b2, _ = start(max_idle=100)
+    b2.message("pickup", 12, "PPP").wait(500).tick()
+    state2, _ = engine(b2)
+    assert "postfix/pickup/12" in state2.processes
