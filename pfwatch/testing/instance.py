@@ -409,8 +409,9 @@ class PostfixInstance(InstanceClient):
         master = self.master_pid
         if master is not None:
             self.postfix("stop", check=False)
-            with contextlib.suppress(psutil.Error):
-                psutil.Process(master).wait(timeout)
+            # Not psutil's wait(): the master is not our child, and a zombie counts as gone.
+            with contextlib.suppress(TimeoutError):
+                self.wait_for_exit(master, timeout)
         self._end_leftovers()
 
     def _end_leftovers(self) -> None:
