@@ -304,7 +304,7 @@ def test_with_proc_a_use_limit_exit_waits_for_proc_and_keeps_its_reason() -> Non
 
 
 def test_pickup_idles_out_only_when_max_idle_is_shorter_than_its_wakeup() -> None:
-    b, facts = start(max_idle=3)
+    b, _ = start(max_idle=3)
     b.message("pickup", 12, "PPP").wait(3 + 1 + 2.1).tick()
     state, _ = engine(b)
     assert state.history and state.history[-1].exit_reason == "idle_timeout"
