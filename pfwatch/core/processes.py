@@ -209,7 +209,8 @@ def exited(  # noqa: PLR0917 - mirrors the fields of a process_exited finding
         p.daemon == "smtpd" and p.instance == proc.instance for p in state.processes.values()
     ):
         tracker = state.trackers.setdefault(proc.instance, ClientTracker())
-        tracker.holders_gone_at = max(tracker.holders_gone_at or at, at)
+        gone = proc.exit_latest if proc.exit_latest is not None else at
+        tracker.holders_gone_at = max(tracker.holders_gone_at or gone, gone)
         for other in state.processes.values():
             if other.daemon == "anvil" and other.instance == proc.instance:
                 schedule(state, other)

@@ -156,8 +156,9 @@ _ROWS: tuple[DaemonSpec, ...] = (
         "multi",
         "src/verify/verify.c:767",
         override_source="src/verify/verify.c:643-646 (volatile map: use 0, idle 0)",
-        pickup="reload",
-        pickup_source="src/verify/verify.c:75-78",
+        pickup="slow",
+        pickup_source="src/verify/verify.c:75-78 (man page: use postfix reload); with a "
+        "persistent address_verify_map it idles out like any multi-server",
         long_lived=True,
         solitary=True,
     ),
@@ -269,9 +270,26 @@ ALIASES: dict[str, str] = {
 # One-shot programs (postfix-param-readers.json "commands"): they run and exit; they are
 # not daemons with idle or use limits and never hold an old configuration for long.
 COMMANDS: frozenset[str] = frozenset(
-    {"sendmail", "postdrop", "postqueue", "postfix", "postmulti", "postlog", "postsuper",
-     "postmap", "postalias", "postcat", "postkick", "postlock", "posttls-finger", "postconf",
-     "smtp-sink", "smtp-source", "qmqp-sink", "qmqp-source"}
+    {
+        "sendmail",
+        "postdrop",
+        "postqueue",
+        "postfix",
+        "postmulti",
+        "postlog",
+        "postsuper",
+        "postmap",
+        "postalias",
+        "postcat",
+        "postkick",
+        "postlock",
+        "posttls-finger",
+        "postconf",
+        "smtp-sink",
+        "smtp-source",
+        "qmqp-sink",
+        "qmqp-source",
+    }
 )
 
 # Timings that delay or bound when an edit reaches a process.

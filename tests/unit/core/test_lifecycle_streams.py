@@ -312,3 +312,41 @@ def test_pickup_idles_out_only_when_max_idle_is_shorter_than_its_wakeup() -> Non
     b2.message("pickup", 12, "PPP").wait(500).tick()
     state2, _ = engine(b2)
     assert "postfix/pickup/12" in state2.processes
+
+
+def test_anvil_idles_out_after_the_last_smtpd_is_gone() -> None:
+    b, _ = start(max_idle=10)
+    b.log("anvil_statistics", "anvil", 50).session(5, duration=1)
+    b.wait(10 + 1 + 2.1).tick()  # smtpd[5] inferred gone at T0+11.5 (latest 12)
+    b.wait(62).tick()  # anvil: max(max_idle, anvil_rate_time_unit 60 s) later
+    state, _ = engine(b)
+    anvil = next(p for p in state.history if p.daemon == "anvil")
+    smtpd = next(p for p in state.history if p.daemon == "smtpd")
+    assert anvil.exit_reason == "idle_timeout"
+    assert anvil.exited_at == pytest.approx((smtpd.exit_latest or 0) + 60 + 0.5)
+
+
+def test_verbose_multi_server_counts_its_clients() -> None:
+    b, _ = start(max_idle=10)
+    b.log("verbose_connection_established", "trivial-rewrite", 60)
+    b.log("verbose_connection_established", "trivial-rewrite", 60)
+    b.wait(20).log("verbose_connection_closed", "trivial-rewrite", 60)
+    b.wait(20).tick()
+    state, _ = engine(b)
+    assert "postfix/trivial-rewrite/60" in state.processes  # one client still connected
+    b2 = StreamBuilder(b.now).log("verbose_connection_closed", "trivial-rewrite", 60)
+    b2.wait(10 + 1 + 2.1).tick()
+    run(state, b2.events)
+    gone = state.history[-1]
+    assert gone.key == "postfix/trivial-rewrite/60" and gone.exit_reason == "idle_timeout"
+    assert gone.exited_at == pytest.approx(T0 + 40 + 10.5)
+
+
+def test_volatile_verify_needs_reload_persistent_verify_does_not() -> None:
+    b, facts = start(max_idle=10, address_verify_map="")
+    b.change(facts, parameters=["address_verify_positive_expire_time"])
+    volatile = named(engine(b)[1], "change_detected")[0].data
+    b2, facts2 = start(max_idle=10, address_verify_map="btree:/var/lib/postfix/verify_cache")
+    b2.change(facts2, parameters=["address_verify_positive_expire_time"])
+    persistent = named(engine(b2)[1], "change_detected")[0].data
+    assert volatile["needs"] == ["reload"] and persistent["needs"] == []
