@@ -68,7 +68,7 @@ def verdict(assessment: Assessment, now: float) -> Verdict:
         else:
             parts.append(f"{free} pending edit(s) go live by themselves (time unknown)")
     if lint_errors:
-        parts.append(f"{len(lint_errors)} configuration error(s): {lint_errors[0].message}")
+        parts.append(f"{len(lint_errors)} configuration error(s) (see lint)")
     if blocked or lint_errors:
         status = ExitStatus.ACTION_NEEDED
     elif pending:
@@ -231,12 +231,27 @@ def _change_lines(label: str, change: Change, now: float) -> list[str]:
     if data["needs"]:
         for need in data["needs_detail"]:
             lines.append(f"  NEEDS {need['action']} ({need['target']}): {need['why']}")
+    elif change.status == "live" and change.live_at is not None and change.live_at <= change.at:
+        lines.append(
+            "  live at once: no running process has the old version (the next one "
+            "started reads the new file)"
+        )
     elif change.status == "live":
         lines.append(f"  live at {_when(change.live_at, now)}")
     else:
-        lines.append(f"  goes live by itself: predicted {_when(data['predicted_live_at'], now)}")
+        lines.append(
+            f"  goes live by itself: predicted {_when(data['predicted_live_at'], now)}"
+            + _idle_hint(change)
+        )
     lines.extend(f"  note: {text}" for text in data["advisories"][:3])
     return lines
+
+
+def _idle_hint(change: Change) -> str:
+    idles = sorted({float(i["max_idle"]) for i in change.impacts if i.get("max_idle")})
+    if not idles:
+        return ""
+    return f" (each stale process exits max_idle = {idles[0]:g} s after its last session)"
 
 
 def render_text(assessment: Assessment, now: float) -> str:

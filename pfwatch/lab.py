@@ -167,7 +167,7 @@ def render_report(report: LabReport) -> str:
         )
     out.append("changes:")
     for change in report.changes:
-        if change["superseded_by"]:
+        if change["superseded_by"] and change["live_at"] is None:
             out.append(
                 f"  {change['what']}: edited {_stamp(change['edited_at'], t0)}, "
                 f"superseded by {change['superseded_by']} (its postmap)"
@@ -485,11 +485,14 @@ def install_from(pf: PostfixInstance, source: Path, max_idle: int | None) -> lis
 
 @contextlib.contextmanager
 def lab_instance(
-    source: Path | None, max_idle: int | None
+    source: Path | None, max_idle: int | None, work_dir: Path | None = None
 ) -> Iterator[tuple[PostfixInstance, list[str]]]:
     """A started lab instance (stock, or a copy of ``source``) and what was changed."""
     instance = PostfixInstance(
-        max_idle=max_idle or 3, main_cf={"ipc_idle": "1s"}, verbose=("smtpd",)
+        base_dir=work_dir,
+        max_idle=max_idle or 3,
+        main_cf={"ipc_idle": "1s"},
+        verbose=("smtpd",),
     )
     try:
         instance.start()

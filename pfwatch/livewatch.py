@@ -54,9 +54,9 @@ class LiveSession:
         self._config_checked = 0.0
 
     def pending(self) -> list[Change]:
-        """Changes not live yet (and not superseded), oldest first."""
+        """Changes not live yet, oldest first (superseded ones too, until live)."""
         return sorted(
-            (c for c in self.state.changes.values() if c.status != "live" and not c.superseded_by),
+            (c for c in self.state.changes.values() if c.status != "live"),
             key=lambda c: c.at,
         )
 

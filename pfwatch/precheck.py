@@ -62,6 +62,8 @@ from pfwatch.sources.journald import JournalSource
 from pfwatch.store.sqlite import open_read_only
 
 CONFIG_FILES = ("main.cf", "master.cf")
+BURST = 1.0
+"""Files modified less than this many seconds apart are one edit (one burst)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,9 +107,10 @@ class Assessment:
     notes: list[str] = field(default_factory=list)
 
     def pending(self) -> list[Change]:
-        """Changes not yet live, oldest first."""
+        """Changes not yet live, oldest first (a change whose postmap need a later rebuild
+        satisfied stays listed until its own stale processes are gone)."""
         return sorted(
-            (c for c in self.state.changes.values() if c.status != "live" and not c.superseded_by),
+            (c for c in self.state.changes.values() if c.status != "live"),
             key=lambda c: c.at,
         )
 
@@ -167,17 +170,30 @@ def _mtime_events(
     facts = facts_from_snapshot(snapshot)
     events: list[Event] = [ConfigSnapshotTaken(oldest - 1.0, facts)]
     notes: list[str] = []
-    newer: dict[float, list[str]] = {}
-    for path in dict.fromkeys(config.files()):
-        for mtime in _mtimes([path]):
-            if mtime > oldest:
-                newer.setdefault(mtime, []).append(path)
-    for moment, paths in sorted(newer.items()):
+    stamped = sorted(
+        (mtime, path)
+        for path in dict.fromkeys(config.files())
+        for mtime in _mtimes([path])
+        if mtime > oldest
+    )
+    owner = {p: t.ref.ref for t in snapshot.tables for p in (t.ref.source, *t.ref.compiled) if p}
+    last: dict[str, int] = {}
+    bursts: list[tuple[float, list[str]]] = []
+    for mtime, path in stamped:
+        kind = owner.get(path, "config")  # a table's files, or main.cf/master.cf
+        index = last.get(kind)
+        if index is not None and mtime - bursts[index][0] < BURST:
+            bursts[index] = (mtime, [*bursts[index][1], path])
+        else:
+            last[kind] = len(bursts)
+            bursts.append((mtime, [path]))
+    bursts.sort(key=lambda burst: burst[0])
+    for number, (moment, paths) in enumerate(bursts, start=1):
         names = {Path(p).name for p in paths if Path(p).parent == config.config_dir}
         events.append(
             ConfigChanged(
                 at=moment,
-                change_id=f"mtime-{moment:.3f}",
+                change_id=f"mtime-{number}-{moment:.3f}",
                 files=tuple(paths),
                 parameters=(ALL,) if "main.cf" in names else (),
                 services=(),
@@ -186,7 +202,9 @@ def _mtime_events(
                 summary=tuple(f"~ {p} modified (what changed in it is unknown)" for p in paths),
             )
         )
-        notes.append(f"{', '.join(paths)} modified after running processes started")
+        notes.append(
+            f"{', '.join(paths)}: modified after the oldest running Postfix process started"
+        )
     return events, notes
 
 

@@ -128,10 +128,16 @@ def interactive(lab: Lab) -> None:
 @click.option(
     "--keep-max-idle", is_flag=True, help="Keep the copied configuration's own max_idle instead."
 )
+@click.option(
+    "--work-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Create the lab's private directory here (default: the system temp dir).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def lab(
     *,
     source: Path | None,
+    work_dir: Path | None,
     script: Path | None,
     max_idle: int,
     keep_max_idle: bool,
@@ -141,7 +147,10 @@ def lab(
     try:
         if script is not None:
             validate_script(script)
-        with lab_instance(source, None if keep_max_idle else max_idle) as (instance, notes):
+        with lab_instance(source, None if keep_max_idle else max_idle, work_dir) as (
+            instance,
+            notes,
+        ):
             session = Lab(instance, notes)
             try:
                 if script is not None:
