@@ -184,6 +184,21 @@ def adopt(state: EngineState, key: str) -> None:
                 break
 
 
+def reconsider(state: EngineState, key: str) -> None:
+    """A process's birth became known: drop it from changes it turns out to postdate."""
+    proc = state.processes.get(key)
+    if proc is None:
+        return
+    for change in state.changes.values():
+        if change.status == "live" or key not in change.stale or key in change.resolved:
+            continue
+        if not born_before(proc, change.at):
+            change.stale.remove(key)
+            change.stale_until.pop(key, None)
+            if key in change.until_session_end:
+                change.until_session_end.remove(key)
+
+
 def _proxy_used(state: EngineState) -> bool:
     """Whether any parameter (other than the proxy_*_maps lists) names a proxy: table."""
     if state.facts is None:

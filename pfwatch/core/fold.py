@@ -56,6 +56,8 @@ def step(state: EngineState, event: Event) -> list[Finding]:
     pm.advance(state, state.now, findings)
     if isinstance(event, LogEvent):
         observe.apply_log(state, event, findings)
+        if event.kind in observe.BIRTH_EVIDENCE and state.changes:
+            confirm.reconsider(state, f"{event.instance}/{event.daemon}/{event.pid}")
         if event.kind == "table_changed":
             confirm.table_rebuilt(state, event)
     elif isinstance(event, ProcessTableSeen):

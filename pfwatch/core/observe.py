@@ -68,6 +68,13 @@ def apply_log(state: EngineState, ev: LogEvent, findings: list[Finding]) -> None
     if multi and kind in ("verbose_connection_established", "verbose_connection_closed"):
         _client_line(state, proc, kind, ev.at, findings)
     elif kind in SESSION_OPEN:
+        if (
+            proc.born_at is None
+            and proc.sessions == 0
+            and (ev.at - proc.first_seen_at <= state.resolution())
+        ):
+            # a warning logged while accepting its first connection came first
+            proc.born_at = proc.first_seen_at
         if not proc.session_open:
             proc.session_open = True
             proc.session_started_at = ev.at
@@ -109,7 +116,9 @@ def _process_for(state: EngineState, ev: LogEvent, findings: list[Finding]) -> P
         if previous.exit_basis == "inferred" and ev.at - previous.exited_at <= (idle or 0):
             return _revive(state, previous, ev, findings)
     if ev.kind in BIRTH_EVIDENCE:
-        return pm.started(state, ev.instance, ev.service, ev.daemon, ev.pid, ev.at, findings)
+        proc = pm.started(state, ev.instance, ev.service, ev.daemon, ev.pid, ev.at, findings)
+        _replaces(state, proc, findings)
+        return proc
     proc = pm.started(
         state,
         ev.instance,
@@ -121,7 +130,39 @@ def _process_for(state: EngineState, ev: LogEvent, findings: list[Finding]) -> P
         note=f"first line ({ev.kind}) shows it was already running: born earlier",
     )
     proc.born_at = None
+    _replaces(state, proc, findings)
     return proc
+
+
+def _replaces(state: EngineState, proc: Process, findings: list[Finding]) -> None:
+    """A new pid of a one-process service means the previous one is gone."""
+    facts = pm.service_facts(state, proc.service, proc.daemon)
+    solitary = spec_for(proc.daemon).solitary or (facts is not None and facts.process_limit == 1)
+    if not solitary:
+        return
+    for old in list(state.processes.values()):
+        if (
+            old is proc
+            or old.inferred
+            or old.daemon != proc.daemon
+            or old.instance != proc.instance
+            or old.service != proc.service
+        ):
+            continue
+        deadline = pm.idle_deadline(state, old)
+        estimate = min(deadline[0], proc.first_seen_at) if deadline else proc.first_seen_at
+        pm.exited(
+            state,
+            old,
+            max(estimate, old.last_activity_at),
+            old.drain_reason
+            or ("idle_timeout" if deadline and deadline[0] <= proc.first_seen_at else "unknown"),
+            "inferred",
+            f"{proc.label} started and {old.daemon} runs at most one process (process "
+            "limit 1, src/master/mail_server.h:34-49): the old one had exited",
+            findings,
+            latest=proc.first_seen_at,
+        )
 
 
 def _revive(state: EngineState, proc: Process, ev: LogEvent, findings: list[Finding]) -> Process:

@@ -219,12 +219,48 @@ def _next_user(change: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any] | 
     return min(later, key=lambda p: p["first_seen_at"]) if later else None
 
 
-def gantt(doc: dict[str, Any], width: int = 56) -> list[str]:
-    """A terminal Gantt strip: one row per process, ▼ marks changes, ↻ reloads."""
+def _window(doc: dict[str, Any]) -> tuple[float, float] | None:
+    """The time span worth drawing: the whole log, or around the changes in a long log."""
     first, last = doc["log"]["first_at"], doc["log"]["last_at"]
     if first is None or last is None or last <= first:
-        return []
+        return None
     t0, t1 = float(first), float(last)
+    changes = doc["changes"]
+    if changes and t1 - t0 > 3600:
+        start = min(c["changed_at"] for c in changes)
+        end = max((c["live_at"] or t1) for c in changes)
+        pad = max(30.0, (end - start) * 0.2)
+        t0, t1 = max(t0, start - pad), min(t1, end + pad)
+    return (t0, t1) if t1 > t0 else None
+
+
+def relevant(doc: dict[str, Any], limit: int) -> tuple[list[dict[str, Any]], int]:
+    """Processes to show: stale ones first, then those alive in the drawn window."""
+    window = _window(doc)
+    stale = {s["process"] for c in doc["changes"] for s in c["stale_processes"]}
+    rows = doc["processes"]
+    if window is not None:
+        t0, t1 = window
+        rows = [
+            p
+            for p in rows
+            if p["process"] in stale
+            or (
+                (p["born_at"] if p["born_at"] is not None else p["first_seen_at"]) <= t1
+                and (p["exited_at"] if p["exited_at"] is not None else t1) >= t0
+            )
+        ]
+    chosen = sorted(rows, key=lambda p: (p["process"] not in stale, p["first_seen_at"]))[:limit]
+    chosen.sort(key=lambda p: p["first_seen_at"])
+    return chosen, len(doc["processes"]) - len(chosen)
+
+
+def gantt(doc: dict[str, Any], width: int = 56) -> list[str]:
+    """A terminal Gantt strip: one row per process, ▼ marks changes, ↻ reloads."""
+    window = _window(doc)
+    if window is None:
+        return []
+    t0, t1 = window
     scale = (width - 1) / (t1 - t0)
 
     def col(at: float) -> int:
@@ -234,24 +270,22 @@ def gantt(doc: dict[str, Any], width: int = 56) -> list[str]:
     for change in doc["changes"]:
         marks[col(change["changed_at"])] = "▼"
     for event in doc["master_events"]:
-        marks[col(event["at"])] = "↻" if event["name"] == "postfix_reloaded" else "■"
+        if t0 <= event["at"] <= t1:
+            marks[col(event["at"])] = "↻" if event["name"] == "postfix_reloaded" else "■"
     stale = {s["process"] for c in doc["changes"] for s in c["stale_processes"]}
-    rows = sorted(doc["processes"], key=lambda p: (p["process"] not in stale, p["first_seen_at"]))[
-        :GANTT_ROWS
-    ]
-    rows.sort(key=lambda p: p["first_seen_at"])
+    rows, _ = relevant(doc, GANTT_ROWS)
     lines = [f"{'':>22} {hms(t0)}{hms(t1):>{width - len(hms(t0))}}", f"{'':>22} {''.join(marks)}"]
     for proc in rows:
         bar = [" "] * width
-        start = proc["born_at"] if proc["born_at"] is not None else t0
-        last = proc["last_activity_at"]
-        end = proc["exited_at"] if proc["exited_at"] is not None else t1
+        start = max(proc["born_at"] if proc["born_at"] is not None else t0, t0)
+        last = min(max(proc["last_activity_at"], t0), t1)
+        end = min(proc["exited_at"] if proc["exited_at"] is not None else t1, t1)
         for i in range(col(start), col(last) + 1):
             bar[i] = "█"
         fill = "▒" if proc["basis"] == "inferred" else "█"
         for i in range(col(last) + 1, col(end) + 1):
             bar[i] = fill
-        if proc["exited_at"] is None:
+        if proc["exited_at"] is None or proc["exited_at"] > t1:
             bar[-1] = "→"
         elif proc["basis"] == "observed":
             bar[col(end)] = "┤"
@@ -261,15 +295,20 @@ def gantt(doc: dict[str, Any], width: int = 56) -> list[str]:
     return lines
 
 
+TABLE_ROWS = 60
+
+
 def timeline_table(doc: dict[str, Any]) -> Table:
-    table = Table(title="Processes", header_style="bold", show_lines=False)
+    rows, hidden = relevant(doc, TABLE_ROWS)
+    caption = f"{hidden} more processes in --json" if hidden else None
+    table = Table(title="Processes", header_style="bold", show_lines=False, caption=caption)
     for name in ("process", "born", "exited", "why", "basis", "uses"):
         table.add_column(
             name,
             justify="right" if name == "uses" else "left",
             no_wrap=name in ("process", "born", "exited"),
         )
-    for proc in doc["processes"]:
+    for proc in rows:
         born = (
             hms(proc["born_at"])
             if proc["born_at"] is not None

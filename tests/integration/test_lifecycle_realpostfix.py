@@ -255,7 +255,9 @@ def check_claims(
                 f"was alive until {row.gone_at}"
             )
         latency = claimed_wall - truth_live
-        allowed = 2.0 if engine is h.with_proc else MARGIN + 1.0 + 0.5
+        # with /proc: within 2 s. Log only: the latest possible exit (1 s stamps) plus the
+        # log-delay margin, plus up to 1 s for this harness's polling under shared CPUs
+        allowed = 2.0 if engine is h.with_proc else MARGIN + 1.0 + 1.0
         assert latency <= allowed, f"{engine.name}: claim {latency:.2f}s after the truth"
         metrics[engine.name] = {
             "claim_latency": round(latency, 3),
