@@ -350,3 +350,23 @@ def test_volatile_verify_needs_reload_persistent_verify_does_not() -> None:
     b2.change(facts2, parameters=["address_verify_positive_expire_time"])
     persistent = named(engine(b2)[1], "change_detected")[0].data
     assert volatile["needs"] == ["reload"] and persistent["needs"] == []
+
+
+def test_a_new_pid_of_a_one_process_service_retires_the_old_one() -> None:
+    b, _ = start(max_idle=10)
+    b.message("qmgr", 30, "AAA").wait(50).master("master_started", 2).message("qmgr", 31, "BBB")
+    b.message("pickup", 40, "CCC").wait(5).message("pickup", 41, "DDD")
+    state, _ = engine(b)
+    pickup = next(p for p in state.history if p.key == "postfix/pickup/40")
+    assert pickup.exit_basis == "inferred" and "at most one process" in pickup.exit_note
+    assert "postfix/pickup/41" in state.processes
+
+
+def test_a_warning_before_the_first_connect_dates_the_birth() -> None:
+    b, facts = start(max_idle=10)
+    b.change(facts, parameters=["smtpd_banner"]).wait(5)
+    b.log("diagnostic", "smtpd", 7, severity="warning", text="address not listed")
+    b.log("session_connect", "smtpd", 7)
+    state, _ = engine(b)
+    assert state.processes["postfix/smtpd/7"].born_at == pytest.approx(T0 + 5)
+    assert state.changes["c1"].stale == []
