@@ -45,9 +45,8 @@ CONTEXT_FILES = ("Dockerfile", "entrypoint.sh")
 # "btime N" (boot time) and the clock tick rate.
 PROC_LISTING_SCRIPT = (
     "for d in /proc/[0-9]*; do "
-    's=$(cat "$d/stat" 2>/dev/null) || continue; '
-    "c=$(tr '\\000' ' ' < \"$d/cmdline\" 2>/dev/null); "
-    'printf "S %s\\nC %s\\n" "$s" "$c"; done; '
+    'read -r s 2>/dev/null < "$d/stat" || continue; '
+    'printf "S %s\\nC " "$s"; tr \'\\000\' \' \' 2>/dev/null < "$d/cmdline"; echo; done; '
     "grep '^btime' /proc/stat; getconf CLK_TCK"
 )
 
@@ -59,6 +58,7 @@ class ProcEntry(NamedTuple):
     ppid: int
     started_at: float
     cmdline: tuple[str, ...]
+    state: str = "R"
 
 
 def default_context() -> Path:
@@ -118,7 +118,8 @@ def parse_proc_listing(text: str) -> list[ProcEntry]:
         after = stat[stat.rindex(")") + 2 :].split()
         pid = int(stat.split(" ", 1)[0])
         started = boot + int(after[19]) / ticks
-        entries.append(ProcEntry(pid, int(after[1]), started, tuple(line[2:].split())))
+        argv = tuple(line[2:].split())
+        entries.append(ProcEntry(pid, int(after[1]), started, argv, after[0]))
         stat = ""
     return entries
 
@@ -239,24 +240,29 @@ class DockerPostfixInstance(PostfixInstance):
 
     # ----------------------------------------------------------------- processes
     def _listing(self) -> list[ProcEntry]:
+        """The container's live processes (zombies, i.e. exited but unreaped, left out)."""
         if self._container is None:
             return []
-        return parse_proc_listing(self.run(["sh", "-c", PROC_LISTING_SCRIPT]).stdout)
+        listing = parse_proc_listing(self.run(["sh", "-c", PROC_LISTING_SCRIPT]).stdout)
+        return [entry for entry in listing if entry.state != "Z"]
 
-    @property
-    def master_pid(self) -> int | None:
+    def _master_in(self, listing: list[ProcEntry]) -> int | None:
         try:
             pid = int((self.queue_dir / "pid" / "master.pid").read_text().strip())
         except (OSError, ValueError, RuntimeError):
             return None
-        alive = any(e.pid == pid and "master" in " ".join(e.cmdline) for e in self._listing())
+        alive = any(e.pid == pid and "master" in " ".join(e.cmdline) for e in listing)
         return pid if alive else None
 
+    @property
+    def master_pid(self) -> int | None:
+        return self._master_in(self._listing())
+
     def processes(self, *, include_master: bool = False) -> list[ProcessInfo]:
-        master = self.master_pid
+        listing = self._listing()
+        master = self._master_in(listing)
         if master is None:
             return []
-        listing = self._listing()
         master_argv = next((e.cmdline for e in listing if e.pid == master), ())
         found = [
             _info(e)

@@ -51,7 +51,8 @@ def test_proc_listing_survives_odd_command_names() -> None:
     stat = "42 (we ir) d) S 7 " + " ".join(["0"] * 17) + " 250 0 0"
     text = f"S {stat}\nC smtpd -n 127.0.0.1:25 -t inet\nS 43 (gone) Z 1\nbtime 1000\n100\n"
     entries = db.parse_proc_listing(text)
-    assert entries == [db.ProcEntry(42, 7, 1002.5, ("smtpd", "-n", "127.0.0.1:25", "-t", "inet"))]
+    argv = ("smtpd", "-n", "127.0.0.1:25", "-t", "inet")
+    assert entries == [db.ProcEntry(42, 7, 1002.5, argv, "S")]
     with pytest.raises(ValueError, match="listing"):
         db.parse_proc_listing("garbage\n")
 
@@ -130,7 +131,7 @@ def test_processes_are_the_masters_exec_ed_children(monkeypatch: pytest.MonkeyPa
         db.ProcEntry(53, 50, 12.5, ("smtpd", "-n", "0.0.0.0:2525", "-t", "inet", "-u", "-v")),
     ]
     monkeypatch.setattr(instance, "_listing", lambda: listing)
-    monkeypatch.setattr(db.DockerPostfixInstance, "master_pid", property(lambda self: 50))
+    monkeypatch.setattr(instance, "_master_in", lambda entries: 50 if entries else None)
     assert [(p.pid, p.name, p.service) for p in instance.processes()] == [
         (51, "qmgr", "qmgr"),
         (53, "smtpd", "0.0.0.0:2525"),
