@@ -320,10 +320,24 @@ class PostfixInstance(InstanceClient):
         self.run(["postmap", "-c", str(self.config_dir), f"{map_type}:{path}"])
         return time.time()
 
-    def reload(self) -> float:
-        """``postfix reload``; returns the time the command returned."""
+    def reload(self, *, wait: bool = False, timeout: float = 10.0) -> float:
+        """``postfix reload``; returns the time the command returned.
+
+        The command only signals the master, which re-reads main.cf after it cools down
+        (up to ~2 s after an edit). ``wait=True`` also waits until the master has logged
+        ``reload -- version`` and every child that existed before has exited (idle ones
+        leave at once; busy ones when their session ends), so the next connection is
+        served by a process that read the new configuration.
+        """
+        before = [info.pid for info in self.processes()]
+        since = self.log_offset()
         self.postfix("reload")
-        return time.time()
+        returned = time.time()
+        if wait:
+            self.wait_for_log(r"postfix/master\[\d+\]: reload -- version", timeout, since=since)
+            for pid in before:
+                self.wait_for_exit(pid, timeout)
+        return returned
 
     # ----------------------------------------------------------------- files
     def write_file(self, name: str | Path, text: str, *, in_place: bool = False) -> Path:

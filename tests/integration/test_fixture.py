@@ -82,6 +82,11 @@ def test_reload_is_logged_and_replaces_wakeup_services(postfix_instance: Postfix
             break
         time.sleep(0.1)
     assert qmgr_after and not qmgr_after & qmgr_before
+    before = {i.pid for i in pf.processes()}
+    since = pf.log_offset()
+    pf.reload(wait=True)
+    assert len(re.findall(r"reload -- version", pf.log_text(since))) == 1
+    assert not before & {i.pid for i in pf.processes()}
 
 
 @pytest.mark.postfix_options(max_idle=MAX_IDLE, verbose=["smtpd"])
@@ -108,7 +113,7 @@ def test_postmap_rebuild_restarts_smtpd_at_next_connection(postfix_factory: Post
     pf.postmap("client_access")
     table = f"hash:{pf.config_dir / 'client_access'}"
     pf.edit_main_cf({"smtpd_client_restrictions": f"check_client_access {table}"})
-    pf.reload()
+    pf.reload(wait=True)
     since = pf.log_offset()
     with pf.open_session() as client:
         client.noop()
@@ -142,7 +147,7 @@ def test_edit_main_cf_by_rename_or_in_place(postfix_factory: PostfixFactory) -> 
     # (dict_load_file_xt), so the checks are batched into one postconf call.
     shown = pf.postconf("-h", "smtpd_banner", "max_use").splitlines()
     assert shown == ["$myhostname ESMTP in-place", "7"]
-    pf.reload()
+    pf.reload(wait=True)
     assert pf.wait_ready(10) == "220 pfwatch-test.localdomain ESMTP in-place"
 
 
