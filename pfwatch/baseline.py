@@ -13,8 +13,11 @@ it:
   ``$queue_directory/pid/master.pid`` or the ``MAIL_CONFIG`` environment) or, when
   /proc does not show this Postfix, from the first log line of each pid.
 
+The event builders (:func:`mtime_events`, :func:`git_events`, :func:`birth_polls`) turn
+each basis into the engine's events (snapshot, changes, process polls).
+
 Inputs: a configuration directory, its queue directory, optionally a maillog. Outputs:
-:class:`ProcessPicture`, :class:`FileStamp`, :class:`GitBaseline`. Errors:
+:class:`ProcessPicture`, :class:`FileStamp`, :class:`GitBaseline`, engine events. Errors:
 :class:`~pfwatch.errors.SourceUnavailable` when a file cannot be read; a missing git or
 unreadable /proc entry is not an error (the basis is then weaker and says so).
 """
@@ -32,7 +35,19 @@ from pathlib import Path
 
 import psutil
 
-from pfwatch.events import ProcessInfo
+from pfwatch.config.diff import diff_snapshots, facts_from_snapshot
+from pfwatch.config.snapshot import Snapshot
+from pfwatch.core.changes import ALL
+from pfwatch.events import (
+    ConfigChanged,
+    ConfigSnapshotTaken,
+    Event,
+    ProcessInfo,
+    ProcessTableSeen,
+    TableEdit,
+)
+from pfwatch.liveconfig import LiveConfig
+from pfwatch.whatif import changed_event, snapshot_with_texts
 
 MASTER_PID_FILE = "pid/master.pid"
 """Relative to queue_directory (src/master/master.c: the pid file the master locks)."""
@@ -220,3 +235,135 @@ def git_baseline(config_dir: Path, files: Sequence[str], before: float) -> GitBa
     if status is not None and status.returncode == 0:
         dirty = tuple(str(root / line[3:]) for line in status.stdout.splitlines() if line[3:])
     return GitBaseline(top, revision, committed_at, texts, dirty)
+
+
+BURST = 1.0
+"""Files modified less than this many seconds apart are one edit (one burst)."""
+
+
+def birth_polls(picture: ProcessPicture, after: float) -> list[ProcessTableSeen]:
+    """One poll per birth time (each a subset of today's table), then today's table.
+
+    The processes alive now were alive from their start time on, so a poll at each start
+    time holding every current process born by then is true; it lets the engine place
+    each birth before or after the edits between them.
+    """
+    everyone = tuple(picture.children)
+    polls: list[ProcessTableSeen] = []
+    for moment in sorted({p.started_at for p in everyone if p.started_at > after}):
+        polls.append(ProcessTableSeen(moment, tuple(p for p in everyone if p.started_at <= moment)))
+    polls.append(ProcessTableSeen(picture.at, everyone))
+    return polls
+
+
+def _table_edits(snapshot: Snapshot, paths: Sequence[str]) -> tuple[TableEdit, ...]:
+    touched = set(paths)
+    edits: list[TableEdit] = []
+    for table in snapshot.tables:
+        ref = table.ref
+        compiled = ref.compiled[0] if ref.compiled else None
+        source_changed = ref.source is not None and ref.source in touched
+        compiled_changed = any(c in touched for c in ref.compiled)
+        if source_changed or compiled_changed:
+            edits.append(
+                TableEdit(
+                    ref=ref.ref,
+                    type=ref.type,
+                    source=ref.source,
+                    compiled=compiled,
+                    source_changed=source_changed,
+                    compiled_changed=compiled_changed,
+                    parameters=ref.parameters,
+                )
+            )
+    return tuple(edits)
+
+
+def mtime_events(
+    config: LiveConfig, snapshot: Snapshot, picture: ProcessPicture
+) -> tuple[list[Event], list[str]]:
+    """Edits known only by modification time: each file newer than the oldest process."""
+    oldest = oldest_start(picture)
+    facts = facts_from_snapshot(snapshot)
+    events: list[Event] = [ConfigSnapshotTaken(oldest - 1.0, facts)]
+    notes: list[str] = []
+    stamped = sorted(
+        (mtime, path)
+        for path in dict.fromkeys(config.files())
+        for mtime in mtimes_of([path])
+        if mtime > oldest
+    )
+    owner = {p: t.ref.ref for t in snapshot.tables for p in (t.ref.source, *t.ref.compiled) if p}
+    last: dict[str, int] = {}
+    bursts: list[tuple[float, list[str]]] = []
+    for mtime, path in stamped:
+        kind = owner.get(path, "config")  # a table's files, or main.cf/master.cf
+        index = last.get(kind)
+        if index is not None and mtime - bursts[index][0] < BURST:
+            bursts[index] = (mtime, [*bursts[index][1], path])
+        else:
+            last[kind] = len(bursts)
+            bursts.append((mtime, [path]))
+    bursts.sort(key=lambda burst: burst[0])
+    for number, (moment, paths) in enumerate(bursts, start=1):
+        names = {Path(p).name for p in paths if Path(p).parent == config.config_dir}
+        events.append(
+            ConfigChanged(
+                at=moment,
+                change_id=f"mtime-{number}-{moment:.3f}",
+                files=tuple(paths),
+                parameters=(ALL,) if "main.cf" in names else (),
+                services=(),
+                tables=_table_edits(snapshot, paths),
+                facts=facts,
+                summary=tuple(f"~ {p} modified (what changed in it is unknown)" for p in paths),
+            )
+        )
+        notes.append(
+            f"{', '.join(paths)}: modified after the oldest running Postfix process started"
+        )
+    return events, notes
+
+
+def mtimes_of(paths: Iterable[str]) -> list[float]:
+    found: list[float] = []
+    for path in paths:
+        try:
+            found.append(Path(path).stat().st_mtime)
+        except OSError:
+            continue
+    return found
+
+
+def oldest_start(picture: ProcessPicture) -> float:
+    oldest = min((p.started_at for p in picture.children), default=picture.at)
+    if picture.master is not None:
+        oldest = min(oldest, picture.master.started_at)
+    return oldest
+
+
+def git_events(
+    config: LiveConfig, snapshot: Snapshot, picture: ProcessPicture
+) -> tuple[list[Event], list[str]] | None:
+    """Edits relative to the commit that was current when the oldest process started."""
+    oldest = oldest_start(picture)
+    inside = [p for p in dict.fromkeys(config.files()) if Path(p).parent == config.config_dir]
+    base = git_baseline(config.config_dir, inside, oldest)
+    if base is None:
+        return None
+    texts = {Path(path).name: text for path, text in base.files.items()}
+    old = snapshot_with_texts(config.config_dir, texts, oldest - 1.0)
+    events: list[Event] = [ConfigSnapshotTaken(oldest - 1.0, facts_from_snapshot(old))]
+    notes = [
+        f"git: {base.top} at {base.revision[:12]} (last commit before the oldest running "
+        f"process started) compared with the files on disk"
+    ]
+    if base.dirty:
+        notes.append("git: uncommitted edits in " + ", ".join(base.dirty))
+    diff = diff_snapshots(old, snapshot)
+    if diff.empty:
+        return events, notes
+    mtimes = mtimes_of(diff.files)
+    edited_at = max(mtimes) if mtimes else picture.at
+    events.append(changed_event(old, snapshot, edited_at, f"git-{base.revision[:8]}"))
+    return events, notes

@@ -25,9 +25,10 @@ from pfwatch.core.fold import step
 from pfwatch.core.state import Change, EngineState
 from pfwatch.errors import PfwatchError
 from pfwatch.events import ConfigError, Event, Finding, ProcessTableSeen, Tick
-from pfwatch.precheck import Assessment, CheckRequest, changed_event, log_classifier
+from pfwatch.precheck import Assessment, CheckRequest, log_classifier
 from pfwatch.sources.follow import Follower
 from pfwatch.sources.journald import JournalSource
+from pfwatch.whatif import changed_event
 
 CONFIG_EVERY = 1.0
 """Seconds between configuration snapshots while watching."""

@@ -21,27 +21,29 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
-import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pfwatch.baseline import ProcessPicture, discover_processes, git_baseline
+from pfwatch.baseline import (
+    ProcessPicture,
+    birth_polls,
+    discover_processes,
+    git_events,
+    mtime_events,
+    mtimes_of,
+    oldest_start,
+)
 from pfwatch.config.diff import (
     ConfigDiff,
-    change_inputs,
     diff_lines,
     diff_snapshots,
-    facts_from_snapshot,
 )
 from pfwatch.config.snapshot import (
     Snapshot,
     build_snapshot,
     snapshot_from_json,
-    snapshot_to_json,
 )
-from pfwatch.core.changes import ALL
 from pfwatch.core.fold import step
 from pfwatch.core.state import Change, EngineState, from_json
 from pfwatch.errors import StateError, UsageError
@@ -52,7 +54,6 @@ from pfwatch.events import (
     Finding,
     LogEvent,
     ProcessTableSeen,
-    TableEdit,
     Tick,
 )
 from pfwatch.lint import LintFinding
@@ -60,10 +61,7 @@ from pfwatch.liveconfig import LiveConfig, load_live_config
 from pfwatch.maillog.reader import LogClassifier, iter_log_events
 from pfwatch.sources.journald import JournalSource
 from pfwatch.store.sqlite import open_read_only
-
-CONFIG_FILES = ("main.cf", "master.cf")
-BURST = 1.0
-"""Files modified less than this many seconds apart are one edit (one burst)."""
+from pfwatch.whatif import CONFIG_FILES, changed_event, snapshot_with_texts
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,201 +122,6 @@ def fold_all(state: EngineState, events: Iterable[Event]) -> tuple[EngineState, 
     return state, found
 
 
-def _polls(picture: ProcessPicture, after: float) -> list[ProcessTableSeen]:
-    """One poll per birth time (each a subset of today's table), then today's table.
-
-    The processes alive now were alive from their start time on, so a poll at each start
-    time holding every current process born by then is true; it lets the engine place
-    each birth before or after the edits between them.
-    """
-    everyone = tuple(picture.children)
-    polls: list[ProcessTableSeen] = []
-    for moment in sorted({p.started_at for p in everyone if p.started_at > after}):
-        polls.append(ProcessTableSeen(moment, tuple(p for p in everyone if p.started_at <= moment)))
-    polls.append(ProcessTableSeen(picture.at, everyone))
-    return polls
-
-
-def _table_edits(snapshot: Snapshot, paths: Sequence[str]) -> tuple[TableEdit, ...]:
-    touched = set(paths)
-    edits: list[TableEdit] = []
-    for table in snapshot.tables:
-        ref = table.ref
-        compiled = ref.compiled[0] if ref.compiled else None
-        source_changed = ref.source is not None and ref.source in touched
-        compiled_changed = any(c in touched for c in ref.compiled)
-        if source_changed or compiled_changed:
-            edits.append(
-                TableEdit(
-                    ref=ref.ref,
-                    type=ref.type,
-                    source=ref.source,
-                    compiled=compiled,
-                    source_changed=source_changed,
-                    compiled_changed=compiled_changed,
-                    parameters=ref.parameters,
-                )
-            )
-    return tuple(edits)
-
-
-def _mtime_events(
-    config: LiveConfig, snapshot: Snapshot, picture: ProcessPicture
-) -> tuple[list[Event], list[str]]:
-    """Edits known only by modification time: each file newer than the oldest process."""
-    oldest = _oldest(picture)
-    facts = facts_from_snapshot(snapshot)
-    events: list[Event] = [ConfigSnapshotTaken(oldest - 1.0, facts)]
-    notes: list[str] = []
-    stamped = sorted(
-        (mtime, path)
-        for path in dict.fromkeys(config.files())
-        for mtime in _mtimes([path])
-        if mtime > oldest
-    )
-    owner = {p: t.ref.ref for t in snapshot.tables for p in (t.ref.source, *t.ref.compiled) if p}
-    last: dict[str, int] = {}
-    bursts: list[tuple[float, list[str]]] = []
-    for mtime, path in stamped:
-        kind = owner.get(path, "config")  # a table's files, or main.cf/master.cf
-        index = last.get(kind)
-        if index is not None and mtime - bursts[index][0] < BURST:
-            bursts[index] = (mtime, [*bursts[index][1], path])
-        else:
-            last[kind] = len(bursts)
-            bursts.append((mtime, [path]))
-    bursts.sort(key=lambda burst: burst[0])
-    for number, (moment, paths) in enumerate(bursts, start=1):
-        names = {Path(p).name for p in paths if Path(p).parent == config.config_dir}
-        events.append(
-            ConfigChanged(
-                at=moment,
-                change_id=f"mtime-{number}-{moment:.3f}",
-                files=tuple(paths),
-                parameters=(ALL,) if "main.cf" in names else (),
-                services=(),
-                tables=_table_edits(snapshot, paths),
-                facts=facts,
-                summary=tuple(f"~ {p} modified (what changed in it is unknown)" for p in paths),
-            )
-        )
-        notes.append(
-            f"{', '.join(paths)}: modified after the oldest running Postfix process started"
-        )
-    return events, notes
-
-
-def _mtimes(paths: Iterable[str]) -> list[float]:
-    found: list[float] = []
-    for path in paths:
-        try:
-            found.append(Path(path).stat().st_mtime)
-        except OSError:
-            continue
-    return found
-
-
-def _oldest(picture: ProcessPicture) -> float:
-    oldest = min((p.started_at for p in picture.children), default=picture.at)
-    if picture.master is not None:
-        oldest = min(oldest, picture.master.started_at)
-    return oldest
-
-
-def relocate(snapshot: Snapshot, scratch: str, live: str) -> Snapshot:
-    """The same snapshot with every path under ``scratch`` moved to ``live``."""
-    text = json.dumps(snapshot_to_json(snapshot))
-    return snapshot_from_json(
-        json.loads(text.replace(json.dumps(scratch)[1:-1], json.dumps(live)[1:-1]))
-    )
-
-
-def snapshot_with_texts(live_dir: Path, texts: Mapping[str, str | None], at: float) -> Snapshot:
-    """A snapshot of ``live_dir`` as if the files named in ``texts`` read differently.
-
-    The directory is copied to a private temporary directory (removed afterwards);
-    references to ``live_dir`` inside main.cf and master.cf are pointed at the copy so
-    tables inside the configuration directory are read from the copy, and the resulting
-    snapshot is moved back to ``live_dir``'s paths so it compares with the live one.
-    """
-    scratch = Path(tempfile.mkdtemp(prefix="pfwatch-what-if-"))
-    try:
-        copy = scratch / "etc"
-        shutil.copytree(live_dir, copy, symlinks=True)
-        for name, text in texts.items():
-            target = copy / name
-            if text is None:
-                target.unlink(missing_ok=True)
-            else:
-                target.write_bytes(text.encode("utf-8", "surrogateescape"))
-        for name in CONFIG_FILES:
-            path = copy / name
-            if path.is_file():
-                body = path.read_bytes().decode("utf-8", "surrogateescape")
-                path.write_bytes(
-                    body.replace(str(live_dir), str(copy)).encode("utf-8", "surrogateescape")
-                )
-        return relocate(build_snapshot(str(copy), taken_at=at), str(copy), str(live_dir))
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-
-
-def _git_events(
-    config: LiveConfig, snapshot: Snapshot, picture: ProcessPicture
-) -> tuple[list[Event], list[str]] | None:
-    """Edits relative to the commit that was current when the oldest process started."""
-    oldest = _oldest(picture)
-    inside = [p for p in dict.fromkeys(config.files()) if Path(p).parent == config.config_dir]
-    base = git_baseline(config.config_dir, inside, oldest)
-    if base is None:
-        return None
-    texts = {Path(path).name: text for path, text in base.files.items()}
-    old = snapshot_with_texts(config.config_dir, texts, oldest - 1.0)
-    events: list[Event] = [ConfigSnapshotTaken(oldest - 1.0, facts_from_snapshot(old))]
-    notes = [
-        f"git: {base.top} at {base.revision[:12]} (last commit before the oldest running "
-        f"process started) compared with the files on disk"
-    ]
-    if base.dirty:
-        notes.append("git: uncommitted edits in " + ", ".join(base.dirty))
-    diff = diff_snapshots(old, snapshot)
-    if diff.empty:
-        return events, notes
-    mtimes = _mtimes(diff.files)
-    edited_at = max(mtimes) if mtimes else picture.at
-    events.append(changed_event(old, snapshot, edited_at, f"git-{base.revision[:8]}"))
-    return events, notes
-
-
-def changed_event(old: Snapshot, new: Snapshot, at: float, change_id: str) -> ConfigChanged:
-    """The engine's ``ConfigChanged`` for the semantic diff from ``old`` to ``new``.
-
-    A table that is newly referenced and already compiled (fresh) is not "source edited
-    without postmap": its compiled file arrives with it, so it is marked rebuilt.
-    """
-    diff = diff_snapshots(old, new)
-    inputs = change_inputs(diff, new)
-    fresh_added = {
-        t.ref for t in diff.tables if t.kind == "added" and t.new_freshness in ("fresh", None)
-    }
-    tables = tuple(
-        dataclasses.replace(t, compiled_changed=True)
-        if t.ref in fresh_added and t.compiled is not None
-        else t
-        for t in inputs.tables
-    )
-    return ConfigChanged(
-        at=at,
-        change_id=change_id,
-        files=inputs.files,
-        parameters=inputs.parameters,
-        services=inputs.services,
-        tables=tables,
-        facts=inputs.facts,
-        summary=inputs.summary,
-    )
-
-
 def _state_dir_events(
     state_dir: Path, snapshot: Snapshot, now: float
 ) -> tuple[EngineState, list[Event], list[str]]:
@@ -347,7 +150,7 @@ def _state_dir_events(
         if previous is not None and previous.digest != snapshot.digest:
             diff = diff_snapshots(previous, snapshot)
             if not diff.empty:
-                mtimes = _mtimes(diff.files)
+                mtimes = mtimes_of(diff.files)
                 at = max([*mtimes, last.taken_at])
                 events.append(changed_event(previous, snapshot, at, f"unseen-{at:.3f}"))
                 notes.append(
@@ -396,7 +199,7 @@ def assess(request: CheckRequest) -> Assessment:
         config.config_dir, config.queue_directory, config.instance_name, request.now
     )
     if request.journal:
-        log = _journal_events(_oldest(picture) - 60.0, config)
+        log = _journal_events(oldest_start(picture) - 60.0, config)
     else:
         log = _log_events(request.maillog, config) if request.maillog else []
     notes: list[str] = []
@@ -406,19 +209,19 @@ def assess(request: CheckRequest) -> Assessment:
         events = _merge(events, log)
     else:
         state = EngineState()
-        found = _git_events(config, snapshot, picture) if request.use_git else None
+        found = git_events(config, snapshot, picture) if request.use_git else None
         if found is not None:
             events, detail = found
             basis = "git"
         else:
-            events, detail = _mtime_events(config, snapshot, picture)
+            events, detail = mtime_events(config, snapshot, picture)
             basis = "mtime"
         if log:
             events = _merge(events, log)
             where = "journal" if request.journal else ", ".join(request.maillog)
             detail.append(f"log: {where} ({len(log)} Postfix lines)")
         else:
-            events = _merge(events, _polls(picture, after=events[0].at if events else 0.0))
+            events = _merge(events, birth_polls(picture, after=events[0].at if events else 0.0))
     if picture.running:
         events.append(ProcessTableSeen(picture.at, picture.children))
         detail.append(f"processes: {picture.source}, {len(picture.children)} running")

@@ -21,14 +21,8 @@ import click
 from pfwatch.cli.exit_status import ExitStatus
 from pfwatch.errors import PfwatchError
 from pfwatch.events import Finding
-from pfwatch.lab import (
-    INSTALL_HINT,
-    Lab,
-    LabScriptError,
-    lab_instance,
-    render_report,
-    validate_script,
-)
+from pfwatch.lab import INSTALL_HINT, Lab, lab_instance
+from pfwatch.labscript import LabScriptError, render_report, validate_script
 from pfwatch.testing.instance import PostfixStartError, PostfixUnavailable
 
 SHOWN = (

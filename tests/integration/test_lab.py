@@ -17,8 +17,9 @@ import pytest
 from pfwatch.cli.main import main
 from pfwatch.config.maincf import parse_main_cf
 from pfwatch.config.mastercf import parse_master_cf
-from pfwatch.lab import Lab, LabScriptError, lab_instance
+from pfwatch.lab import Lab, lab_instance
 from pfwatch.labconfig import NEUTRAL_TABLE, LabTargets, build_lab_config
+from pfwatch.labscript import LabScriptError
 from pfwatch.testing.instance import PostfixUnavailable
 
 SCRIPT = """\
