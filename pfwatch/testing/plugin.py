@@ -18,7 +18,8 @@ returning a started instance; all are closed at teardown) and ``postfix_instance
 started instance, options from the ``postfix_options`` marker). Command-line options:
 ``--postfix-backend=local|docker`` (default ``$PFWATCH_POSTFIX_BACKEND`` or ``local``) and
 ``--postfix-keep`` (keep each instance's directory for inspection) and
-``--postfix-reap-orphans`` (first remove instances whose creating process died).
+``--postfix-reap-orphans`` (first remove instances whose creating process died). Every
+test using one of the fixtures gets the ``postfix`` marker (select with ``-m``).
 
 When Postfix cannot run (not root, not installed, no Docker engine) the test is skipped
 with the reason, except under CI (``CI`` set to a true value), where it fails: CI must
@@ -62,11 +63,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+FIXTURES = ("postfix_instance", "postfix_factory")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "postfix_options(**kwargs): PostfixInstance options for the postfix_instance fixture",
     )
+    config.addinivalue_line("markers", "postfix: uses a real Postfix instance (pfwatch.testing)")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that uses a Postfix fixture ``postfix``, so ``-m "not postfix"`` works."""
+    for item in items:
+        if any(name in getattr(item, "fixturenames", ()) for name in FIXTURES):
+            item.add_marker("postfix")
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
