@@ -107,6 +107,20 @@ def test_verbose_smtpd_exits_after_max_idle_without_clients(
     assert MAX_IDLE - 0.5 <= gone_at - closed_at <= MAX_IDLE + 2
 
 
+@pytest.mark.postfix_options(max_idle=30, max_use=1)
+def test_max_use_ends_smtpd_after_its_session_without_a_log_line(
+    postfix_instance: PostfixInstance,
+) -> None:
+    pf = postfix_instance
+    assert pf.postconf("-h", "max_use").strip() == "1"
+    since = pf.log_offset()
+    with pf.open_session() as client:
+        client.noop()
+    pid = _smtpd_pid_of_session(pf, since)
+    pf.wait_for_exit(pid, 5)  # far sooner than max_idle (30 s)
+    assert not re.search(rf"smtpd\[{pid}\]: idle timeout", pf.log_text(since))
+
+
 def test_postmap_rebuild_restarts_smtpd_at_next_connection(postfix_factory: PostfixFactory) -> None:
     pf = postfix_factory(max_idle=30)
     pf.write_file("client_access", "192.0.2.1 REJECT\n")
