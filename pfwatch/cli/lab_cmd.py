@@ -54,7 +54,7 @@ def describe(finding: Finding, origin: float) -> str:
         needs = ", ".join(data.get("needs") or []) or "none"
         stale = data.get("stale_count", len(data.get("stale_processes") or []))
         return (
-            f"{at} {finding.name.split('_')[1]:<8}{data.get('change_id')}: {stale} stale, "
+            f"{at} {finding.name.split('_')[1]:<11}{data.get('change_id')}: {stale} stale, "
             f"predicted live {when}, needs {needs}"
         )
     return f"{at} {finding.name} {json.dumps(dict(data), default=str)[:100]}"
