@@ -18,7 +18,7 @@ from pfwatch.cli.exit_status import ExitStatus
 from pfwatch.core.changes import needs_actions
 from pfwatch.core.state import Change
 from pfwatch.precheck import Assessment
-from pfwatch.sinks.plugin_output import Perfdatum, PluginReport
+from pfwatch.sinks.plugin_output import Perfdatum, PluginReport, range_alerts
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +42,24 @@ def _when(at: float | None, now: float) -> str:
     return f"{stamp} (in {delta:.0f} s)" if delta >= 0 else f"{stamp} ({-delta:.0f} s ago)"
 
 
-def verdict(assessment: Assessment, now: float) -> Verdict:
+@dataclass(frozen=True, slots=True)
+class AgeThresholds:
+    """``-w``/``-c`` range expressions on the age (seconds) of the oldest pending edit.
+
+    When given, an edit that goes live by itself is WARNING only once its age alerts the
+    warning range and CRITICAL once it alerts the critical range (so a routine edit that is
+    on its way does not page anyone); edits that need an action stay CRITICAL.
+    """
+
+    warning: str = ""
+    critical: str = ""
+
+    @property
+    def given(self) -> bool:
+        return bool(self.warning or self.critical)
+
+
+def verdict(assessment: Assessment, now: float, thresholds: AgeThresholds | None = None) -> Verdict:
     """Monitoring-plugin semantics: 0 nothing pending, 1 goes live by itself, 2 needs an
     action (or the configuration is broken), 3 is left to the caller (cannot tell)."""
     pending = assessment.pending()
@@ -71,6 +88,14 @@ def verdict(assessment: Assessment, now: float) -> Verdict:
         parts.append(f"{len(lint_errors)} configuration error(s) (see lint)")
     if blocked or lint_errors:
         status = ExitStatus.ACTION_NEEDED
+    elif pending and thresholds is not None and thresholds.given and oldest is not None:
+        status = ExitStatus.OK
+        if range_alerts(thresholds.critical, oldest):
+            status = ExitStatus.ACTION_NEEDED
+            parts.append(f"oldest pending for {oldest:.0f} s (critical {thresholds.critical})")
+        elif range_alerts(thresholds.warning, oldest):
+            status = ExitStatus.PENDING
+            parts.append(f"oldest pending for {oldest:.0f} s (warning {thresholds.warning})")
     elif pending:
         status = ExitStatus.PENDING
     else:
@@ -125,9 +150,11 @@ def change_dict(change: Change, now: float) -> dict[str, Any]:
     }
 
 
-def report_dict(assessment: Assessment, now: float) -> dict[str, Any]:
+def report_dict(
+    assessment: Assessment, now: float, thresholds: AgeThresholds | None = None
+) -> dict[str, Any]:
     """The full ``check --json`` document."""
-    result = verdict(assessment, now)
+    result = verdict(assessment, now, thresholds)
     picture = assessment.picture
     staged: dict[str, Any] | None = None
     if assessment.staged is not None:
@@ -173,9 +200,12 @@ def report_dict(assessment: Assessment, now: float) -> dict[str, Any]:
     }
 
 
-def plugin_report(assessment: Assessment, now: float) -> PluginReport:
+def plugin_report(
+    assessment: Assessment, now: float, thresholds: AgeThresholds | None = None
+) -> PluginReport:
     """The monitoring-plugin report: status line with perfdata, then one line per item."""
-    result = verdict(assessment, now)
+    result = verdict(assessment, now, thresholds)
+    limits = thresholds or AgeThresholds()
     errors = sum(1 for f in assessment.lint if f.severity == "error")
     warnings = sum(1 for f in assessment.lint if f.severity == "warning")
     perfdata = (
@@ -183,7 +213,7 @@ def plugin_report(assessment: Assessment, now: float) -> PluginReport:
         Perfdatum("needs_action", result.needs_action, crit="0"),
         Perfdatum("stale_processes", result.stale),
         Perfdatum("seconds_to_live", result.seconds_to_live, "s"),
-        Perfdatum("oldest_pending_age", result.oldest_age, "s"),
+        Perfdatum("oldest_pending_age", result.oldest_age, "s", limits.warning, limits.critical),
         Perfdatum("lint_errors", errors, crit="0"),
         Perfdatum("lint_warnings", warnings),
     )
@@ -254,9 +284,9 @@ def _idle_hint(change: Change) -> str:
     return f" (each stale process exits max_idle = {idles[0]:g} s after its last session)"
 
 
-def render_text(assessment: Assessment, now: float) -> str:
+def render_text(assessment: Assessment, now: float, thresholds: AgeThresholds | None = None) -> str:
     """The human report."""
-    result = verdict(assessment, now)
+    result = verdict(assessment, now, thresholds)
     out = [f"pfwatch check {assessment.config.config_dir}: {result.status.name} - {result.summary}"]
     out.extend(f"  basis: {line}" for line in assessment.basis_detail)
     details = detail_lines(assessment, now)

@@ -18,13 +18,19 @@ from pathlib import Path
 
 import click
 
-from pfwatch.check_report import plugin_report, render_text, report_dict, verdict
+from pfwatch.check_report import (
+    AgeThresholds,
+    plugin_report,
+    render_text,
+    report_dict,
+    verdict,
+)
 from pfwatch.cli.exit_status import ExitStatus, status_for
 from pfwatch.config.maincf import load_main_cf
 from pfwatch.errors import ConfigSyntaxError, PfwatchError, SourceUnavailable
 from pfwatch.precheck import CheckRequest, assess
 from pfwatch.settings import load_settings
-from pfwatch.sinks.plugin_output import PluginReport, render_plugin_output
+from pfwatch.sinks.plugin_output import PluginReport, parse_range, render_plugin_output
 
 PLUGIN_STDOUT_PATHS = ("/dev/stdout", "/dev/stderr", "/proc/self/fd/1")
 
@@ -134,8 +140,26 @@ def _failure(exc: BaseException) -> tuple[ExitStatus, str]:
 )
 @click.option("--no-git", is_flag=True, help="Do not use the git history of the directory.")
 @click.option("--no-log", is_flag=True, help="Do not read any log (only /proc and files).")
+@click.option(
+    "-w",
+    "--warning",
+    default="",
+    metavar="RANGE",
+    help="Age range (seconds) of "
+    "the oldest pending edit that makes it WARNING (e.g. 300); younger self-applying "
+    "edits are then OK.",
+)
+@click.option(
+    "-c",
+    "--critical",
+    default="",
+    metavar="RANGE",
+    help="Age range (seconds) of the oldest pending edit that makes it CRITICAL (e.g. 900).",
+)
 def check(
     *,
+    warning: str,
+    critical: str,
     config_dir: Path | None,
     maillog: tuple[str, ...],
     journal: bool,
@@ -155,6 +179,13 @@ def check(
     try:
         if maillog and journal:
             raise click.UsageError("choose --maillog or --journal, not both")
+        for flag, text in (("--warning", warning), ("--critical", critical)):
+            if text:
+                try:
+                    parse_range(text)
+                except ValueError as exc:
+                    raise click.UsageError(f"{flag} {text!r}: {exc}") from None
+        thresholds = AgeThresholds(warning, critical)
         request = build_request(
             config_dir=config_dir,
             maillog=maillog,
@@ -184,9 +215,9 @@ def check(
         return int(status)
     now = request.now
     if plugin:
-        click.echo(render_plugin_output(plugin_report(assessment, now)), nl=False)
+        click.echo(render_plugin_output(plugin_report(assessment, now, thresholds)), nl=False)
     elif as_json:
-        click.echo(json.dumps(report_dict(assessment, now), indent=2, default=str))
+        click.echo(json.dumps(report_dict(assessment, now, thresholds), indent=2, default=str))
     else:
-        click.echo(render_text(assessment, now), nl=False)
-    return int(verdict(assessment, now).status)
+        click.echo(render_text(assessment, now, thresholds), nl=False)
+    return int(verdict(assessment, now, thresholds).status)

@@ -463,3 +463,25 @@ def step_all(state: EngineState, events: list[Any]) -> EngineState:
     for event in events:
         state = fold(state, event).state
     return state
+
+
+@pytest.mark.postfix_options(**FAST)
+def test_plugin_age_thresholds(
+    postfix_instance: PostfixInstance, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pf = postfix_instance
+    settle(pf)
+    conf = str(pf.config_dir)
+    with pf.open_session():
+        pf.edit_main_cf({"smtpd_banner": "$myhostname ESMTP aged"})
+        code, out = pfwatch(capsys, "check", "--config-dir", conf, "--plugin", "-w", "3600")
+        assert code == 0, out  # pending, but younger than the warning age
+        assert "oldest_pending_age=" in out and ";3600;" in out
+        time.sleep(1.1)
+        code, out = pfwatch(capsys, "check", "--config-dir", conf, "--plugin", "-c", "1")
+        assert code == 2, out
+        assert out.startswith("PFWATCH CRITICAL - ")
+        assert "(critical 1)" in out
+    code, out = pfwatch(capsys, "check", "--config-dir", conf, "--plugin", "-w", "20:10")
+    assert code == 3
+    assert out.startswith("PFWATCH UNKNOWN - --warning '20:10'")
