@@ -206,7 +206,8 @@ def assess(request: CheckRequest) -> Assessment:
     if request.state_dir is not None:
         state, events, detail = _state_dir_events(request.state_dir, snapshot, request.now)
         basis = "state-dir"
-        events = _merge(events, log)
+        seen_until = state.now  # the watcher folded the log up to here already
+        events = _merge(events, [e for e in log if e.at > seen_until])
     else:
         state = EngineState()
         found = git_events(config, snapshot, picture) if request.use_git else None
@@ -217,6 +218,8 @@ def assess(request: CheckRequest) -> Assessment:
             events, detail = mtime_events(config, snapshot, picture)
             basis = "mtime"
         if log:
+            # lines older than the oldest running process cannot change what is pending
+            log = [e for e in log if e.at >= events[0].at]
             events = _merge(events, log)
             where = "journal" if request.journal else ", ".join(request.maillog)
             detail.append(f"log: {where} ({len(log)} Postfix lines)")
