@@ -209,7 +209,7 @@ def _actions(change: ConfigChanged, result: Analysis, changed: set[str]) -> None
         target = ", ".join(change.services) or "master.cf"
         result.need("reload", rule.why, rule.source, target)
     for impact in result.impacts:
-        if impact["mode"] == "reload":
+        if impact["mode"] == "reload" and impact["via"] != ["master.cf"]:
             spec = spec_for(impact["daemon"])
             result.need(
                 "reload",

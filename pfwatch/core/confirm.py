@@ -341,6 +341,20 @@ def _reload_after(state: EngineState, at: float) -> float | None:
     return min(times) if times else None
 
 
+def _argv_stale_until(state: EngineState, change: Change, reload: float) -> None:
+    """master.cf edits reach a service's processes only from the reload on: every process
+    of an edited service that started before the reload is stale (master_conf.c:130-149)."""
+    for impact in change.impacts:
+        if impact["via"] != ["master.cf"]:
+            continue
+        # the reload line is stamped to the second: a process started in that second may
+        # predate it (qmgr and pickup are restarted by the reload itself, so not for them)
+        until = reload if impact["daemon"] in ALWAYS_RUNNING else reload + state.resolution()
+        for proc in state.processes.values():
+            if _matches(proc, impact) and born_before(proc, until) and proc.key not in change.stale:
+                change.stale.append(proc.key)
+
+
 def _satisfy_needs(state: EngineState, change: Change) -> None:
     for need in change.needs:
         if need["satisfied_at"] is not None:
@@ -349,6 +363,7 @@ def _satisfy_needs(state: EngineState, change: Change) -> None:
             reload = _reload_after(state, change.at)
             if reload is not None:
                 need["satisfied_at"], need["satisfied_by"] = reload, "postfix reload"
+                _argv_stale_until(state, change, reload)
         if need["action"] in ("restart", "reload") and need["satisfied_at"] is None:
             starts = [
                 m["started_at"]

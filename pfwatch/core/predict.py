@@ -88,8 +88,31 @@ def change_prediction(state: EngineState, change: Change) -> dict[str, Any]:
     """Bounds on when ``change`` will be fully live, from its remaining stale processes."""
     rows: list[dict[str, Any]] = []
     for key in change.stale:
+        if key in change.resolved:
+            continue
         proc = state.processes.get(key)
-        if proc is None or key in change.resolved:
+        if proc is None:
+            gone = next((p for p in reversed(state.history) if p.key == key), None)
+            if gone is None or gone.exited_at is None:
+                continue
+            # exited by inference, waiting for the margin before it counts
+            latest = gone.exit_latest if gone.exit_latest is not None else gone.exited_at
+            rows.append(
+                {
+                    "process": key,
+                    "label": gone.label,
+                    "service": gone.service,
+                    "daemon": gone.daemon,
+                    "pid": gone.pid,
+                    "inferred": gone.inferred,
+                    "sessions": gone.sessions,
+                    "uses": gone.uses,
+                    "earliest": gone.exited_at,
+                    "latest": latest,
+                    "expected": latest,
+                    "rule": gone.exit_note,
+                }
+            )
             continue
         window = exit_window(state, proc)
         cap = change.stale_until.get(key)

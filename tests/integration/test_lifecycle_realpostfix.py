@@ -424,7 +424,8 @@ def test_master_cf_edit_needs_reload(postfix_instance: PostfixInstance) -> None:
     with pf.open_session():  # a session in flight at the reload finishes first
         reload_at = pf.reload()
         h.wait(1.0)
-        assert all("master" not in e.claims for e in h.engines)
+        early = [(e.name, e.claims["master"][1].data) for e in h.engines if "master" in e.claims]
+        assert not early, (early, [(p.pid, p.started_at) for p in pf.processes()], reload_at)
     h.run_until_live("master", 15)
     check_claims(
         h,
