@@ -14,6 +14,7 @@ retention, capped samples, shape counters and caches.
 from __future__ import annotations
 
 import contextlib
+import gc
 import gzip
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import fields as dataclass_fields
@@ -321,14 +322,30 @@ class LogClassifier:
                 if event is not None:
                     append(event)
             return line_no
+        # the block's tuples and events are acyclic: pausing the cyclic collector while
+        # they are made saves it from scanning them again and again
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            rows = FAST_SYSLOG_BLOCK.findall(text)
+            self._counts[0] += len(rows)  # lines of other formats are counted again by feed
+            line_no = self._block_rows(rows, source, line_no, append)
+        finally:
+            if collecting:
+                gc.enable()
+        return line_no
+
+    def _block_rows(
+        self, rows: list[tuple[str, ...]], source: str, line_no: int,
+        append: Callable[[LogEvent], None],
+    ) -> int:  # fmt: skip
+        feed = self.feed
         fast_body = self._fast_body
         counts = self._counts
         coalesce = self._coalesce
         stamp_cache = self._stamp_cache
         processes = self._processes
         lines_per_program = self._lines_per_program
-        rows = FAST_SYSLOG_BLOCK.findall(text)
-        counts[0] += len(rows)  # lines of other formats are counted again by feed()
         for stamp, host, tag, pid_text, queue_id, message, other in rows:
             line_no += 1
             if not stamp:
