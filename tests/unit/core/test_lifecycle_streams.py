@@ -370,3 +370,14 @@ def test_a_warning_before_the_first_connect_dates_the_birth() -> None:
     state, _ = engine(b)
     assert state.processes["postfix/smtpd/7"].born_at == pytest.approx(T0 + 5)
     assert state.changes["c1"].stale == []
+
+
+def test_master_cf_edit_reaches_processes_started_after_it_only_at_reload() -> None:
+    b, facts = start(max_idle=100)
+    b.change(facts, files=["master.cf"], services=["smtp/inet"])
+    b.wait(5).log("session_connect", "smtpd", 8)  # born after the edit, before the reload
+    b.wait(1).master("master_reloaded", 1).wait(5).tick()
+    state, found = engine(b)
+    assert state.changes["c1"].status == "pending"
+    assert "postfix/smtpd/8" in state.changes["c1"].stale
+    assert len(named(found, "change_detected")[0].data["needs_detail"]) == 1
