@@ -41,12 +41,21 @@ def process_row(state: EngineState, proc: Process) -> dict[str, Any]:
         "basis": proc.exit_basis,
         "explanation": proc.exit_note,
         "clients_gone_at": proc.clients_gone_at,
+        "started_under": _generation(state, proc),
         "predicted_exit": None,
     }
     if proc.alive:
         row["basis"] = "alive"
         row["predicted_exit"] = predict.exit_window(state, proc)
     return row
+
+
+def _generation(state: EngineState, proc: Process) -> str | None:
+    """The last change before the process started ("" = the baseline; None = unknown)."""
+    if proc.born_at is None:
+        return None
+    before = [c for c in state.changes.values() if c.at <= proc.born_at]
+    return max(before, key=lambda c: c.at).change_id if before else ""
 
 
 def change_row(state: EngineState, change: Change) -> dict[str, Any]:
