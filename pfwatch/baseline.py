@@ -216,7 +216,8 @@ def git_baseline(config_dir: Path, files: Sequence[str], before: float) -> GitBa
     if top is None:
         return None
     root = Path(top)
-    found = _git(["rev-list", "-1", f"--before=@{int(before)}", "HEAD"], root)
+    moment = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(before))  # git misreads small @N
+    found = _git(["rev-list", "-1", f"--before={moment}", "HEAD"], root)
     if found is None or found.returncode != 0 or not found.stdout.strip():
         return None
     revision = found.stdout.strip()
