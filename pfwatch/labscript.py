@@ -79,6 +79,32 @@ VERBS: dict[str, tuple[int, int]] = {
 EXPECTATIONS = ("live", "needs", "pending", "banner", "delivered")
 
 
+def line_problem(line: str) -> str | None:
+    """Why one command line is not valid (None when it is, or is blank/comment)."""
+    try:
+        words = shlex.split(line, comments=True)
+    except ValueError as exc:
+        return str(exc)
+    if not words:
+        return None
+    verb, args = words[0], words[1:]
+    if verb not in VERBS:
+        return f"unknown command: {' '.join(words)}"
+    least, most = VERBS[verb]
+    if not least <= len(args) <= most:
+        return f"wrong number of arguments: {line.strip()}"
+    if verb == "expect" and args[0] not in EXPECTATIONS:
+        return f"unknown expectation: {' '.join(args)}"
+    if verb == "session" and args[0] not in ("open", "close"):
+        return "session open | session close"
+    if verb in ("sleep", "wait") and args:
+        try:
+            float(args[0])
+        except ValueError:
+            return f"not a number: {args[0]}"
+    return None
+
+
 def validate_script(path: Path) -> None:
     """Check every line of a script before a lab is started (``LabScriptError``)."""
     try:
@@ -86,27 +112,9 @@ def validate_script(path: Path) -> None:
     except OSError as exc:
         raise LabScriptError(str(path), 0, exc.strerror or str(exc)) from None
     for number, line in enumerate(text.splitlines(), start=1):
-        try:
-            words = shlex.split(line, comments=True)
-        except ValueError as exc:
-            raise LabScriptError(str(path), number, str(exc)) from None
-        if not words:
-            continue
-        verb, args = words[0], words[1:]
-        if verb not in VERBS:
-            raise LabScriptError(str(path), number, f"unknown command: {' '.join(words)}")
-        least, most = VERBS[verb]
-        if not least <= len(args) <= most:
-            raise LabScriptError(str(path), number, f"wrong number of arguments: {line.strip()}")
-        if verb == "expect" and args[0] not in EXPECTATIONS:
-            raise LabScriptError(str(path), number, f"unknown expectation: {' '.join(args)}")
-        if verb == "session" and args[0] not in ("open", "close"):
-            raise LabScriptError(str(path), number, "session open | session close")
-        if verb in ("sleep", "wait") and args:
-            try:
-                float(args[0])
-            except ValueError:
-                raise LabScriptError(str(path), number, f"not a number: {args[0]}") from None
+        problem = line_problem(line)
+        if problem is not None:
+            raise LabScriptError(str(path), number, problem)
 
 
 def stamp(at: float | None, origin: float) -> str:

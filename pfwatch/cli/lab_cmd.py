@@ -22,7 +22,7 @@ from pfwatch.cli.exit_status import ExitStatus
 from pfwatch.errors import PfwatchError
 from pfwatch.events import Finding
 from pfwatch.lab import INSTALL_HINT, Lab, lab_instance
-from pfwatch.labscript import LabScriptError, render_report, validate_script
+from pfwatch.labscript import LabScriptError, line_problem, render_report, validate_script
 from pfwatch.testing.instance import PostfixStartError, PostfixUnavailable
 
 SHOWN = (
@@ -87,6 +87,10 @@ def interactive(lab: Lab) -> None:
         for number, line in enumerate(sys.stdin, start=1):
             if line.strip() in ("quit", "exit"):
                 break
+            problem = line_problem(line)
+            if problem is not None:
+                click.echo(f"error: {problem}")
+                continue
             with lock:
                 try:
                     step = lab.run_line(line, number)
