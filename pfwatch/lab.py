@@ -47,7 +47,7 @@ from pfwatch.labconfig import LabTargets, build_lab_config
 from pfwatch.labscript import LabReport, LabScriptError, Step, stamp
 from pfwatch.liveconfig import load_live_config
 from pfwatch.livewatch import LiveSession
-from pfwatch.precheck import CheckRequest, assess
+from pfwatch.precheck import CheckRequest
 from pfwatch.testing.instance import PostfixInstance, free_port
 
 INSTALL_HINT = (
@@ -70,7 +70,7 @@ class Lab:
             maillog=(str(instance.maillog),),
             use_git=False,
         )
-        self.session = LiveSession(request, assess(request))
+        self.session = LiveSession.start(request)
         self._first_prediction: dict[str, float | None] = {}
         self._last_change: str | None = None
         self._session: contextlib.ExitStack | None = None

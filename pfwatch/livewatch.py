@@ -24,8 +24,10 @@ from pfwatch.config.snapshot import Snapshot, build_snapshot
 from pfwatch.core.fold import step
 from pfwatch.core.state import Change, EngineState
 from pfwatch.errors import PfwatchError
-from pfwatch.events import ConfigError, Event, Finding, ProcessTableSeen, Tick
-from pfwatch.precheck import Assessment, CheckRequest, log_classifier
+from pfwatch.events import ConfigError, Event, Finding, LogEvent, ProcessTableSeen, Tick
+from pfwatch.liveconfig import load_live_config
+from pfwatch.maillog.reader import LogClassifier
+from pfwatch.precheck import Assessment, CheckRequest, assess, log_classifier
 from pfwatch.sources.follow import Follower
 from pfwatch.sources.journald import JournalSource
 from pfwatch.whatif import changed_event
@@ -37,18 +39,51 @@ CONFIG_EVERY = 1.0
 class LiveSession:
     """The engine kept current by polling; call :meth:`poll`, then :meth:`close`."""
 
-    def __init__(self, request: CheckRequest, assessment: Assessment) -> None:
+    def __init__(
+        self,
+        request: CheckRequest,
+        assessment: Assessment,
+        *,
+        followers: list[Follower] | None = None,
+        classifier: LogClassifier | None = None,
+    ) -> None:
         self.request = request
         self.assessment = assessment
         self.state: EngineState = assessment.state
         self.snapshot: Snapshot = assessment.snapshot
         self.picture: ProcessPicture = assessment.picture
         self.config = assessment.config
-        self.classifier = log_classifier(self.config)
-        self.followers = [Follower(path, start="end") for path in request.maillog]
+        self.classifier = classifier or log_classifier(self.config)
+        if followers is None:
+            followers = [Follower(path, start="end") for path in request.maillog]
+        self.followers = followers
         self.journal = JournalSource(follow=True, start="end") if request.journal else None
         self._config_checked = 0.0
         self._edit_seq = 0
+
+    @classmethod
+    def start(cls, request: CheckRequest) -> LiveSession:
+        """Assess and keep following, with no log line lost or read twice in between.
+
+        The log files are read to their end through the same followers that are then
+        polled, so a line written while the assessment runs is delivered exactly once.
+        """
+        if not request.maillog:
+            return cls(request, assess(request))
+        classifier = log_classifier(load_live_config(request.config_dir, request.postconf))
+        followers = [Follower(path, start="beginning") for path in request.maillog]
+        log: list[LogEvent] = []
+        for follower in followers:
+            while True:
+                lines = follower.poll()
+                for line in lines:
+                    event = classifier.feed(line.data, line.file, position=line.checkpoint)
+                    if event is not None:
+                        log.append(event)
+                if not lines and not follower.behind:
+                    break
+        log.sort(key=lambda e: e.at)
+        return cls(request, assess(request, log), followers=followers, classifier=classifier)
 
     def force_config_check(self) -> None:
         """Read the configuration at the next :meth:`poll` (after an edit we made)."""

@@ -191,14 +191,20 @@ def _merge(*streams: Iterable[Event]) -> list[Event]:
     return merged
 
 
-def assess(request: CheckRequest) -> Assessment:
-    """Establish pending edits, fold them through the engine, lint, and the what-if."""
+def assess(request: CheckRequest, log: list[LogEvent] | None = None) -> Assessment:
+    """Establish pending edits, fold them through the engine, lint, and the what-if.
+
+    ``log``: log events already read by the caller (``wait`` reads them through the
+    follower it then keeps polling); None reads ``request.maillog`` or the journal.
+    """
     config = load_live_config(request.config_dir, request.postconf)
     snapshot = build_snapshot(str(request.config_dir), taken_at=request.now)
     picture = discover_processes(
         config.config_dir, config.queue_directory, config.instance_name, request.now
     )
-    if request.journal:
+    if log is not None:
+        pass
+    elif request.journal:
         log = _journal_events(oldest_start(picture) - 60.0, config)
     else:
         log = _log_events(request.maillog, config) if request.maillog else []

@@ -28,7 +28,6 @@ from pfwatch.core.changes import needs_actions
 from pfwatch.core.state import Change
 from pfwatch.errors import PfwatchError, UsageError
 from pfwatch.livewatch import LiveSession
-from pfwatch.precheck import assess
 
 
 def _what(change: Change) -> str:
@@ -214,7 +213,7 @@ def wait(
             no_git=no_git,
             no_log=False,
         )
-        session = LiveSession(request, assess(request))
+        session = LiveSession.start(request)
         return int(
             wait_loop(
                 session,
