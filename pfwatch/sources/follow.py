@@ -47,7 +47,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, NamedTuple
 
-from pfwatch.sources.position import HEAD_BYTES, MARKER_BYTES, FilePosition, position_after
+from pfwatch.sources.position import (
+    HEAD_BYTES,
+    MARKER_BYTES,
+    FilePosition,
+    fingerprint,
+    position_after,
+)
 from pfwatch.sources.rotation import Plan, SegmentFile, locate
 
 DEFAULT_MAX_LINE_BYTES = 64 * 1024
@@ -112,6 +118,15 @@ class _Reader:
         self.skipping = False  # the incomplete line is too long: drop its further bytes
         self.carry_at = now
 
+    def identity(self) -> FilePosition:
+        """Like :meth:`position`, but demanding every leading byte this reader has seen:
+        after a truncation, only the copy made of *this* file matches it."""
+        pos = self.position()
+        return FilePosition(
+            pos.path, pos.file, pos.dev, pos.ino, pos.offset, len(self.head),
+            fingerprint(self.head), pos.marker_len, pos.marker_hash,
+        )  # fmt: skip
+
     def position(self) -> FilePosition:
         return position_after(
             path=self.ident.path, file=self.ident.file, dev=self.ident.dev, ino=self.ident.ino,
@@ -125,7 +140,7 @@ class _Reader:
         data = self.seg.read(count)
         if not data:
             return [], 0
-        if verify and before > 0 and not self._unchanged(before):
+        if verify and (before > 0 or self.head) and not self._unchanged(before):
             return None
         if len(self.head) < HEAD_BYTES:
             start = len(self.head) - before
@@ -176,6 +191,11 @@ class _Reader:
             self.delivered, self.delivered_marker = last.offset, last.marker
         return lines
 
+    @property
+    def blank(self) -> bool:
+        """Opened empty at offset 0 and nothing read since."""
+        return not self.head and self.seg.offset == 0
+
     def finish(self) -> list[Line]:
         """Deliver the unterminated tail, if any (the file is done with)."""
         if not self.carry and not self.skipping:
@@ -223,6 +243,8 @@ class Follower:
         self._queue: deque[_Reader] = deque()
         self._live: _Reader | None = None
         self._rotated_at: float | None = None
+        self._last: Line | None = None
+        self._finished: dict[tuple[int, int], bytes] = {}  # rotated files read, by inode
         self._grew_at = clock()
         self._notices: list[str] = []
         self._last_error = ""
@@ -270,16 +292,24 @@ class Follower:
                     got = ([], 0)
                 assert got is not None
                 if got[1]:
-                    out += got[0]
+                    self._emit(out, got[0])
                     budget -= got[1]
                 else:
-                    out += reader.finish()
+                    self._emit(out, reader.finish())
                     reader.close()
                     self._queue.popleft()
+                    if len(self._finished) > 1000:
+                        self._finished.clear()
+                    self._finished[reader.ident.dev, reader.ident.ino] = reader.head
+                    if not self._queue:
+                        self._after_queue(reader)
                 continue
-            if self._live is None and not self._open_new_live(now):
+            if self._live is None:
+                if self._open_new_live(now):
+                    continue
                 break
-            assert self._live is not None
+            if self._live.blank and self._newer_copies(self._live):
+                continue
             try:
                 got = self._live.read(min(self.read_chunk, budget), True, now)
             except OSError as exc:
@@ -290,14 +320,12 @@ class Follower:
                 self._replan(self._live, truncated=True)
                 continue
             if got[1]:
-                out += got[0]
+                self._emit(out, got[0])
                 budget -= got[1]
                 self._grew_at = now
                 continue
-            switched = self._check_rotation(now)
-            if switched is None:
+            if not self._check_rotation(now, out):
                 break
-            out += switched
         self.behind = budget <= 0
         live = self._live
         if (
@@ -307,7 +335,7 @@ class Follower:
             and (live.carry or live.skipping)
             and now - live.carry_at >= self.partial_timeout
         ):
-            out += live.finish()
+            self._emit(out, live.finish())
         if out:
             self._position = out[-1].position
         return out
@@ -345,6 +373,8 @@ class Follower:
         self._notices.append(message)
 
     def _reader(self, seg: SegmentFile, head: bytes = b"", marker: bytes = b"") -> _Reader:
+        if seg.offset == 0 and not seg.compressed:
+            head = seg.pread(HEAD_BYTES, 0)  # so a truncation before the first read shows
         return _Reader(
             seg, str(self.path), head, marker, max_line=self.max_line_bytes, now=self._clock()
         )
@@ -380,10 +410,19 @@ class Follower:
         return seg
 
     def _open_new_live(self, now: float) -> bool:
-        seg = self._open_path()
-        if seg is None:
-            return False
-        self._live = self._reader(seg)
+        anchor = self._anchor()
+        if anchor is not None:  # files may have come and gone since the last line
+            if not self.path.exists():
+                return False
+            plan = self._plan_after(anchor)
+            if plan.live is None and not plan.queue:
+                return False
+            self._apply(plan)
+        else:
+            seg = self._open_path()
+            if seg is None:
+                return False
+            self._live = self._reader(seg)
         self._grew_at = now
         self._last_error = ""
         return True
@@ -415,41 +454,109 @@ class Follower:
         else:
             self._live = None
 
+    def _emit(self, out: list[Line], lines: list[Line]) -> None:
+        if lines:
+            out += lines
+            self._last = lines[-1]
+
+    def _anchor(self) -> FilePosition | None:
+        """The position after the last line delivered (or resumed from): the file that
+        everything not yet read comes after."""
+        return self._last.position if self._last is not None else self._position
+
     def _replan(self, old: _Reader, truncated: bool) -> None:
         """The live file is done with (rotated) or no longer what was read (truncated):
         find where its lines continue and what comes after it."""
-        position = old.position()
         old.close()
         self._live = None
         self._rotated_at = None
-        plan = locate(self.path, position)
-        if truncated and not plan.found:
+        anchor = self._anchor()
+        if old.delivered == 0 and anchor is not None:
+            # nothing was delivered from the old file: continue after the last line
+            self._apply(self._plan_after(anchor))
+            return
+        if not truncated:
+            self._apply(locate(self.path, old.position()))
+            return
+        plan = locate(self.path, old.identity())
+        if not plan.found and old.delivered > 0:
+            plan.close()  # the copy was made before our last read: match what was delivered
+            plan = locate(self.path, old.position())
+        if not plan.found:
             self._notice(f"{self.path}: truncated without a copy; reading it from the start")
         self._apply(plan)
 
-    def _check_rotation(self, now: float) -> list[Line] | None:
-        """At the end of the live file: ``None`` if it is still the file to follow, else
-        the old file's last lines (the follower has switched to what comes next)."""
+    def _after_queue(self, last: _Reader) -> None:
+        """The rotated segments are read. Look again before reading the live file: a
+        copytruncate may have made a new copy of it meanwhile."""
+        if self._live is not None:
+            self._live.close()
+        self._apply(self._plan_after(self._anchor() or last.position()))
+
+    def _plan_after(self, anchor: FilePosition) -> Plan:
+        """What follows the file of ``anchor``, which was read to its end: the newer
+        segments not read yet, then the live file."""
+        plan = locate(self.path, anchor)
+        if not plan.queue:
+            return plan
+        read_already, *newer = plan.queue
+        fresh = [seg for seg in newer if not self._was_read(seg)]
+        for seg in [read_already, *newer]:
+            if seg not in fresh:
+                seg.close()
+        return Plan(fresh, plan.live, found=bool(fresh))
+
+    def _was_read(self, seg: SegmentFile) -> bool:
+        """Whether ``seg`` is a rotated file this follower read to its end (same inode and
+        same leading bytes: inode numbers are reused as soon as a compressor deletes)."""
+        known = self._finished.get((seg.dev, seg.ino))
+        if known is None:
+            return False
+        try:
+            now = seg.leading(len(known) + 1)
+        except (OSError, EOFError, lzma.LZMAError, zlib.error):
+            return False
+        # a file shorter than HEAD_BYTES is known in full: it must not have more bytes
+        return now[: len(known)] == known and (len(known) == HEAD_BYTES or len(now) == len(known))
+
+    def _newer_copies(self, live: _Reader) -> bool:
+        """The live file was empty when opened and now has lines: if it was copied and
+        truncated in between, the copy holds older lines. Queue them; True if any."""
+        anchor = self._anchor()
+        if anchor is None or not live.seg.size():
+            return False
+        plan = self._plan_after(anchor)
+        if not plan.queue:
+            plan.close()
+            return False
+        live.close()
+        self._apply(plan)
+        return True
+
+    def _check_rotation(self, now: float, out: list[Line]) -> bool:
+        """At the end of the live file: False if it is still the file to follow; True
+        once the follower switched to what comes next (the old file's last line, if
+        unterminated, is added to ``out``)."""
         live = self._live
         assert live is not None
         size = live.seg.size()
-        if size is not None and size < live.seg.offset:
+        if size is not None and size < max(live.seg.offset, len(live.head)):
             self._replan(live, truncated=True)
-            return []
+            return True
         try:
             st = self.path.stat()
         except FileNotFoundError:
-            return None  # removed or renamed, nothing new yet: keep reading the old file
+            return False  # removed or renamed, nothing new yet: keep reading the old file
         except OSError as exc:
             self._error(exc)
-            return None
+            return False
         if (st.st_dev, st.st_ino) == (live.ident.dev, live.ident.ino):
             self._rotated_at = None
-            return None
+            return False
         if self._rotated_at is None:
             self._rotated_at = now
         if now - max(self._rotated_at, self._grew_at) < self.rotate_wait:
-            return None
-        last = live.finish()
+            return False
+        self._emit(out, live.finish())
         self._replan(live, truncated=False)
-        return last
+        return True

@@ -131,6 +131,14 @@ class SegmentFile:
         """Bytes at ``offset`` of a plain file (does not move :attr:`offset`)."""
         return os.pread(self.fd, count, offset)
 
+    def leading(self, count: int) -> bytes:
+        """The first ``count`` bytes (a compressed file must still be at offset 0)."""
+        if self._stream is None:
+            return os.pread(self.fd, count, 0)
+        data = self._stream.read(count)
+        self._stream.seek(0)
+        return data
+
     def read(self, count: int) -> bytes:
         """The next ``count`` bytes at most, advancing :attr:`offset`."""
         if self._stream is None:

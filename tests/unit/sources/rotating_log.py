@@ -1,9 +1,12 @@
 """A log writer for follower tests: numbered lines, and every way logs get rotated.
 
-Lines look like ``00000042 <filler>`` so a test can compare what a follower delivered with
-what was written, in order, by sequence number. Rotations mimic logrotate (numbered
-``.1``/``.2.gz`` with or without ``delaycompress``, ``copytruncate``, ``nocreate``) and
-``postfix logrotate`` (``NAME.%Y%m%d-%H%M%S``, compressed after a pause).
+Lines look like ``00000042 3fa9c2e1 <filler>`` so a test can compare what a follower
+delivered with what was written, in order, by sequence number. The random token stands
+for what makes real log lines unique (time stamps, pids, queue ids): a follower detects
+``copytruncate`` by comparing the bytes it has read with what the file holds now.
+Rotations mimic logrotate (numbered ``.1``/``.2.gz`` with or without ``delaycompress``,
+``copytruncate``, ``nocreate``) and ``postfix logrotate`` (``NAME.%Y%m%d-%H%M%S``,
+compressed after a pause).
 """
 
 from __future__ import annotations
@@ -29,14 +32,32 @@ class RotatingLog:
         self.written: list[bytes] = []
         self._stamp = datetime(2026, 11, 22, 0, 0, 0, tzinfo=UTC)
         self._pending_compress: list[Path] = []
+        self._rest: bytes | None = None  # the unwritten end of a line begun by begin_line
 
     def line(self, seq: int) -> bytes:
         filler = b"x" * self.rng.randrange(0, 120)
-        return b"%08d %s" % (seq, filler)
+        return b"%08d %08x %s" % (seq, self.rng.getrandbits(32), filler)
+
+    def begin_line(self) -> None:
+        """Write the first part of the next line only; the next write completes it."""
+        self.finish_line()
+        text = self.line(len(self.written))
+        cut = self.rng.randrange(18, len(text) + 1)  # past the token (see the module doc)
+        with self.path.open("ab") as out:
+            out.write(text[:cut])
+        self.written.append(text)
+        self._rest = text[cut:] + b"\n"
+
+    def finish_line(self) -> None:
+        if self._rest is not None:
+            with self.path.open("ab") as out:
+                out.write(self._rest)
+            self._rest = None
 
     def append(self, count: int = 1, split: bool = False) -> list[bytes]:
         """Append ``count`` complete lines (``split``: each in two writes, the first one
         ending mid-line, so a reader may see the partial line in between)."""
+        self.finish_line()
         new = [self.line(len(self.written) + i) for i in range(count)]
         with self.path.open("ab") as out:
             for text in new:
@@ -71,6 +92,7 @@ class RotatingLog:
     def rotate_rename(self, create: bool = True, compress: bool = False) -> None:
         """logrotate's default: ``NAME`` becomes ``NAME.1``; with ``compress`` (and
         ``delaycompress``) ``NAME.2`` becomes ``NAME.2.gz``."""
+        self.finish_line()
         self._shift()
         if self.path.exists():
             self.path.rename(self.path.with_name(self.path.name + ".1"))
@@ -83,6 +105,7 @@ class RotatingLog:
 
     def copytruncate(self) -> None:
         """logrotate ``copytruncate``: copy to ``NAME.1``, then truncate in place."""
+        self.finish_line()
         self._shift()
         shutil.copyfile(self.path, self.path.with_name(self.path.name + ".1"))
         with self.path.open("r+b") as live:
@@ -97,6 +120,7 @@ class RotatingLog:
     def postfix_logrotate(self) -> None:
         """``mv NAME NAME.%Y%m%d-%H%M%S``; the compressor runs later
         (:meth:`compress_pending`); postlogd creates ``NAME`` on its next write."""
+        self.finish_line()
         self._stamp += timedelta(seconds=self.rng.randrange(1, 5000))
         target = self.path.with_name(f"{self.path.name}.{self._stamp:%Y%m%d-%H%M%S}")
         self.path.rename(target)
