@@ -168,8 +168,8 @@ def main() -> None:
     best: dict[str, tuple[float, float]] = {}
     counts: dict[str, int] = {}
     for round_no in range(1, args.rounds + 1):  # interleaved rounds; the best round counts
-        for name, work in contenders.items():
-            wall, cpu, counts[name] = timed(work)
+        for name, contender in contenders.items():
+            wall, cpu, counts[name] = timed(contender)
             old = best.get(name, (wall, cpu))
             best[name] = (min(old[0], wall), min(old[1], cpu))
             print(f"  round {round_no} {name:<18} {wall:7.2f} s wall {cpu:7.2f} s CPU", flush=True)
