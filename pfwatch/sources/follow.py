@@ -30,6 +30,17 @@ Behaviour, in the order a poll applies it:
   lines at once, so this only happens to a writer that died mid-line.
 - A line longer than ``max_line_bytes`` is delivered cut to that length, flagged
   ``truncated``; the rest of it is skipped without being buffered.
+- Whenever the follower moves on from a file (rotated segments read, old file rotated
+  away, a live file that was empty when opened now has content, the path reappearing),
+  it lists the segments again after the file of the last delivered line: a copytruncate
+  or rename may have produced files meanwhile. Rotated files already read to their end
+  are skipped, recognised by inode *and* leading bytes (compressors free inodes, and the
+  next file may get the same number).
+
+Limits, inherent in identifying files by content: a file is known by the bytes read from
+it. A file of which only part of a first line has been read, truncated and rewritten
+with the same first bytes, is taken for the same file. Lines written between logrotate's
+copy and its truncation are lost (logrotate documents this for ``copytruncate``).
 """
 
 from __future__ import annotations
@@ -43,172 +54,19 @@ import time
 import zlib
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import Literal
 
-from pfwatch.sources.position import (
-    HEAD_BYTES,
-    MARKER_BYTES,
-    FilePosition,
-    fingerprint,
-    position_after,
-)
+from pfwatch.sources.lines import Line, LineReader
+from pfwatch.sources.position import HEAD_BYTES, MARKER_BYTES, FilePosition
 from pfwatch.sources.rotation import Plan, SegmentFile, locate
+
+__all__ = ["DEFAULT_POLL_INTERVAL", "Follower", "Line"]
 
 DEFAULT_MAX_LINE_BYTES = 64 * 1024
 DEFAULT_POLL_INTERVAL = 0.25
 READ_CHUNK = 256 * 1024
 MAX_BATCH_BYTES = 4 * 1024 * 1024
-
-
-class _Ident(NamedTuple):
-    path: str
-    file: str
-    dev: int
-    ino: int
-
-
-@dataclass(frozen=True, slots=True)
-class Line:
-    """One delivered line: ``data`` without its newline, and where it ended in ``file``."""
-
-    data: bytes
-    ident: _Ident = field(repr=False)
-    offset: int
-    head: bytes = field(repr=False, compare=False)
-    marker: bytes = field(repr=False, compare=False)
-    truncated: bool = False
-    unterminated: bool = False
-
-    @property
-    def file(self) -> str:
-        """The file the line was read from: the live path or a rotated segment."""
-        return self.ident.file
-
-    @property
-    def position(self) -> FilePosition:
-        """The position just after this line: commit it with the line's effects."""
-        path, file, dev, ino = self.ident
-        return position_after(
-            path=path, file=file, dev=dev, ino=ino, offset=self.offset, head=self.head,
-            marker=self.marker,
-        )  # fmt: skip
-
-    @property
-    def checkpoint(self) -> str:
-        """:attr:`position` as the opaque JSON token of :class:`pfwatch.events.LogEvent`."""
-        return self.position.to_json()
-
-
-class _Reader:
-    """Splits one open file into lines, remembering what a position needs."""
-
-    def __init__(
-        self, seg: SegmentFile, path: str, head: bytes, marker: bytes, *, max_line: int, now: float
-    ) -> None:
-        self.seg = seg
-        self.ident = _Ident(path, seg.name, seg.dev, seg.ino)
-        self.head = head[:HEAD_BYTES]  # the file's first bytes, at least up to the offset
-        self.tail = marker  # the bytes just before seg.offset
-        self.delivered = seg.offset
-        self.delivered_marker = marker
-        self.max_line = max_line
-        self.carry = b""  # an incomplete line (at most max_line bytes of it)
-        self.skipping = False  # the incomplete line is too long: drop its further bytes
-        self.carry_at = now
-
-    def identity(self) -> FilePosition:
-        """Like :meth:`position`, but demanding every leading byte this reader has seen:
-        after a truncation, only the copy made of *this* file matches it."""
-        pos = self.position()
-        return FilePosition(
-            pos.path, pos.file, pos.dev, pos.ino, pos.offset, len(self.head),
-            fingerprint(self.head), pos.marker_len, pos.marker_hash,
-        )  # fmt: skip
-
-    def position(self) -> FilePosition:
-        return position_after(
-            path=self.ident.path, file=self.ident.file, dev=self.ident.dev, ino=self.ident.ino,
-            offset=self.delivered, head=self.head, marker=self.delivered_marker,
-        )  # fmt: skip
-
-    def read(self, count: int, verify: bool, now: float) -> tuple[list[Line], int] | None:
-        """Read up to ``count`` bytes; ``None`` if the file no longer holds what was read
-        before (truncated or overwritten): then nothing of this read is used."""
-        before = self.seg.offset
-        data = self.seg.read(count)
-        if not data:
-            return [], 0
-        if verify and (before > 0 or self.head) and not self._unchanged(before):
-            return None
-        if len(self.head) < HEAD_BYTES:
-            start = len(self.head) - before
-            self.head += data[start : start + HEAD_BYTES - len(self.head)]
-        return self._split(data, before, now), len(data)
-
-    def _unchanged(self, before: int) -> bool:
-        head = self.head
-        tail = self.tail
-        return (
-            self.seg.pread(len(head), 0) == head
-            and self.seg.pread(len(tail), before - len(tail)) == tail
-        )
-
-    def _split(self, data: bytes, base: int, now: float) -> list[Line]:
-        lines: list[Line] = []
-        ident, head, cap, tail = self.ident, self.head, self.max_line, self.tail
-        start = 0
-        find = data.find
-        while (nl := find(b"\n", start)) >= 0:
-            end = nl + 1
-            marker = (
-                data[end - MARKER_BYTES : end]
-                if end >= MARKER_BYTES
-                else (tail + data[:end])[-MARKER_BYTES:]
-            )
-            if self.carry or self.skipping:
-                text = self.carry + data[start : min(nl, start + cap - len(self.carry))]
-                truncated = self.skipping or len(self.carry) + nl - start > cap
-                self.carry, self.skipping = b"", False
-            elif nl - start > cap:
-                text, truncated = data[start : start + cap], True
-            else:
-                text, truncated = data[start:nl], False
-            lines.append(Line(text, ident, base + end, head, marker, truncated))
-            start = end
-        if start < len(data):
-            self.carry_at = now
-            if not self.skipping:
-                room = cap - len(self.carry)
-                self.carry += data[start : start + room]
-                self.skipping = len(data) - start > room
-        self.tail = (
-            data[-MARKER_BYTES:] if len(data) >= MARKER_BYTES else (tail + data)[-MARKER_BYTES:]
-        )
-        if lines:
-            last = lines[-1]
-            self.delivered, self.delivered_marker = last.offset, last.marker
-        return lines
-
-    @property
-    def blank(self) -> bool:
-        """Opened empty at offset 0 and nothing read since."""
-        return not self.head and self.seg.offset == 0
-
-    def finish(self) -> list[Line]:
-        """Deliver the unterminated tail, if any (the file is done with)."""
-        if not self.carry and not self.skipping:
-            return []
-        line = Line(
-            self.carry, self.ident, self.seg.offset, self.head, self.tail, self.skipping, True
-        )
-        self.carry, self.skipping = b"", False
-        self.delivered, self.delivered_marker = line.offset, line.marker
-        return [line]
-
-    def close(self) -> None:
-        self.seg.close()
 
 
 class Follower:
@@ -240,8 +98,8 @@ class Follower:
         self.read_chunk = read_chunk
         self.behind = False  # the last poll stopped at its byte budget: poll again at once
         self._clock = clock
-        self._queue: deque[_Reader] = deque()
-        self._live: _Reader | None = None
+        self._queue: deque[LineReader] = deque()
+        self._live: LineReader | None = None
         self._rotated_at: float | None = None
         self._last: Line | None = None
         self._finished: dict[tuple[int, int], bytes] = {}  # rotated files read, by inode
@@ -372,10 +230,10 @@ class Follower:
     def _notice(self, message: str) -> None:
         self._notices.append(message)
 
-    def _reader(self, seg: SegmentFile, head: bytes = b"", marker: bytes = b"") -> _Reader:
+    def _reader(self, seg: SegmentFile, head: bytes = b"", marker: bytes = b"") -> LineReader:
         if seg.offset == 0 and not seg.compressed:
             head = seg.pread(HEAD_BYTES, 0)  # so a truncation before the first read shows
-        return _Reader(
+        return LineReader(
             seg, str(self.path), head, marker, max_line=self.max_line_bytes, now=self._clock()
         )
 
@@ -433,7 +291,7 @@ class Follower:
             self._notice(message)
             self._last_error = message
 
-    def _drop_if_replaced(self, live: _Reader) -> None:
+    def _drop_if_replaced(self, live: LineReader) -> None:
         """After a read error: give up the open file if the path now names another one."""
         try:
             st = self.path.stat()
@@ -464,7 +322,7 @@ class Follower:
         everything not yet read comes after."""
         return self._last.position if self._last is not None else self._position
 
-    def _replan(self, old: _Reader, truncated: bool) -> None:
+    def _replan(self, old: LineReader, truncated: bool) -> None:
         """The live file is done with (rotated) or no longer what was read (truncated):
         find where its lines continue and what comes after it."""
         old.close()
@@ -486,7 +344,7 @@ class Follower:
             self._notice(f"{self.path}: truncated without a copy; reading it from the start")
         self._apply(plan)
 
-    def _after_queue(self, last: _Reader) -> None:
+    def _after_queue(self, last: LineReader) -> None:
         """The rotated segments are read. Look again before reading the live file: a
         copytruncate may have made a new copy of it meanwhile."""
         if self._live is not None:
@@ -519,7 +377,7 @@ class Follower:
         # a file shorter than HEAD_BYTES is known in full: it must not have more bytes
         return now[: len(known)] == known and (len(known) == HEAD_BYTES or len(now) == len(known))
 
-    def _newer_copies(self, live: _Reader) -> bool:
+    def _newer_copies(self, live: LineReader) -> bool:
         """The live file was empty when opened and now has lines: if it was copied and
         truncated in between, the copy holds older lines. Queue them; True if any."""
         anchor = self._anchor()
