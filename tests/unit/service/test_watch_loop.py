@@ -23,23 +23,30 @@ MASTER = "smtp      inet  n       -       y       -       -       smtpd\n"
 Event = dict[str, Any]
 
 
+FAKE_JOURNALCTL = Path(__file__).resolve().parents[1] / "sources" / "fake_journalctl"
+
+
 class Running:
-    def __init__(self, tmp_path: Path, state_dir: Path | None = None) -> None:
+    def __init__(
+        self, tmp_path: Path, state_dir: Path | None = None, *, journal: bool = False
+    ) -> None:
         self.out = io.StringIO()
         self.conf = tmp_path / "etc"
         self.log = tmp_path / "maillog"
         self.port = free_port()
         settings = Settings(
             config_dir=self.conf,
-            maillog=self.log,
-            journal=False,
+            maillog=None if journal else self.log,
+            journal=journal,
             state_dir=state_dir or tmp_path / "state",
             listen_host="127.0.0.1",
             listen_port=self.port,
             debounce=0.05,
             log_format="json",
         )
-        options = WatchOptions(settings=settings, proc=False, health_every=0.1)
+        options = WatchOptions(
+            settings=settings, proc=False, health_every=0.1, journalctl=str(FAKE_JOURNALCTL)
+        )
         self.service = WatchService(options, out=self.out)
         self.result: list[int] = []
         self.thread = threading.Thread(target=lambda: self.result.append(self.service.run()))
@@ -179,3 +186,49 @@ def test_an_unusable_state_directory_keeps_the_service_running(files: Path) -> N
         assert run.healthz()[1]["state_ok"] is False
     finally:
         run.stop()
+
+
+def journal_entry(cursor: int, pid: int, text: str) -> str:
+    return json.dumps(
+        {
+            "__CURSOR": f"s=1;i={cursor}",
+            "__REALTIME_TIMESTAMP": str(int(time.time() * 1e6)),
+            "SYSLOG_IDENTIFIER": "postfix/smtpd",
+            "SYSLOG_PID": str(pid),
+            "SYSLOG_FACILITY": "2",
+            "_HOSTNAME": "host",
+            "MESSAGE": text,
+        }
+    )
+
+
+@pytest.mark.skipif(not FAKE_JOURNALCTL.exists(), reason="the fake journalctl is not there")
+def test_journal_source_resumes_after_its_cursor(
+    files: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    journal = files / "journal.jsonl"
+    journal.write_text(journal_entry(1, 8001, "connect from old.example[192.0.2.1]") + "\n")
+    argv_log = files / "argv.jsonl"
+    monkeypatch.setenv("FAKE_JOURNAL", str(journal))
+    monkeypatch.setenv("FAKE_JOURNAL_ARGV_LOG", str(argv_log))
+    run = Running(files, journal=True)
+    try:
+        deadline = time.monotonic() + 10
+        while not argv_log.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)  # journalctl read the journal's end: what follows is new
+        append(journal, journal_entry(2, 8002, "connect from a.example[192.0.2.1]") + "\n")
+        run.wait(lambda e: e["event"] == "process_started" and e["pid"] == 8002)
+    finally:
+        run.stop()
+    append(journal, journal_entry(3, 8003, "connect from b.example[192.0.2.1]") + "\n")
+    again = Running(files, journal=True)
+    try:
+        again.wait(lambda e: e["event"] == "process_started" and e["pid"] == 8003)
+        time.sleep(0.3)
+        pids = [e["pid"] for e in again.events() if e["event"] == "process_started"]
+        assert pids == [8003]  # not the entry before the first start, not 8002 again
+        argvs = [json.loads(line) for line in argv_log.read_text().splitlines()]
+        assert "--after-cursor=s=1;i=2" in argvs[-1]
+    finally:
+        again.stop()
