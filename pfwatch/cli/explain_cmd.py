@@ -11,6 +11,7 @@ bad option values :class:`~pfwatch.errors.UsageError` (turned into exit codes by
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import re
 import time
@@ -209,20 +210,24 @@ def _table_for(file: str, facts: ConfigFacts) -> TableEdit | None:
     )
 
 
-def _events(logs: list[Event], specs: list[ChangeSpec], facts: ConfigFacts) -> Iterator[Event]:
-    if not logs:
+def _events(logs: Iterator[Event], specs: list[ChangeSpec], facts: ConfigFacts) -> Iterator[Event]:
+    """The log events in file order (memory stays bounded), with the changes merged in."""
+    head = next(logs, None)
+    if head is None:
         return
-    first = logs[0].at
+    first = head.at
     yield ConfigSnapshotTaken(at=first, facts=facts)
     changes = sorted((_resolve_time(s, first), i, s) for i, s in enumerate(specs))
-    for event in logs:
+    last = first
+    for event in itertools.chain([head], logs):
         while changes and changes[0][0] <= event.at:
             at, i, spec = changes.pop(0)
             yield change_event(spec, at, facts, i + 1)
+        last = max(last, event.at)
         yield event
     for at, i, spec in changes:
         yield change_event(spec, at, facts, i + 1)
-    yield Tick(at=max(logs[-1].at, *(c[0] for c in changes)) if changes else logs[-1].at)
+    yield Tick(at=max([last, *(c[0] for c in changes)]))
 
 
 def explain_document(
@@ -242,8 +247,7 @@ def explain_document(
     specs = [parse_changed_at(v) for v in changed_at]
     reference = time.mktime((year, 12, 31, 23, 59, 59, 0, 0, -1)) if year else None
     classifier = LogClassifier(reference_time=reference, keep_unrecognized=keep_unrecognized, tz=tz)
-    events: list[Event] = list(iter_log_events(logs, classifier))
-    events.sort(key=lambda e: e.at)
+    events: Iterator[Event] = iter(iter_log_events(logs, classifier))
     facts = load_facts(config_dir, max_idle)
     settings = Settings()
     if max_idle is not None:
