@@ -117,6 +117,7 @@ class WatchService:
         self._sources: dict[str, SourceStatus] = {}
         self._down: dict[str, str] = {}
         self._last_events = _LastEvents()
+        self._deferred: list[Finding] = []
         self.state = EngineState()
         self.store: StateStore | None = None
         self.http: HttpEndpoint | None = None
@@ -203,7 +204,7 @@ class WatchService:
         try:
             self.store = StateStore.open(self.settings.state_dir, exclusive=True)
         except StateError as exc:
-            if "lock" in str(exc).lower():
+            if "another pfwatch" in str(exc):  # store.lock: the directory is taken
                 raise UsageError(str(exc)) from exc
             self.log.error("state_unusable", error=str(exc))
             findings.append(state_error_finding(exc, now, str(self.settings.state_dir)))
@@ -353,6 +354,8 @@ class WatchService:
         """One cycle; returns True when the log has more input waiting."""
         events: list[Event] = []
         snapshot_row = None
+        if self._deferred:
+            findings[:0], self._deferred = self._deferred, []
         for update in updates:
             events += update.events
             self._source_state("config", update.problem, now, findings)
@@ -456,8 +459,10 @@ class WatchService:
         self.log.warning("watch_problem", directory=directory, message=message)
 
     def _state_problem(self, exc: StateError) -> None:
-        self.log.error("state_error", error=str(exc))
-        self.metrics.count_state_error()
+        """The outbox cannot commit: report it with the next batch (written from memory)."""
+        self.log.error("state_unwritable", error=str(exc))
+        path = str(self.store.path) if self.store is not None else str(self.settings.state_dir)
+        self._deferred.append(state_error_finding(exc, time.time(), path))
 
     def _metrics_snapshot(self) -> MetricsSnapshot:
         with self._lock:

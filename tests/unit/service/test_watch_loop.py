@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from pfwatch.errors import StateError, UsageError
 from pfwatch.service.loop import WatchOptions, WatchService
 from pfwatch.settings import Settings
 from pfwatch.testing.instance import free_port
@@ -232,3 +233,32 @@ def test_journal_source_resumes_after_its_cursor(
         assert "--after-cursor=s=1;i=2" in argvs[-1]
     finally:
         again.stop()
+
+
+def test_a_state_database_failing_while_running(files: Path) -> None:
+    run = Running(files)
+    try:
+        store = run.service.store
+        assert store is not None
+
+        def full(*_args: Any, **_kwargs: Any) -> Any:
+            raise StateError(f"{store.path}: cannot write state: database or disk is full")
+
+        store.commit = full  # type: ignore[method-assign]
+        append(run.log, line(6161, "connect from a.example[192.0.2.1]"))
+        error = run.wait(lambda e: e["event"] == "state_error")
+        assert "disk is full" in error["message"]
+        run.wait(lambda e: e["event"] == "process_started" and e["pid"] == 6161)
+        assert run.healthz()[1]["state_ok"] is False
+    finally:
+        run.stop()
+
+
+def test_a_second_watcher_on_the_same_state_is_refused(files: Path) -> None:
+    run = Running(files)
+    try:
+        second = WatchService(run.service.options, out=io.StringIO())
+        with pytest.raises(UsageError, match="another pfwatch"):
+            second.run()
+    finally:
+        run.stop()
