@@ -13,7 +13,6 @@ length and flagged ``truncated``; the rest of it is skipped, never buffered.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from pfwatch.sources.position import (
@@ -35,15 +34,18 @@ class Ident(NamedTuple):
     ino: int
 
 
-@dataclass(frozen=True, slots=True)
-class Line:
-    """One delivered line: ``data`` without its newline, and where it ended in ``file``."""
+class Line(NamedTuple):
+    """One delivered line: ``data`` without its newline, and where it ended in ``file``.
+
+    A tuple, because millions are made when catching up and a tuple is the cheapest
+    immutable record in Python. ``head`` and ``marker`` are what :attr:`position` needs.
+    """
 
     data: bytes
-    ident: Ident = field(repr=False)
+    ident: Ident
     offset: int
-    head: bytes = field(repr=False, compare=False)
-    marker: bytes = field(repr=False, compare=False)
+    head: bytes
+    marker: bytes
     truncated: bool = False
     unterminated: bool = False
 
@@ -125,24 +127,32 @@ class LineReader:
         lines: list[Line] = []
         ident, head, cap, tail = self.ident, self.head, self.max_line, self.tail
         start = 0
-        find = data.find
-        while (nl := find(b"\n", start)) >= 0:
-            end = nl + 1
-            marker = (
-                data[end - MARKER_BYTES : end]
-                if end >= MARKER_BYTES
-                else (tail + data[:end])[-MARKER_BYTES:]
-            )
-            if self.carry or self.skipping:
-                text = self.carry + data[start : min(nl, start + cap - len(self.carry))]
-                truncated = self.skipping or len(self.carry) + nl - start > cap
-                self.carry, self.skipping = b"", False
-            elif nl - start > cap:
-                text, truncated = data[start : start + cap], True
+        if self.carry or self.skipping:  # the first newline ends a line begun earlier
+            nl = data.find(b"\n")
+            if nl < 0:
+                nl = len(data)
             else:
-                text, truncated = data[start:nl], False
-            lines.append(Line(text, ident, base + end, head, marker, truncated))
-            start = end
+                end = nl + 1
+                text = self.carry + data[: min(nl, cap - len(self.carry))]
+                truncated = self.skipping or len(self.carry) + nl > cap
+                self.carry, self.skipping = b"", False
+                marker = data[end - MARKER_BYTES : end] if end >= MARKER_BYTES else (
+                    tail + data[:end])[-MARKER_BYTES:]  # fmt: skip
+                lines.append(Line(text, ident, base + end, head, marker, truncated))
+                start = end
+        stop = data.rfind(b"\n", start) + 1  # complete lines are data[start:stop]
+        if stop > start:
+            append = lines.append
+            end = start
+            for text in data[start : stop - 1].split(b"\n"):
+                end += len(text) + 1
+                marker = data[end - MARKER_BYTES : end] if end >= MARKER_BYTES else (
+                    tail + data[:end])[-MARKER_BYTES:]  # fmt: skip
+                if len(text) > cap:
+                    append(Line(text[:cap], ident, base + end, head, marker, True))
+                else:
+                    append(Line(text, ident, base + end, head, marker))
+            start = stop
         if start < len(data):
             self.carry_at = now
             if not self.skipping:
