@@ -230,6 +230,18 @@ def _events(logs: Iterator[Event], specs: list[ChangeSpec], facts: ConfigFacts) 
     yield Tick(at=max([last, *(c[0] for c in changes)]))
 
 
+def _in_time_order(logs: list[str], reference: float | None, tz: tzinfo | None) -> list[str]:
+    """Plain files ordered by their first timestamp (``mail.log mail.log.1`` in any order)."""
+    if len(logs) < 2 or any(p == "-" or Path(p).is_dir() for p in logs):
+        return logs
+    firsts: dict[str, float] = {}
+    for path in logs:
+        probe = LogClassifier(reference_time=reference, tz=tz)
+        head = next(iter(iter_log_events([path], probe)), None)
+        firsts[path] = head.at if head is not None else float("inf")
+    return sorted(logs, key=lambda p: firsts[p])
+
+
 def explain_document(
     logs: list[str],
     *,
@@ -247,7 +259,7 @@ def explain_document(
     specs = [parse_changed_at(v) for v in changed_at]
     reference = time.mktime((year, 12, 31, 23, 59, 59, 0, 0, -1)) if year else None
     classifier = LogClassifier(reference_time=reference, keep_unrecognized=keep_unrecognized, tz=tz)
-    events: Iterator[Event] = iter(iter_log_events(logs, classifier))
+    events: Iterator[Event] = iter(iter_log_events(_in_time_order(logs, reference, tz), classifier))
     facts = load_facts(config_dir, max_idle)
     settings = Settings()
     if max_idle is not None:

@@ -119,3 +119,15 @@ def test_demo_replays_the_shipped_scenario() -> None:
     assert doc["changes"] and all(c["status"] == "live" for c in doc["changes"])
     first = doc["changes"][0]
     assert first["made_live_by"]["label"].startswith("trivial-rewrite")
+
+
+def test_rotated_files_in_any_order_replay_in_time_order(tmp_path: Path) -> None:
+    lines = LOG.splitlines(keepends=True)
+    (tmp_path / "mail.log.1").write_text("".join(lines[:7]))
+    (tmp_path / "mail.log").write_text("".join(lines[7:]))
+    (tmp_path / "all").write_text(LOG)
+    _, split = invoke(
+        str(tmp_path / "mail.log"), str(tmp_path / "mail.log.1"), "--year", "2024", "--json"
+    )
+    _, whole = invoke(str(tmp_path / "all"), "--year", "2024", "--json")
+    assert json.loads(split)["processes"] == json.loads(whole)["processes"]
