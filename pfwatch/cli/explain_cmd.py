@@ -322,8 +322,10 @@ def _demo_changes(meta: dict[str, Any]) -> tuple[str, ...]:
     "--changed-at",
     "changed_at",
     multiple=True,
-    metavar="TIME[=FILE]",
-    help="When a file was edited (POSIX seconds, ISO 8601 or HH:MM[:SS]); repeat.",
+    metavar="TIME[=WHAT]",
+    help="When something was edited; repeat. TIME: POSIX seconds, ISO 8601, 'Apr  9 "
+    "06:26:00' or HH:MM[:SS]. WHAT: a file (main.cf, master.cf, a table or file list) or "
+    "main.cf parameter names (smtpd_banner,myhostname). See docs/explain-json.md.",
 )
 @click.option("--max-idle", type=float, help="max_idle in seconds (default: config or 100).")
 @click.option("--year", type=int, help="Year of syslog dates without one.")
