@@ -27,7 +27,6 @@ import signal
 import sys
 import threading
 import time
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,10 +34,9 @@ from types import FrameType
 from typing import Any, TextIO
 
 from pfwatch import __version__
-from pfwatch.config.snapshot import Snapshot, snapshot_from_json
 from pfwatch.core.fold import step
-from pfwatch.core.state import EngineState, from_json, to_json
-from pfwatch.errors import StateError, UsageError
+from pfwatch.core.state import EngineState, to_json
+from pfwatch.errors import StateError
 from pfwatch.events import (
     ConfigChanged,
     ConfigError,
@@ -49,25 +47,20 @@ from pfwatch.events import (
     Tick,
 )
 from pfwatch.logging import configure_logging, get_logger, redactor
-from pfwatch.maillog.reader import LogClassifier
 from pfwatch.sdnotify import notify, watchdog_interval
-from pfwatch.service import events_file
-from pfwatch.service.config_tracker import ConfigTracker, ConfigUpdate
+from pfwatch.service import events_file, startup
+from pfwatch.service.config_tracker import ConfigUpdate
 from pfwatch.service.log_input import LogInput, LogWaker
-from pfwatch.service.status import metrics_snapshot, status_document
+from pfwatch.service.status import LastEvents, SourceHealth, metrics_snapshot, status_document
 from pfwatch.settings import Settings
-from pfwatch.sinks.base import FanOut
-from pfwatch.sinks.events_json import EventsJsonSink, event_record
+from pfwatch.sinks.base import FanOut, Sink
+from pfwatch.sinks.events_json import EventsJsonSink
 from pfwatch.sinks.http import HttpEndpoint, health_from
 from pfwatch.sinks.metrics import MetricsSnapshot, PfwatchMetrics, SourceStatus
 from pfwatch.sources.files import DirectoryWatcher
-from pfwatch.sources.procfs import ProcScanner
-from pfwatch.store.outbox import Outbox, state_error_finding, state_reset_finding
+from pfwatch.store.outbox import Outbox, state_error_finding
 from pfwatch.store.sqlite import StateStore
 
-HISTORY_LIMIT = 500
-"""Exited processes the service keeps in its state: enough for /status, and the state is
-serialised with every commit (2000 cost ~20 MB of RSS after a million-line replay)."""
 _ORDER = {ConfigSnapshotTaken: 0, ConfigChanged: 0, ConfigError: 0, LogEvent: 1}
 
 
@@ -88,19 +81,6 @@ class WatchOptions:
     journalctl: str = "journalctl"
 
 
-class _LastEvents:
-    """A sink remembering the last event records for /status."""
-
-    def __init__(self, size: int = 50) -> None:
-        self.records: deque[dict[str, Any]] = deque(maxlen=size)
-
-    def emit(self, finding: Finding) -> None:
-        self.records.append(event_record(finding))
-
-    def close(self) -> None:
-        pass
-
-
 class WatchService:
     """``pfwatch watch``: build with options, :meth:`run` until :meth:`stop`."""
 
@@ -114,9 +94,8 @@ class WatchService:
         self._config_dirty = threading.Event()
         self._updates: queue.SimpleQueue[ConfigUpdate] = queue.SimpleQueue()
         self._lock = threading.RLock()
-        self._sources: dict[str, SourceStatus] = {}
-        self._down: dict[str, str] = {}
-        self._last_events = _LastEvents()
+        self._health = SourceHealth()
+        self._last_events = LastEvents()
         self._deferred: list[Finding] = []
         self.state = EngineState()
         self.store: StateStore | None = None
@@ -138,17 +117,27 @@ class WatchService:
     def run(self) -> int:
         """Start everything, loop until stopped, shut down cleanly. Returns 0."""
         renderer = configure_logging(stream=self.out, fmt=self.settings.log_format)  # type: ignore[arg-type]
-        findings: list[Finding] = []
-        self._open_store(findings)
+        self.store, findings = startup.open_store(self.settings.state_dir, self.log)
         events_stream: TextIO | None = None
-        if self.options.events_file is not None:
-            sink, events_stream = events_file.open_events_file(self.options.events_file)
-            if self.store is not None:
-                found = events_file.reconcile(self.options.events_file, self.store)
-                if found:
-                    self.log.info("events_file_reconciled", path=str(sink), already_written=found)
-        else:
-            sink = EventsJsonSink(self.out, render=renderer, redact=redactor.redact)
+        try:
+            if self.options.events_file is not None:
+                sink, events_stream = events_file.open_events_file(self.options.events_file)
+                if self.store is not None:
+                    found = events_file.reconcile(self.options.events_file, self.store)
+                    if found:
+                        self.log.info(
+                            "events_file_reconciled",
+                            path=str(self.options.events_file),
+                            already_written=found,
+                        )
+            else:
+                sink = EventsJsonSink(self.out, render=renderer, redact=redactor.redact)
+            self._serve(sink, findings)
+        finally:
+            self._shutdown(events_stream)
+        return 0
+
+    def _serve(self, sink: Sink, findings: list[Finding]) -> None:
         self.metrics = PfwatchMetrics(self._metrics_snapshot)
         self.outbox = Outbox(
             self.store,
@@ -159,9 +148,10 @@ class WatchService:
         replayed = self.outbox.replay_pending()
         if replayed:
             self.log.info("events_replayed", count=replayed)
-        tracker, positions = self._restore()
-        self.tracker = tracker
-        self.classifier = self._classifier()
+        restored = startup.restore(self.store, self.settings.config_dir, self.log)
+        self.state, self.tracker = restored.state, restored.tracker
+        tracker, positions = restored.tracker, restored.positions
+        self.classifier = startup.classifier_for(tracker)
         self.source = LogInput(
             self.classifier,
             maillog=self.settings.maillog,
@@ -170,90 +160,32 @@ class WatchService:
             ),
             journalctl=self.options.journalctl,
         )
-        self.scanner = self._scanner() if self.options.proc else None
+        self.scanner = (
+            startup.scanner_for(tracker, self.settings.config_dir) if self.options.proc else None
+        )
+        self._start_http()
+        self.watcher = DirectoryWatcher(
+            sorted(tracker.directories()),
+            self._on_files,
+            quiet=self.settings.debounce,
+            on_problem=self._on_watch_problem,
+        ).start()
+        waker = None
+        if self.settings.maillog is not None:
+            waker = LogWaker(self.settings.maillog, self._wake.set).start()
         try:
-            self._start_http()
-            self.watcher = DirectoryWatcher(
-                sorted(tracker.directories()),
-                self._on_files,
-                quiet=self.settings.debounce,
-                on_problem=self._on_watch_problem,
-            ).start()
-            waker = None
-            if self.settings.maillog is not None:
-                waker = LogWaker(self.settings.maillog, self._wake.set).start()
-            try:
-                self._install_signals()
-                self._first_cycle(findings)
-                notify("READY=1")
-                notify(f"STATUS=watching {self.settings.config_dir}")
-                self._loop()
-                notify("STOPPING=1")
-            finally:
-                self.watcher.stop()
-                if waker is not None:
-                    waker.stop()
+            self._install_signals()
+            self._first_cycle(findings)
+            notify("READY=1")
+            notify(f"STATUS=watching {self.settings.config_dir}")
+            self._loop()
+            notify("STOPPING=1")
         finally:
-            self._shutdown(events_stream)
-        return 0
+            self.watcher.stop()
+            if waker is not None:
+                waker.stop()
 
     # -- start-up -----------------------------------------------------------------------
-
-    def _open_store(self, findings: list[Finding]) -> None:
-        now = time.time()
-        try:
-            self.store = StateStore.open(self.settings.state_dir, exclusive=True)
-        except StateError as exc:
-            if "another pfwatch" in str(exc):  # store.lock: the directory is taken
-                raise UsageError(str(exc)) from exc
-            self.log.error("state_unusable", error=str(exc))
-            findings.append(state_error_finding(exc, now, str(self.settings.state_dir)))
-            self.store = None
-            return
-        reset = state_reset_finding(self.store, now)
-        if reset is not None:
-            self.log.warning(
-                "state_reset", path=str(self.store.path), kept_as=str(self.store.recovered_from)
-            )
-            findings.append(reset)
-
-    def _restore(self) -> tuple[ConfigTracker, dict[str, Any]]:
-        positions: dict[str, Any] = {}
-        snapshot: Snapshot | None = None
-        if self.store is not None:
-            try:
-                positions = self.store.positions()
-                stored_state = self.store.engine_state()
-                if stored_state is not None:
-                    self.state = from_json(json.dumps(stored_state))
-                last = self.store.last_snapshot()
-                if last is not None:
-                    snapshot = snapshot_from_json(json.loads(last.json))
-            except (StateError, ValueError, KeyError, TypeError) as exc:
-                self.log.warning("state_not_restored", error=str(exc))
-                self.state, positions, snapshot = EngineState(), {}, None
-        self.state.settings.history_limit = HISTORY_LIMIT
-        config = positions.get("config")
-        seq = int(config.get("seq", 0)) if isinstance(config, dict) else 0
-        return ConfigTracker(self.settings.config_dir, snapshot, seq), positions
-
-    def _classifier(self) -> LogClassifier:
-        syslog: dict[str, str] = {}
-        current = self.tracker.current
-        if current is not None:
-            for service in current.services:
-                name = service.overrides.get("syslog_name")
-                if name:
-                    syslog[name] = service.name
-        return LogClassifier(syslog_services=syslog, coalesce_activity=True)
-
-    def _scanner(self) -> ProcScanner:
-        tracker = self.tracker
-        return ProcScanner(
-            tracker.parameter("queue_directory", "/var/spool/postfix"),
-            self.settings.config_dir,
-            tracker.parameter("syslog_name", "postfix").split("/")[0],
-        )
 
     def _start_http(self) -> None:
         self.http = HttpEndpoint(
@@ -411,7 +343,7 @@ class WatchService:
             visible = self.scanner.visible
             self._next_proc = now + (opts.proc_every if visible else self.scanner.rescan)
             how = None if visible else self.scanner.how
-            self._sources["proc"] = SourceStatus(up=True, error=how)
+            self._health.statuses["proc"] = SourceStatus(up=True, error=how)
         if now >= self._next_tick:
             events.append(Tick(now))
             self._next_tick = now + opts.tick_every
@@ -427,27 +359,13 @@ class WatchService:
     def _source_state(
         self, name: str, error: str | None, now: float, findings: list[Finding]
     ) -> None:
-        was = self._down.get(name)
-        if error is not None and was is None:
-            self._down[name] = error
-            findings.append(
-                Finding("source_unavailable", now, "observed", {"source": name, "message": error})
-            )
-        elif error is None and was is not None:
-            del self._down[name]
-            findings.append(Finding("source_recovered", now, "observed", {"source": name}))
-        if name == self.source.name:
-            self._sources[name] = self.source.status(error, now)
-        elif name != "proc":
-            self._sources[name] = SourceStatus(up=error is None, error=error)
+        status = self.source.status(error, now) if name == self.source.name else None
+        findings += self._health.update(name, error, now, status)
 
     def _config_adopted(self) -> None:
         self.watcher.set_directories(sorted(self.tracker.directories()))
         if self.scanner is not None:
-            self.scanner.configure(
-                self.tracker.parameter("queue_directory", "/var/spool/postfix"),
-                self.tracker.parameter("syslog_name", "postfix").split("/")[0],
-            )
+            self.scanner.configure(*startup.instance_of(self.tracker))
 
     # -- callbacks from other threads ---------------------------------------------------
 
@@ -471,7 +389,7 @@ class WatchService:
                 self.state,
                 now=time.time(),
                 digest=current.digest if current is not None else None,
-                sources=dict(self._sources),
+                sources=dict(self._health.statuses),
                 state_ok=self.outbox.state_ok,
             )
 
@@ -482,7 +400,7 @@ class WatchService:
                 self.state,
                 now=time.time(),
                 digest=current.digest if current is not None else None,
-                sources=dict(self._sources),
+                sources=dict(self._health.statuses),
                 state_ok=self.outbox.state_ok,
                 last_events=list(self._last_events.records),
                 watch={

@@ -4,7 +4,9 @@ Inputs: the :class:`~pfwatch.core.state.EngineState` (read under the loop's lock
 digest of the configuration on disk, the health of each source, the outbox's state flag,
 the last emitted event records. Outputs: a :class:`~pfwatch.sinks.metrics.MetricsSnapshot`
 (the adapter :class:`~pfwatch.sinks.metrics.PfwatchMetrics` scrapes) and the JSON-ready
-/status document. Pure functions. Errors: none.
+/status document (pure functions); :class:`SourceHealth`, which turns a source going
+down or coming back into ``source_unavailable`` / ``source_recovered``; the
+:class:`LastEvents` sink for /status. Errors: none.
 
 A change is pending while its status is not ``live`` and no later change superseded it.
 Its per-service prediction is the latest predicted exit (``latest`` bound) of its stale
@@ -14,6 +16,7 @@ needs an action first (it will not go live by itself).
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -21,6 +24,8 @@ from pfwatch.core import predict
 from pfwatch.core.changes import needs_actions
 from pfwatch.core.report import change_row, process_row
 from pfwatch.core.state import Change, EngineState
+from pfwatch.events import Finding
+from pfwatch.sinks.events_json import event_record
 from pfwatch.sinks.metrics import MetricsSnapshot, PendingChange, SourceStatus
 
 STATUS_SCHEMA = "pfwatch.status/1"
@@ -134,3 +139,40 @@ def status_document(
         "last_reload_at": max((float(r["at"]) for r in state.reloads), default=None),
         "last_events": list(last_events),
     }
+
+
+class SourceHealth:
+    """The status of each input; transitions become events (docs/events.md §2.3)."""
+
+    def __init__(self) -> None:
+        self.statuses: dict[str, SourceStatus] = {}
+        self._down: dict[str, str] = {}
+
+    def update(
+        self, name: str, error: str | None, now: float, status: SourceStatus | None = None
+    ) -> list[Finding]:
+        """Record ``name`` as up (``error`` None) or down; returns the findings to emit."""
+        self.statuses[name] = status or SourceStatus(up=error is None, error=error)
+        was = self._down.get(name)
+        if error is not None and was is None:
+            self._down[name] = error
+            return [
+                Finding("source_unavailable", now, "observed", {"source": name, "message": error})
+            ]
+        if error is None and was is not None:
+            del self._down[name]
+            return [Finding("source_recovered", now, "observed", {"source": name})]
+        return []
+
+
+class LastEvents:
+    """A sink remembering the last event records, for /status."""
+
+    def __init__(self, size: int = 50) -> None:
+        self.records: deque[dict[str, Any]] = deque(maxlen=size)
+
+    def emit(self, finding: Finding) -> None:
+        self.records.append(event_record(finding))
+
+    def close(self) -> None:
+        pass

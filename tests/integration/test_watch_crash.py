@@ -128,14 +128,17 @@ def test_kill_9_loses_and_repeats_nothing(
             events_file=events_file,
         )
 
-    first = spawn(0)
-    first.wait_started()  # the first start must see the log from its end onwards
+    watch = spawn(0)
+    try:
+        watch.wait_started()  # the first start must see the log from its end onwards
+    except BaseException:
+        watch.kill()
+        raise
     before = 0
     traffic = Traffic(inst, seed)
     traffic.start()
     kills: list[float] = []
     try:
-        watch = first
         for round_no in range(1, ROUNDS + 1):
             if round_no > 1 and chooser.random() < 0.25:
                 moment = chooser.uniform(0.2, 2.0)  # somewhere in start-up
@@ -149,6 +152,9 @@ def test_kill_9_loses_and_repeats_nothing(
             watch.kill()
             before = runs_started(watch)
             watch = spawn(round_no)
+    except BaseException:
+        watch.kill()
+        raise
     finally:
         traffic.finish()
     try:

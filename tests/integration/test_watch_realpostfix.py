@@ -47,7 +47,11 @@ def change_for(parameter: str) -> object:
 
 def start_watch(inst: PostfixInstance, tmp_path: Path, name: str = "out.jsonl") -> WatchProcess:
     watch = WatchProcess(inst.config_dir, inst.maillog, tmp_path / "state", tmp_path / name)
-    watch.wait_started()
+    try:
+        watch.wait_started()
+    except BaseException:
+        watch.kill()
+        raise
     return watch
 
 
