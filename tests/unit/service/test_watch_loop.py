@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import socket
 import threading
 import time
 import urllib.error
@@ -262,3 +264,38 @@ def test_a_second_watcher_on_the_same_state_is_refused(files: Path) -> None:
             second.run()
     finally:
         run.stop()
+
+
+def test_a_truncated_log_is_followed_from_its_new_start(files: Path) -> None:
+    run = Running(files)
+    try:
+        append(run.log, line(9101, "connect from a.example[192.0.2.1]") * 3)
+        run.wait(lambda e: e["event"] == "process_started" and e["pid"] == 9101)
+        with run.log.open("r+") as handle:  # copytruncate
+            handle.truncate(0)
+        append(run.log, line(9102, "connect from b.example[192.0.2.2]"))
+        run.wait(lambda e: e["event"] == "process_started" and e["pid"] == 9102)
+        assert not [e for e in run.events() if e["event"] == "source_unavailable"]
+    finally:
+        run.stop()
+
+
+def test_systemd_notification_and_watchdog(files: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    address = str(files / "notify.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as listener:
+        listener.bind(address)
+        listener.settimeout(10)
+        monkeypatch.setenv("NOTIFY_SOCKET", address)
+        monkeypatch.setenv("WATCHDOG_USEC", "200000")
+        monkeypatch.setenv("WATCHDOG_PID", str(os.getpid()))
+        run = Running(files)
+        try:
+            seen: list[str] = []
+            while "WATCHDOG=1" not in seen:
+                seen.append(listener.recv(4096).decode())
+            assert "READY=1" in seen and seen.index("READY=1") < seen.index("WATCHDOG=1")
+        finally:
+            run.stop()
+        rest: list[str] = []
+        while "STOPPING=1" not in rest:
+            rest.append(listener.recv(4096).decode())
