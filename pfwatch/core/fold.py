@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from pfwatch.core import confirm, observe
+from pfwatch.core import confirm, observe, stale
 from pfwatch.core import processes as pm
 from pfwatch.core.state import EngineState
 from pfwatch.errors import InvariantBroken
@@ -57,14 +57,14 @@ def step(state: EngineState, event: Event) -> list[Finding]:
     if isinstance(event, LogEvent):
         observe.apply_log(state, event, findings)
         if event.kind in observe.BIRTH_EVIDENCE and state.changes:
-            confirm.reconsider(state, f"{event.instance}/{event.daemon}/{event.pid}")
+            stale.reconsider(state, f"{event.instance}/{event.daemon}/{event.pid}")
         if event.kind == "table_changed":
             confirm.table_rebuilt(state, event)
     elif isinstance(event, ProcessTableSeen):
         first = state.proc_seen_at is None
         observe.apply_proc(state, event, findings)
         if first:
-            confirm.proc_became_visible(state)
+            stale.proc_became_visible(state)
     elif isinstance(event, ConfigChanged):
         state.next_due = None  # limits may have changed: recompute every deadline
         if state.facts is None:
@@ -97,7 +97,7 @@ def step(state: EngineState, event: Event) -> list[Finding]:
     if state.changes:
         for finding in findings:
             if finding.name == "process_started":
-                confirm.adopt(state, str(finding.data["process"]))
+                stale.adopt(state, str(finding.data["process"]))
         confirm.evaluate_all(state, findings)
     return findings
 

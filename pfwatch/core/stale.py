@@ -1,0 +1,177 @@
+"""Which processes a change leaves stale, including ones not seen yet.
+
+A process is stale for a change when it started before the change (a master.cf edit:
+before the reload that applies it) and serves an affected service. Processes that may
+exist without having logged are listed as "unseen" with the time they must be gone by.
+Pure. Inputs: the state and a change. Outputs: mutations of the change. Errors: none.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pfwatch.core.state import Change, EngineState, Process
+from pfwatch.knowledge.daemons import TIMINGS, spec_for
+
+ALWAYS_RUNNING = frozenset({"qmgr", "oqmgr", "pickup"})
+"""Started by master at once because of their wakeup (src/master/master_wakeup.c:165-175)."""
+STALE_MODES = frozenset({"restart", "reload", "table_check", "table_check_10s"})
+
+
+def matches(proc: Process, impact: dict[str, Any]) -> bool:
+    if spec_for(proc.daemon).name != impact["daemon"]:
+        return False
+    return not proc.service or proc.service == impact["service"] or proc.inferred
+
+
+def select_stale(state: EngineState, change: Change) -> None:
+    """Processes that started before the change and serve an affected service."""
+    res = state.resolution()
+    for impact in change.impacts:
+        mode = impact["mode"]
+        if mode not in STALE_MODES:
+            continue
+        procs = [
+            p
+            for p in state.processes.values()
+            if matches(p, impact) and p.first_seen_at <= change.at and born_before(p, change.at)
+        ]
+        for proc in procs:
+            if mode == "table_check" and not proc.session_open:
+                continue
+            if mode == "table_check" and proc.key not in change.until_session_end:
+                change.until_session_end.append(proc.key)
+            if proc.key not in change.stale:
+                change.stale.append(proc.key)
+            if mode == "table_check_10s":
+                check = TIMINGS["trivial_rewrite_table_check"][0]
+                change.stale_until[proc.key] = change.at + check + res
+        if procs or state.proc_authoritative() or mode.startswith("table_check"):
+            continue
+        _unseen(state, change, impact)
+
+
+def _unseen(state: EngineState, change: Change, impact: dict[str, Any]) -> None:
+    daemon, res = impact["daemon"], state.resolution()
+    entry = {
+        "service": impact["service"],
+        "daemon": daemon,
+        "until": None,
+        "why": "",
+        "resolved_at": None,
+    }
+    if daemon in ALWAYS_RUNNING:
+        if impact["mode"] == "reload":
+            entry["why"] = (
+                f"master keeps a {daemon} running (src/master/master_wakeup.c:"
+                "165-175); it has not logged yet and exits only on reload"
+            )
+        else:
+            wakeup = TIMINGS["pickup_wakeup"][0]
+            entry["until"] = change.at + impact["max_use"] * wakeup
+            entry["why"] = (
+                f"master keeps a {daemon} running; every {wakeup:g} s wakeup "
+                f"counts as a use, so it exits within {impact['max_use']} wakeups"
+            )
+    elif impact["mode"] == "reload":
+        return
+    else:
+        if daemon == "proxymap" and not _proxy_used(state):
+            return
+        began = state.log_began_at if state.log_began_at is not None else change.at
+        until = began + float(impact["max_idle"]) + res
+        if until <= change.at:
+            return
+        entry["until"] = until
+        entry["why"] = (
+            f"unknown pre-existing processes: the log began only "
+            f"{change.at - began:.0f} s before the change, so a {daemon} that was "
+            f"idle since before the log began cannot be ruled out until "
+            f"max_idle ({impact['max_idle']:g} s) after the log began"
+        )
+    change.unseen.append(entry)
+
+
+def born_before(proc: Process, at: float) -> bool:
+    """Whether ``proc`` may have started before ``at`` (a first log line in the same
+    second counts: it may have been written up to a second after the process started)."""
+    if proc.born_at is None:
+        return True
+    return proc.born_at < at if proc.born_exact else proc.born_at <= at
+
+
+def adopt(state: EngineState, key: str) -> None:
+    """A process first seen now may have started before pending changes: mark it stale."""
+    proc = state.processes.get(key)
+    if proc is None:
+        return
+    for change in state.changes.values():
+        if change.status in ("live", "superseded") or key in change.stale:
+            continue
+        if not born_before(proc, change.at):
+            continue
+        for impact in change.impacts:
+            if (
+                impact["mode"] in STALE_MODES
+                and matches(proc, impact)
+                and (impact["mode"] != "table_check" or proc.session_open)
+            ):
+                change.stale.append(key)
+                if impact["mode"] == "table_check":
+                    change.until_session_end.append(key)
+                if impact["mode"] == "table_check_10s":
+                    check = TIMINGS["trivial_rewrite_table_check"][0]
+                    change.stale_until[key] = change.at + check + state.resolution()
+                break
+
+
+def reconsider(state: EngineState, key: str) -> None:
+    """A process's birth became known: drop it from changes it turns out to postdate."""
+    proc = state.processes.get(key)
+    if proc is None:
+        return
+    for change in state.changes.values():
+        if change.status == "live" or key not in change.stale or key in change.resolved:
+            continue
+        if not born_before(proc, change.at):
+            change.stale.remove(key)
+            change.stale_until.pop(key, None)
+            if key in change.until_session_end:
+                change.until_session_end.remove(key)
+
+
+def _proxy_used(state: EngineState) -> bool:
+    """Whether any parameter (other than the proxy_*_maps lists) names a proxy: table."""
+    if state.facts is None:
+        return False
+    return any(
+        "proxy:" in value
+        for name, value in state.facts.parameters.items()
+        if name not in ("proxy_read_maps", "proxy_write_maps")
+    )
+
+
+def proc_became_visible(state: EngineState) -> None:
+    """With /proc visible, unseen processes are known: re-select the stale sets."""
+    for change in state.changes.values():
+        if change.status in ("live", "superseded"):
+            continue
+        for entry in change.unseen:
+            if entry["resolved_at"] is None:
+                entry["resolved_at"] = change.at
+                entry["why"] += " (/proc now lists every process)"
+        select_stale(state, change)
+
+
+def argv_stale_until(state: EngineState, change: Change, reload: float) -> None:
+    """master.cf edits reach a service's processes only from the reload on: every process
+    of an edited service that started before the reload is stale (master_conf.c:130-149)."""
+    for impact in change.impacts:
+        if impact["via"] != ["master.cf"]:
+            continue
+        # the reload line is stamped to the second: a process started in that second may
+        # predate it (qmgr and pickup are restarted by the reload itself, so not for them)
+        until = reload if impact["daemon"] in ALWAYS_RUNNING else reload + state.resolution()
+        for proc in state.processes.values():
+            if matches(proc, impact) and born_before(proc, until) and proc.key not in change.stale:
+                change.stale.append(proc.key)
