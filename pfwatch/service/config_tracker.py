@@ -48,12 +48,17 @@ class ConfigUpdate:
     position: dict[str, Any] = field(default_factory=dict)
     """:meth:`ConfigTracker.position` right after this look, to commit with its events."""
 
+    _row: tuple[float, str, str] | None = field(default=None, init=False, repr=False)
+
     def stored(self) -> tuple[float, str, str] | None:
-        """``(taken_at, digest, json)`` for :meth:`StateStore.commit`, when adopted."""
+        """``(taken_at, digest, json)`` for :meth:`StateStore.commit`, when adopted
+        (serialised once; the watch loop has its worker thread do it)."""
         if self.adopted is None:
             return None
-        text = json.dumps(snapshot_to_json(self.adopted), sort_keys=True)
-        return self.adopted.taken_at, self.adopted.digest, text
+        if self._row is None:
+            text = json.dumps(snapshot_to_json(self.adopted), sort_keys=True)
+            self._row = (self.adopted.taken_at, self.adopted.digest, text)
+        return self._row
 
 
 class ConfigTracker:

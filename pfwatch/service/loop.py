@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 from pfwatch import __version__
 from pfwatch.core.fold import step
@@ -46,7 +46,7 @@ from pfwatch.events import (
     LogEvent,
     Tick,
 )
-from pfwatch.logging import configure_logging, get_logger, redactor
+from pfwatch.logging import Format, configure_logging, get_logger, redactor
 from pfwatch.sdnotify import notify, watchdog_interval
 from pfwatch.service import events_file, startup
 from pfwatch.service.config_tracker import ConfigUpdate
@@ -116,7 +116,8 @@ class WatchService:
 
     def run(self) -> int:
         """Start everything, loop until stopped, shut down cleanly. Returns 0."""
-        renderer = configure_logging(stream=self.out, fmt=self.settings.log_format)  # type: ignore[arg-type]
+        fmt = cast(Format, self.settings.log_format)  # settings.py accepts LOG_FORMATS only
+        renderer = configure_logging(stream=self.out, fmt=fmt)
         self.store, findings = startup.open_store(self.settings.state_dir, self.log)
         events_stream: TextIO | None = None
         try:
@@ -272,7 +273,9 @@ class WatchService:
             self._config_dirty.clear()
             if self._stop.is_set():
                 return
-            self._updates.put(self.tracker.check(time.time()))
+            update = self.tracker.check(time.time())
+            update.stored()  # serialise here, not on the engine's thread
+            self._updates.put(update)
             self._wake.set()
 
     def _cycle(
