@@ -1,0 +1,101 @@
+"""What the master's start, reload, stop and child-exit warnings do to every process.
+
+Reload: idle children exit at once, busy ones after their current request
+(src/master/master.c:582-590; single_server.c:257-262, 280-306); with /proc visible they
+are only marked and /proc shows the exit. Stop: the master kills its process group
+(master_sig.c:196). Child warnings: an observed crash or kill (master_spawn.c:331-336).
+Pure. Inputs: the state and one master/postfix-script LogEvent. Outputs: state mutations
+and findings. Errors: none.
+"""
+
+from __future__ import annotations
+
+from pfwatch.core import processes as pm
+from pfwatch.core.state import EngineState
+from pfwatch.events import Basis, Finding, LogEvent
+
+RELOAD_NOTE = (
+    "postfix reload: the master closed the status pipe; idle children exit at "
+    "once, busy ones after their current request (src/master/master.c:582-590; "
+    "single_server.c:257-262,280-306)"
+)
+STOP_NOTE = "postfix stop: the master kills its whole process group (src/master/master_sig.c:196)"
+
+
+def apply(state: EngineState, ev: LogEvent, findings: list[Finding]) -> None:
+    kind, inst = ev.kind, ev.instance
+    if kind == "master_started":
+        _end_all(
+            state, inst, ev.at, STOP_NOTE + " (a new master started)", findings, keep_master=False
+        )
+        state.master[inst] = {"pid": ev.pid, "started_at": ev.at}
+        pm.started(state, inst, "master", "master", ev.pid, ev.at, findings)
+        findings.append(
+            Finding(
+                "postfix_started",
+                ev.at,
+                "observed",
+                {"instance": inst, "pid": ev.pid, "version": ev.fields.get("version", "")},
+            )
+        )
+    elif kind == "master_reloaded":
+        state.reloads.append({"instance": inst, "at": ev.at})
+        if pm.process_key(inst, "master", ev.pid) not in state.processes and ev.pid > 0:
+            pm.started(state, inst, "master", "master", ev.pid, ev.at, findings)
+        for proc in [p for p in state.processes.values() if p.instance == inst]:
+            if proc.daemon == "master":
+                continue
+            if proc.session_open or (state.proc_authoritative() and not proc.inferred):
+                proc.draining, proc.drain_reason = True, "reload"
+            else:
+                pm.exited(state, proc, ev.at, "reload", "inferred", RELOAD_NOTE, findings)
+        findings.append(Finding("postfix_reloaded", ev.at, "observed", {"instance": inst}))
+    elif kind in ("master_stopped", "master_exit_time"):
+        _end_all(state, inst, ev.at, STOP_NOTE, findings, keep_master=False)
+        findings.append(
+            Finding(
+                "postfix_stopped",
+                ev.at,
+                "observed",
+                {"instance": inst, "signal": ev.fields.get("signal", "")},
+            )
+        )
+    elif kind in ("child_exit_status", "child_killed"):
+        daemon = ev.fields.get("child_daemon", "") or ev.fields.get("path", "").rsplit("/")[-1]
+        try:
+            pid = int(ev.fields.get("child_pid", "0"))
+        except ValueError:
+            return
+        child = state.processes.get(pm.process_key(inst, daemon, pid))
+        if child is not None:
+            reason = "killed" if kind == "child_killed" else "crash"
+            detail = (
+                f"signal {ev.fields.get('signal')}"
+                if kind == "child_killed"
+                else f"exit status {ev.fields.get('status')}"
+            )
+            pm.exited(
+                state,
+                child,
+                ev.at,
+                reason,
+                "observed",
+                f"master reported {detail} (src/master/master_spawn.c:331-336)",
+                findings,
+            )
+
+
+def _end_all(
+    state: EngineState,
+    inst: str,
+    at: float,
+    note: str,
+    findings: list[Finding],
+    *,
+    keep_master: bool,
+) -> None:
+    for proc in [p for p in state.processes.values() if p.instance == inst]:
+        if keep_master and proc.daemon == "master":
+            continue
+        basis: Basis = "observed" if proc.daemon == "master" else "inferred"
+        pm.exited(state, proc, at, "stop", basis, note, findings)
