@@ -1,10 +1,10 @@
 """Apply observations (log events, /proc polls) to the process model.
 
 Which log kinds (see the LogEvent.kind contract) open or close sessions, prove use,
-or show an exit; what the master's start, reload and stop do to every child
-(src/master/master.c:582-590, master_sig.c:196, single_server.c:257-262, 280-306).
-Pure: no I/O, no clock. Inputs: the state, one event. Outputs: state mutations and
-appended findings. Errors: none.
+or show an exit; a new pid of a one-process service retires the old one; /proc polls
+give exact births and exits. Master and postfix-script lines go to
+:mod:`pfwatch.core.master_events`. Pure: no I/O, no clock. Inputs: the state, one
+event. Outputs: state mutations and appended findings. Errors: none.
 """
 
 from __future__ import annotations
