@@ -240,6 +240,8 @@ class WatchService:
         opts = self.options
         watchdog = watchdog_interval()
         next_watchdog = time.monotonic()
+        # inotify wakes the loop for a log file; journalctl's pipe is polled more often
+        poll = opts.log_poll if self.settings.maillog is not None else min(opts.log_poll, 0.05)
         worker = threading.Thread(target=self._config_worker, name="pfwatch-config")
         worker.start()
         try:
@@ -253,7 +255,7 @@ class WatchService:
                     notify("WATCHDOG=1")
                     next_watchdog = time.monotonic() + watchdog
                 if not more:
-                    self._wake.wait(opts.log_poll)
+                    self._wake.wait(poll)
                     self._wake.clear()
         finally:
             self._config_dirty.set()
