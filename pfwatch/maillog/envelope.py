@@ -216,6 +216,26 @@ def fast_syslog_regex(message_head: str) -> re.Pattern[str]:
     return re.compile(f"{FAST_SYSLOG_PREFIX}(?:{message_head})?(?P<msg>.*)", re.DOTALL)
 
 
+def activity_block_regex(queue_id_head: str, max_rest: int) -> re.Pattern[str]:
+    """The replay block regex for ``findall``: one 10-tuple per line.
+
+    ``(stamp, tag, pid, queue_id, "", "", "", "", "", "")`` for a classic syslog line with
+    a pid whose message starts with ``queue_id_head`` (its one group is the queue id);
+    ``("", "", "", "", stamp, host, tag, pid, message, "")`` for any other classic syslog
+    line with a pid; ``("", ..., line)`` for the rest. Messages longer than ``max_rest``
+    characters fall to the last form. Host and text of queue-id lines are not captured:
+    the replay needs neither.
+    """
+    stamp = r"[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d"
+    return re.compile(
+        rf"(?m)^(?P<stamp>{stamp}) \S+ (?P<tag>[^\s\[:]+)\[(?P<pid>\d+)\]: ?"
+        rf"{queue_id_head}[^\n]{{0,{max_rest}}}\n"
+        rf"|^(?P<stamp2>{stamp}) (?P<host2>\S+) (?P<tag2>[^\s\[:]+)\[(?P<pid2>\d+)\]: ?"
+        rf"(?P<msg2>[^\n]{{0,{max_rest}}})\n"
+        r"|(?P<other>[^\n]*)\n"
+    )
+
+
 def fast_syslog_block_regex(message_head: str) -> re.Pattern[str]:
     """:func:`fast_syslog_regex` for ``findall`` over a block of newline-ended lines.
 

@@ -27,7 +27,7 @@ from pfwatch.maillog.classify import ACTIVITY_KIND, ACTIVITY_PATTERN, UNRECOGNIZ
 from pfwatch.maillog.envelope import (
     Envelope,
     TimestampParser,
-    fast_syslog_block_regex,
+    activity_block_regex,
     fast_syslog_regex,
     journal_envelope,
     parse_envelope,
@@ -49,13 +49,16 @@ __all__ = [
 
 FAST_SYSLOG = fast_syslog_regex(ACTIVITY_PATTERN)
 """Classic syslog lines in one match: stamp, host, tag, pid, queue id (if any), message."""
-FAST_SYSLOG_BLOCK = fast_syslog_block_regex(ACTIVITY_PATTERN)
-"""The same for a block of lines (``findall``); other lines land in the last group."""
 MAX_LINE_BYTES = 64 * 1024
 """Longer lines are cut here (counted in ``lines_truncated``); the rest is skipped."""
 MAX_READ_ERRORS = 20
+NOT_POSTFIX = ProgramName("", "", "", "")
+"""Cached in place of the decomposition of another program's tag."""
 _CACHE_LIMIT = 4096
 _PROCESS_WINDOW = 65536
+ACTIVITY_BLOCK = activity_block_regex(ACTIVITY_PATTERN, MAX_LINE_BYTES - 1024)
+"""Replay blocks (``findall``): queue-id lines of classic syslog (inlined), other classic
+lines (the fast body) and every other line (:attr:`feed`), see activity_block_regex."""
 
 
 def _event_factory() -> Callable[..., LogEvent]:
@@ -121,9 +124,11 @@ class LogClassifier:
     from master.cf ``-o syslog_name=...`` to service names; ``keep_unrecognized`` is how
     many unrecognized lines to keep verbatim in ``stats.unrecognized_samples``; ``tz`` is
     the zone of timestamps without an offset (default: local). With ``coalesce_activity``
-    a ``message_activity`` line of a process that already logged a line in the same whole
-    second is counted but yields no event (the busy proof is the same); replay uses it to
-    create far fewer objects.
+    a ``message_activity`` line is counted but yields no event when the previous line of
+    the same process was a ``message_activity`` line with the same timestamp and queue id
+    (a second recipient line, ``from=`` then ``removed`` in one second): such a line cannot
+    change what the engine concludes (same time, same message, no session or use
+    boundary in between), so the coalesced stream folds to the same findings.
     """
 
     def __init__(
@@ -146,12 +151,14 @@ class LogClassifier:
         # hot-path counters, folded into ``stats`` on access: [total lines, unrecognized,
         # unused, time backwards, last timestamp]; Postfix lines per program; classified
         # (not fast-path activity) lines per (program, kind); processes seen recently:
-        # (program, pid text) -> time of their last line, and their count per program
+        # (program, pid text) -> [time of their last line, its queue id or ""], and their
+        # count per program
         self._counts: list[float] = [0, 0, 0, 0, -1e300]
         self._lines_per_program: dict[str, int] = {}
         self._per_program_kind: dict[tuple[str, str], int] = {}
-        self._processes: dict[tuple[str, str], float] = {}
+        self._processes: dict[tuple[str, str], list[Any]] = {}
         self._process_counts: dict[str, int] = {}
+        self._program_cache: dict[str, ProgramName] = {}
         self._fast_body = self._make_fast_body()
         self.feed: LineFeeder = self._make_feed()
         """Classify one line; None for malformed lines and other programs' lines."""
@@ -191,9 +198,9 @@ class LogClassifier:
     def _make_fast_body(self) -> _FastBody:
         """The work after a classic-syslog match, shared by :attr:`feed` and blocks."""
         stamp_cache = self._stamp_cache
-        syslog_stamp = self._stamps.syslog
-        program_cache: dict[str, ProgramName | None] = {}
-        programs = self._programs
+        stamp_of = self._stamp_of
+        program_cache = self._program_cache
+        program_of = self._program
         classify = self._classify
         counts = self._counts
         lines_per_program = self._lines_per_program
@@ -210,40 +217,36 @@ class LogClassifier:
             stamp: str, host: str, tag: str, pid_text: str | None, queue_id: str | None,
             message: str, source: str, line_no: int, position: str,
         ) -> LogEvent | None:  # fmt: skip
-            try:
-                program = program_cache[tag]
-            except KeyError:
-                if len(program_cache) > _CACHE_LIMIT:
-                    program_cache.clear()
-                program = program_cache[tag] = programs(tag)
+            program = program_cache.get(tag)
             if program is None:
+                program = program_of(tag)
+            if program is NOT_POSTFIX:
                 return None
             if not queue_id and message[:4] == "[ID ":
                 return slow(_line(stamp, host, tag, pid_text, message), source, line_no, position)
             at = stamp_cache.get(stamp)
             if at is None:
-                at = syslog_stamp(stamp[:3], stamp[4:6].lstrip(), stamp[7:15])
+                at = stamp_of(stamp)
                 if at is None:
                     line = _line(stamp, host, tag, pid_text, message)
                     return slow(line, source, line_no, position)
-                if len(stamp_cache) > _CACHE_LIMIT:
-                    stamp_cache.clear()
-                stamp_cache[stamp] = at
             if at < counts[4]:
                 counts[3] += 1
             counts[4] = at
-            lines_per_program[tag] = lines_per_program.get(tag, 0) + 1
+            lines_per_program[tag] += 1
             process = (tag, pid_text or "")
             seen = processes.get(process)
             if seen is None:
                 process_counts[tag] = process_counts.get(tag, 0) + 1
                 if len(processes) > _PROCESS_WINDOW:
                     processes.clear()
-            processes[process] = at
+                seen = processes[process] = [at, ""]
+            elif coalesce and queue_id and seen[0] == at and seen[1] == queue_id:
+                return None
+            seen[0] = at
+            seen[1] = queue_id or ""
             pid = int(pid_text) if pid_text else 0
             if queue_id:
-                if coalesce and seen == at:
-                    return None
                 return make(
                     at, activity, tag, program.instance, program.service, program.daemon,
                     pid, {"queue_id": queue_id}, source, line_no, position,
@@ -327,7 +330,7 @@ class LogClassifier:
         collecting = gc.isenabled()
         gc.disable()
         try:
-            rows = FAST_SYSLOG_BLOCK.findall(text)
+            rows = ACTIVITY_BLOCK.findall(text)
             self._counts[0] += len(rows)  # lines of other formats are counted again by feed
             line_no = self._block_rows(rows, source, line_no, append)
         finally:
@@ -339,38 +342,87 @@ class LogClassifier:
         self, rows: list[tuple[str, ...]], source: str, line_no: int,
         append: Callable[[LogEvent], None],
     ) -> int:  # fmt: skip
+        """The replay hot path: queue-id lines inline, every other line through feed."""
         feed = self.feed
         fast_body = self._fast_body
         counts = self._counts
         coalesce = self._coalesce
         stamp_cache = self._stamp_cache
         processes = self._processes
+        process_counts = self._process_counts
         lines_per_program = self._lines_per_program
-        for stamp, host, tag, pid_text, queue_id, message, other in rows:
+        program_cache = self._program_cache
+        stamp_of = self._stamp_of
+        make = make_log_event
+        activity = ACTIVITY_KIND
+        last = counts[4]
+        for stamp, tag, pid_text, queue_id, stamp2, host, tag2, pid2, message, other in rows:
             line_no += 1
             if not stamp:
-                counts[0] -= 1
-                event = feed(other, source, line_no)
+                counts[4] = last
+                if stamp2:
+                    event = fast_body(stamp2, host, tag2, pid2, None, message, source, line_no, "")
+                else:
+                    counts[0] -= 1
+                    event = feed(other, source, line_no)
+                last = counts[4]
+                if event is not None:
+                    append(event)
+                continue
+            program = program_cache.get(tag)
+            if program is None:
+                program = self._program(tag)
+            if program is NOT_POSTFIX:
+                continue
+            at = stamp_cache.get(stamp)
+            if at is None:
+                at = stamp_of(stamp)
+                if at is None:
+                    self._stats.lines_malformed += 1
+                    continue
+            if at < last:
+                counts[3] += 1
+            last = at
+            lines_per_program[tag] += 1
+            process = (tag, pid_text)
+            seen = processes.get(process)
+            if seen is None:
+                process_counts[tag] = process_counts.get(tag, 0) + 1
+                if len(processes) > _PROCESS_WINDOW:
+                    processes.clear()
+                processes[process] = [at, queue_id]
+            elif coalesce and seen[1] == queue_id and seen[0] == at:
+                continue
             else:
-                if queue_id and coalesce:
-                    # the common case of replay, inlined: more activity of a process in
-                    # a second it already logged (so its program and stamp are known)
-                    at = stamp_cache.get(stamp)
-                    if at is not None and processes.get((tag, pid_text)) == at:
-                        if at < counts[4]:
-                            counts[3] += 1
-                        counts[4] = at
-                        lines_per_program[tag] += 1
-                        continue
-                if len(message) > MAX_LINE_BYTES:
-                    self._stats.lines_truncated += 1
-                event = fast_body(
-                    stamp, host, tag, pid_text, queue_id, message[:MAX_LINE_BYTES], source,
-                    line_no, "",
-                )  # fmt: skip
-            if event is not None:
-                append(event)
+                seen[0] = at
+                seen[1] = queue_id
+            event = make(
+                at, activity, tag, program.instance, program.service, program.daemon,
+                int(pid_text), {"queue_id": queue_id}, source, line_no, "",
+            )  # fmt: skip
+            append(event)
+        counts[4] = last
         return line_no
+
+    def _program(self, tag: str) -> ProgramName:
+        """Decompose and cache a tag (NOT_POSTFIX for other programs); the program's line
+        counter starts at 0 for Postfix ones."""
+        if len(self._program_cache) > _CACHE_LIMIT:
+            self._program_cache.clear()
+        program = self._programs(tag) or NOT_POSTFIX
+        self._program_cache[tag] = program
+        if program is not NOT_POSTFIX:
+            self._lines_per_program.setdefault(tag, 0)
+        return program
+
+    def _stamp_of(self, stamp: str) -> float | None:
+        """Seconds of a classic ``Mmm dd hh:mm:ss`` stamp (cached), None when invalid."""
+        at = self._stamps.syslog(stamp[:3], stamp[4:6].lstrip(), stamp[7:15])
+        if at is not None:
+            if len(self._stamp_cache) > _CACHE_LIMIT:
+                self._stamp_cache.clear()
+            self._stamp_cache[stamp] = at
+        return at
 
     def _finish(  # noqa: PLR0917 - called once per line
         self, at: float, kind: str, fields: dict[str, str], program: ProgramName, pid: int,
@@ -425,16 +477,19 @@ class LogClassifier:
         self._lines_per_program[tag] = self._lines_per_program.get(tag, 0) + 1
         process = (tag, str(envelope.pid) if envelope.pid else "")
         seen = self._processes.get(process)
+        kind, fields = self._classify(program.daemon, envelope.message)
+        queue_id = fields.get("queue_id", "") if kind == ACTIVITY_KIND else ""
         if seen is None:
             self._process_counts[tag] = self._process_counts.get(tag, 0) + 1
             if len(self._processes) > _PROCESS_WINDOW:
                 self._processes.clear()
-        self._processes[process] = at
-        kind, fields = self._classify(program.daemon, envelope.message)
-        if self._coalesce and kind == ACTIVITY_KIND and seen is not None and int(seen) == int(at):
+            self._processes[process] = [at, queue_id]
+        elif self._coalesce and queue_id and seen[1] == queue_id and seen[0] == at:
             key = (tag, kind)
             self._per_program_kind[key] = self._per_program_kind.get(key, 0) + 1
             return None
+        else:
+            seen[0], seen[1] = at, queue_id
         message = envelope.message
         return self._finish(
             at, kind, fields, program, envelope.pid, message, text, source, line_no, position
@@ -450,6 +505,8 @@ def _line(stamp: str, host: str, tag: str, pid_text: str | None, message: str) -
 def _by_daemon(per_program: Mapping[str, int]) -> dict[str, int]:
     totals: dict[str, int] = {}
     for program, count in per_program.items():
+        if not count:
+            continue
         daemon = program.rpartition("/")[2]
         totals[daemon] = totals.get(daemon, 0) + count
     return totals

@@ -286,9 +286,21 @@ def test_coalescing_on_the_general_path() -> None:
     c = classifier(coalesce_activity=True)
     iso = "2025-06-01T00:00:02.{} mx postfix/qmgr[11]: 3A1973E542: removed"
     assert c.feed(iso.format("100000+00:00")) is not None
-    assert c.feed(iso.format("900000+00:00")) is None
-    assert c.feed(iso.format("900000+00:00").replace(":02.", ":03.")) is not None
-    assert (c.stats.lines_recognized, c.stats.per_kind) == (3, {"message_activity": 3})
+    assert c.feed(iso.format("100000+00:00")) is None  # same time, same message
+    assert c.feed(iso.format("900000+00:00")) is not None  # a later time is news
+    assert c.feed(iso.format("900000+00:00").replace("3A1973E542", "4B2084F653")) is not None
+    assert (c.stats.lines_recognized, c.stats.per_kind) == (4, {"message_activity": 4})
+
+
+def test_coalescing_keeps_every_queue_id_change_and_session_boundary() -> None:
+    """Only a repeat of the process' previous line (activity, same time, same id) is dropped."""
+    c = classifier(coalesce_activity=True)
+    other_id = ACTIVITY.replace(b"3A1973E542", b"4B2084F653")
+    fed = [c.feed(line) for line in (ACTIVITY, other_id, ACTIVITY, ACTIVITY)]
+    assert [event is not None for event in fed] == [True, True, True, False]
+    assert c.feed(b"Jun  1 00:00:02 mx postfix/qmgr[11]: warning: odd") is not None
+    assert c.feed(ACTIVITY) is not None  # a non-activity line in between: news again
+    assert c.stats.lines_recognized == 6
 
 
 SAMPLE_DIR = Path(__file__).resolve().parents[3] / "grammars" / "samples" / "maillog"
