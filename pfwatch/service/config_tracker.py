@@ -81,6 +81,25 @@ class ConfigTracker:
                         found.add(str(Path(os.path.normpath(path)).parent))
         return found
 
+    def concerns(self, paths: frozenset[str]) -> bool:
+        """Whether a burst of touched paths can change the snapshot: main.cf, master.cf,
+        a referenced table or its compiled file, a watched directory itself (it came
+        back), or a Kubernetes ConfigMap swap (``..data``). Other files in a watched
+        directory (``/etc`` holds ``aliases``) do not cost a snapshot."""
+        directories = self.directories()
+        base = os.path.normpath(self.config_dir.absolute())
+        files = {str(Path(base) / "main.cf"), str(Path(base) / "master.cf")}
+        if self.current is not None:
+            for table in self.current.tables:
+                files.update(
+                    os.path.normpath(p) for p in (table.ref.source, *table.ref.compiled) if p
+                )
+        for path in paths:
+            normal = os.path.normpath(path)
+            if normal in files or normal in directories or Path(normal).name.startswith(".."):
+                return True
+        return False
+
     def parameter(self, name: str, default: str) -> str:
         """An expanded main.cf value of the current snapshot."""
         if self.current is None:

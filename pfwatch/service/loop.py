@@ -374,9 +374,10 @@ class WatchService:
 
     # -- callbacks from other threads ---------------------------------------------------
 
-    def _on_files(self, _paths: frozenset[str]) -> None:
-        self._config_dirty.set()
-        self._wake.set()
+    def _on_files(self, paths: frozenset[str]) -> None:
+        if self.tracker.concerns(paths):
+            self._config_dirty.set()
+            self._wake.set()
 
     def _on_watch_problem(self, directory: str, message: str) -> None:
         self.log.warning("watch_problem", directory=directory, message=message)

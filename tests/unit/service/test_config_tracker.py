@@ -126,3 +126,18 @@ def test_restart_from_the_stored_snapshot_continues_the_sequence(conf: Path) -> 
     assert isinstance(changed, ConfigChanged)
     assert changed.change_id.startswith("c5-") and changed.at == 200.0
     assert str(conf.absolute()) in again.directories()
+
+
+def test_only_paths_that_matter_cost_a_snapshot(conf: Path) -> None:
+    (conf / "virtual").write_text("a@example.com b\n")
+    with (conf / "main.cf").open("a") as handle:
+        handle.write("virtual_alias_maps = hash:$config_directory/virtual\n")
+    tracker = ConfigTracker(conf, None)
+    tracker.check(100.0)
+    base = str(conf.absolute())
+    assert tracker.concerns(frozenset({f"{base}/main.cf"}))
+    assert tracker.concerns(frozenset({f"{base}/.main.cf.tmp", f"{base}/master.cf"}))
+    assert tracker.concerns(frozenset({f"{base}/virtual.db"}))
+    assert tracker.concerns(frozenset({f"{base}/..data"}))  # a ConfigMap swap
+    assert tracker.concerns(frozenset({base}))  # the directory came back
+    assert not tracker.concerns(frozenset({f"{base}/.main.cf.swp", f"{base}/README"}))
