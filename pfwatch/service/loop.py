@@ -97,6 +97,12 @@ class WatchService:
         self._health = SourceHealth()
         self._last_events = LastEvents()
         self._deferred: list[Finding] = []
+        self._position: Any = None  # log position of the last folded line
+        self._config_position: Any = None  # config sequence of the last folded update
+        self._config_problem: str | None = None
+        self._last_commit = 0.0
+        self._unsaved = False  # the position moved but was not committed yet
+        self._next_tick = self._next_proc = self._next_health = 0.0
         self.state = EngineState()
         self.store: StateStore | None = None
         self.http: HttpEndpoint | None = None
@@ -295,7 +301,8 @@ class WatchService:
             findings[:0], self._deferred = self._deferred, []
         for update in updates:
             events += update.events
-            self._source_state("config", update.problem, now, findings)
+            self._config_problem = update.problem
+            self._next_health = now  # report a changed config source state now
             self._config_position = update.position
             if update.adopted is not None:
                 snapshot_row = update.stored()
@@ -331,14 +338,6 @@ class WatchService:
             self.metrics.count_log_lines(self.source.name, batch.lines, batch.unrecognized)
         return batch.more
 
-    _position: Any = None
-    _config_position: Any = None
-    _last_commit = 0.0
-    _unsaved = False
-    _next_tick = 0.0
-    _next_proc = 0.0
-    _next_health = 0.0
-
     def _poll_periodic(self, now: float, events: list[Event], findings: list[Finding]) -> None:
         opts = self.options
         if self.scanner is not None and now >= self._next_proc:
@@ -356,7 +355,9 @@ class WatchService:
             self._next_health = now + opts.health_every
             self._source_state(self.source.name, self.source.check(), now, findings)
             missing = sorted(self.watcher.missing)
-            why = f"cannot watch {', '.join(missing)}" if missing else None
+            why = self._config_problem
+            if why is None and missing:
+                why = f"cannot watch {', '.join(missing)}"
             if why is None and self.tracker.current is None:
                 why = f"{self.settings.config_dir}: no configuration read yet"
             self._source_state("config", why, now, findings)

@@ -299,3 +299,19 @@ def test_systemd_notification_and_watchdog(files: Path, monkeypatch: pytest.Monk
         rest: list[str] = []
         while "STOPPING=1" not in rest:
             rest.append(listener.recv(4096).decode())
+
+
+def test_the_configuration_directory_vanishing_and_coming_back(files: Path) -> None:
+    run = Running(files)
+    aside = files / "etc.aside"
+    try:
+        run.conf.rename(aside)
+        down = run.wait(lambda e: e["event"] == "source_unavailable" and e["source"] == "config")
+        assert str(run.conf) in down["message"]
+        aside.rename(run.conf)
+        run.wait(lambda e: e["event"] == "source_recovered" and e["source"] == "config")
+        time.sleep(0.5)
+        names = [e["event"] for e in run.events()]
+        assert "change_detected" not in names and names.count("source_unavailable") == 1
+    finally:
+        run.stop()
