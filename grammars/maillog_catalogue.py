@@ -760,4 +760,21 @@ CATALOGUE: tuple[Row, ...] = (
         "src/global/mail_stream.c:420",
     ),
     Row("verbose_trace", ANY, (), r"cleanup flags = ", (), "src/cleanup/cleanup_api.c:202"),
+    # the format ends in "\n", which Postfix logs as "?" (src/util/dict_db.c:653-656)
+    Row(
+        "verbose_trace",
+        ANY,
+        ("Compiled",),
+        r"Compiled against Berkeley DB(?:: [\d.]+| version \d)",
+        (),
+        "src/util/dict_db.c:653",
+    ),
+    Row(
+        "verbose_trace",
+        ANY,
+        ("Run-time",),
+        r"Run-time linked against Berkeley DB: [\d.]+",
+        (),
+        "src/util/dict_db.c:655",
+    ),
 )
