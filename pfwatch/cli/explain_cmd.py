@@ -258,7 +258,11 @@ def explain_document(
     """
     specs = [parse_changed_at(v) for v in changed_at]
     reference = time.mktime((year, 12, 31, 23, 59, 59, 0, 0, -1)) if year else None
-    classifier = LogClassifier(reference_time=reference, keep_unrecognized=keep_unrecognized, tz=tz)
+    # coalescing drops only repeats that cannot change a finding (see LogClassifier)
+    classifier = LogClassifier(
+        reference_time=reference, keep_unrecognized=keep_unrecognized, tz=tz,
+        coalesce_activity=True,
+    )  # fmt: skip
     events: Iterator[Event] = iter(iter_log_events(_in_time_order(logs, reference, tz), classifier))
     facts = load_facts(config_dir, max_idle)
     settings = Settings()
