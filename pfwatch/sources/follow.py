@@ -59,7 +59,7 @@ from typing import Literal
 
 from pfwatch.sources.lines import Line, LineReader
 from pfwatch.sources.position import HEAD_BYTES, MARKER_BYTES, FilePosition
-from pfwatch.sources.rotation import Plan, SegmentFile, locate
+from pfwatch.sources.rotation import Plan, SegmentFile, locate, rotated_segments
 
 __all__ = ["DEFAULT_POLL_INTERVAL", "Follower", "Line"]
 
@@ -102,6 +102,7 @@ class Follower:
         self._live: LineReader | None = None
         self._rotated_at: float | None = None
         self._last: Line | None = None
+        self._watch_new_segments = False
         self._finished: dict[tuple[int, int], bytes] = {}  # rotated files read, by inode
         self._grew_at = clock()
         self._notices: list[str] = []
@@ -240,6 +241,7 @@ class Follower:
     def _start_fresh(self, start: str) -> None:
         seg = self._open_path()
         if seg is None:
+            self._note_old_segments()
             return
         if start == "beginning":
             self._live = self._reader(seg)
@@ -281,9 +283,43 @@ class Follower:
             if seg is None:
                 return False
             self._live = self._reader(seg)
+            self._queue.extend(self._reader(new) for new in self._new_segments())
         self._grew_at = now
         self._last_error = ""
         return True
+
+    def _note_old_segments(self) -> None:
+        """Started before the log exists: remember the rotated files there now, so that
+        the ones appearing later (the log created and rotated before a poll saw it) are
+        read before the live file."""
+        self._watch_new_segments = True
+        for listed in rotated_segments(self.path):
+            try:
+                seg = SegmentFile(listed.path, listed.compression)
+            except OSError:
+                continue
+            try:
+                self._finished[seg.dev, seg.ino] = seg.leading(HEAD_BYTES)
+            except (OSError, EOFError, lzma.LZMAError, zlib.error):
+                pass
+            finally:
+                seg.close()
+
+    def _new_segments(self) -> list[SegmentFile]:
+        if not self._watch_new_segments:
+            return []
+        self._watch_new_segments = False
+        found = []
+        for listed in rotated_segments(self.path):
+            try:
+                seg = SegmentFile(listed.path, listed.compression)
+            except OSError:
+                continue
+            if self._was_read(seg):
+                seg.close()
+            else:
+                found.append(seg)
+        return found
 
     def _error(self, exc: OSError) -> None:
         message = f"{self.path}: cannot read: {exc.strerror or exc}"

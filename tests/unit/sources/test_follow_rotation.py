@@ -58,6 +58,16 @@ def test_file_that_does_not_exist_yet(log: RotatingLog) -> None:
         assert texts(drain(follower)) == written  # a file created later is read from 0
 
 
+def test_file_created_and_rotated_before_the_first_poll(log: RotatingLog) -> None:
+    old = log.path.with_name("mail.log.1")
+    old.write_bytes(b"from before the follower started\n")
+    with make(log.path, start="end") as follower:
+        first = log.append(3)  # creates the file
+        log.rotate_rename()  # .1 becomes .2: the file there before is not read
+        second = log.append(2)
+        assert texts(drain(follower)) == [*first, *second]
+
+
 def test_start_at_end_skips_old_lines_but_not_an_incomplete_one(log: RotatingLog) -> None:
     log.append(5)
     log.append_partial(b"half")
