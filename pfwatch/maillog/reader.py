@@ -52,6 +52,8 @@ FAST_SYSLOG = fast_syslog_regex(ACTIVITY_PATTERN)
 MAX_LINE_BYTES = 64 * 1024
 """Longer lines are cut here (counted in ``lines_truncated``); the rest is skipped."""
 MAX_READ_ERRORS = 20
+MASTER_PROGRAMS = frozenset({"master", "postfix-script"})
+"""Their lines (start, reload, stop, child exits) change what every process' next line means."""
 NOT_POSTFIX = ProgramName("", "", "", "")
 """Cached in place of the decomposition of another program's tag."""
 _CACHE_LIMIT = 4096
@@ -126,8 +128,9 @@ class LogClassifier:
     the zone of timestamps without an offset (default: local). With ``coalesce_activity``
     a ``message_activity`` line is counted but yields no event when the previous line of
     the same process was a ``message_activity`` line with the same timestamp and queue id
-    (a second recipient line, ``from=`` then ``removed`` in one second): such a line cannot
-    change what the engine concludes (same time, same message, no session or use
+    (a second recipient line, ``from=`` then ``removed`` in one second), no line since was
+    later and no master or postfix-script line came in between: such a line cannot change
+    what the engine concludes (same time, same message, no session, use or lifecycle
     boundary in between), so the coalesced stream folds to the same findings.
     """
 
@@ -149,11 +152,11 @@ class LogClassifier:
         self._coalesce = coalesce_activity
         self._stamp_cache: dict[str, float] = {}
         # hot-path counters, folded into ``stats`` on access: [total lines, unrecognized,
-        # unused, time backwards, last timestamp]; Postfix lines per program; classified
-        # (not fast-path activity) lines per (program, kind); processes seen recently:
-        # (program, pid text) -> [time of their last line, its queue id or ""], and their
-        # count per program
-        self._counts: list[float] = [0, 0, 0, 0, -1e300]
+        # unused, time backwards, last timestamp, latest timestamp]; Postfix lines per
+        # program; classified (not fast-path activity) lines per (program, kind);
+        # processes seen recently: (program, pid text) -> [time of their last line, its
+        # queue id or ""], and their count per program
+        self._counts: list[float] = [0, 0, 0, 0, -1e300, -1e300]
         self._lines_per_program: dict[str, int] = {}
         self._per_program_kind: dict[tuple[str, str], int] = {}
         self._processes: dict[tuple[str, str], list[Any]] = {}
@@ -209,6 +212,7 @@ class LogClassifier:
         process_counts = self._process_counts
         finish = self._finish
         slow = self._slow_line
+        forget = self._forget_activity
         make = make_log_event
         activity = ACTIVITY_KIND
         coalesce = self._coalesce
@@ -233,6 +237,8 @@ class LogClassifier:
             if at < counts[4]:
                 counts[3] += 1
             counts[4] = at
+            if at > counts[5]:  # noqa: PLR1730 - max() costs a call per line
+                counts[5] = at
             lines_per_program[tag] += 1
             process = (tag, pid_text or "")
             seen = processes.get(process)
@@ -241,10 +247,12 @@ class LogClassifier:
                 if len(processes) > _PROCESS_WINDOW:
                     processes.clear()
                 seen = processes[process] = [at, ""]
-            elif coalesce and queue_id and seen[0] == at and seen[1] == queue_id:
+            elif coalesce and queue_id and seen[1] == queue_id and seen[0] == at == counts[5]:
                 return None
             seen[0] = at
             seen[1] = queue_id or ""
+            if program.daemon in MASTER_PROGRAMS:
+                forget()
             pid = int(pid_text) if pid_text else 0
             if queue_id:
                 return make(
@@ -356,16 +364,19 @@ class LogClassifier:
         make = make_log_event
         activity = ACTIVITY_KIND
         last = counts[4]
+        top = counts[5]
         for stamp, tag, pid_text, queue_id, stamp2, host, tag2, pid2, message, other in rows:
             line_no += 1
             if not stamp:
                 counts[4] = last
+                counts[5] = top
                 if stamp2:
                     event = fast_body(stamp2, host, tag2, pid2, None, message, source, line_no, "")
                 else:
                     counts[0] -= 1
                     event = feed(other, source, line_no)
                 last = counts[4]
+                top = counts[5]
                 if event is not None:
                     append(event)
                 continue
@@ -383,6 +394,8 @@ class LogClassifier:
             if at < last:
                 counts[3] += 1
             last = at
+            if at > top:  # noqa: PLR1730 - max() costs a call per line
+                top = at
             lines_per_program[tag] += 1
             process = (tag, pid_text)
             seen = processes.get(process)
@@ -391,7 +404,7 @@ class LogClassifier:
                 if len(processes) > _PROCESS_WINDOW:
                     processes.clear()
                 processes[process] = [at, queue_id]
-            elif coalesce and seen[1] == queue_id and seen[0] == at:
+            elif coalesce and seen[1] == queue_id and seen[0] == at == top:
                 continue
             else:
                 seen[0] = at
@@ -402,7 +415,13 @@ class LogClassifier:
             )  # fmt: skip
             append(event)
         counts[4] = last
+        counts[5] = top
         return line_no
+
+    def _forget_activity(self) -> None:
+        """A master or postfix-script line concerns every process: coalesce none across it."""
+        for seen in self._processes.values():
+            seen[1] = ""
 
     def _program(self, tag: str) -> ProgramName:
         """Decompose and cache a tag (NOT_POSTFIX for other programs); the program's line
@@ -474,6 +493,7 @@ class LogClassifier:
         if at < counts[4]:
             counts[3] += 1
         counts[4] = at
+        counts[5] = max(counts[5], at)
         self._lines_per_program[tag] = self._lines_per_program.get(tag, 0) + 1
         process = (tag, str(envelope.pid) if envelope.pid else "")
         seen = self._processes.get(process)
@@ -484,12 +504,14 @@ class LogClassifier:
             if len(self._processes) > _PROCESS_WINDOW:
                 self._processes.clear()
             self._processes[process] = [at, queue_id]
-        elif self._coalesce and queue_id and seen[1] == queue_id and seen[0] == at:
+        elif self._coalesce and queue_id and seen[1] == queue_id and seen[0] == at == counts[5]:
             key = (tag, kind)
             self._per_program_kind[key] = self._per_program_kind.get(key, 0) + 1
             return None
         else:
             seen[0], seen[1] = at, queue_id
+        if program.daemon in MASTER_PROGRAMS:
+            self._forget_activity()
         message = envelope.message
         return self._finish(
             at, kind, fields, program, envelope.pid, message, text, source, line_no, position

@@ -15,6 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from pfwatch.core.fold import run
+from pfwatch.core.state import EngineState, Settings
+from pfwatch.events import Finding, LogEvent, Tick
 from pfwatch.maillog.reader import LogClassifier, iter_log_events
 
 pytestmark = pytest.mark.corpus
@@ -81,3 +84,20 @@ def test_synthetic_list_is_needed() -> None:
             pass
         seen.update(message_of(line) for line in classifier.stats.unrecognized_samples)
     assert set(SYNTHETIC) <= seen, sorted(set(SYNTHETIC) - seen)
+
+
+def _findings(events: list[LogEvent]) -> list[Finding]:
+    state = EngineState(settings=Settings())
+    return run(state, [*events, Tick(at=max(e.at for e in events) + 3600)])
+
+
+@pytest.mark.skipif(not LOGS, reason="shared corpus (../shared/corpus/INDEX.tsv) not found")
+@pytest.mark.parametrize("name", LOGS)
+def test_coalesced_stream_folds_to_the_same_findings(name: str) -> None:
+    """What explain and watch read (coalesced) concludes what every line concludes."""
+    every = list(iter_log_events([str(CORPUS / name)], LogClassifier()))
+    coalesced = list(iter_log_events([str(CORPUS / name)], LogClassifier(coalesce_activity=True)))
+    if not every:
+        assert not coalesced
+        return
+    assert _findings(coalesced) == _findings(every)
