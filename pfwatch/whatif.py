@@ -9,7 +9,6 @@ an unusable directory; parse problems are recorded in the snapshot, as for the l
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import shutil
 import tempfile
@@ -29,29 +28,15 @@ CONFIG_FILES = ("main.cf", "master.cf")
 
 
 def changed_event(old: Snapshot, new: Snapshot, at: float, change_id: str) -> ConfigChanged:
-    """The engine's ``ConfigChanged`` for the semantic diff from ``old`` to ``new``.
-
-    A table that is newly referenced and already compiled (fresh) is not "source edited
-    without postmap": its compiled file arrives with it, so it is marked rebuilt.
-    """
-    diff = diff_snapshots(old, new)
-    inputs = change_inputs(diff, new)
-    fresh_added = {
-        t.ref for t in diff.tables if t.kind == "added" and t.new_freshness in ("fresh", None)
-    }
-    tables = tuple(
-        dataclasses.replace(t, compiled_changed=True)
-        if t.ref in fresh_added and t.compiled is not None
-        else t
-        for t in inputs.tables
-    )
+    """The engine's ``ConfigChanged`` for the semantic diff from ``old`` to ``new``."""
+    inputs = change_inputs(diff_snapshots(old, new), new)
     return ConfigChanged(
         at=at,
         change_id=change_id,
         files=inputs.files,
         parameters=inputs.parameters,
         services=inputs.services,
-        tables=tables,
+        tables=inputs.tables,
         facts=inputs.facts,
         summary=inputs.summary,
     )

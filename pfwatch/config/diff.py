@@ -216,7 +216,14 @@ def _tables(old: Snapshot, new: Snapshot, n_old: Any, n_new: Any) -> list[TableC
         }
         if was is None or now is None:
             kind: ChangeKind = "added" if was is None else "removed"
-            changes.append(TableChange(kind=kind, **common))
+            changes.append(
+                TableChange(
+                    kind=kind,
+                    old_freshness=was.freshness.state if was is not None else None,
+                    new_freshness=now.freshness.state if now is not None else None,
+                    **common,
+                )
+            )
             continue
         entries = _mapping_changes(was.entries, now.entries)
         old_sha = was.source.sha256 if was.source else None
@@ -409,7 +416,11 @@ class ChangeInputs:
 
 
 def change_inputs(diff: ConfigDiff, new: Snapshot) -> ChangeInputs:
-    """Parameters (names), services (``name/type``), TableEdits and facts of ``new``."""
+    """Parameters (names), services (``name/type``), TableEdits and facts of ``new``.
+
+    A table that is newly referenced counts as a changed source; if its compiled file is
+    already there and fresh, it counts as compiled too (no postmap is due for it).
+    """
     edits = tuple(
         TableEdit(
             ref=t.ref,
@@ -417,7 +428,7 @@ def change_inputs(diff: ConfigDiff, new: Snapshot) -> ChangeInputs:
             source=t.source,
             compiled=t.compiled,
             source_changed=t.source_changed or t.kind != "changed",
-            compiled_changed=t.compiled_changed,
+            compiled_changed=t.compiled_changed or _arrives_compiled(t),
             keys_changed=tuple(e.name for e in t.entries),
             parameters=t.parameters,
         )
@@ -430,4 +441,13 @@ def change_inputs(diff: ConfigDiff, new: Snapshot) -> ChangeInputs:
         tables=edits,
         facts=facts_from_snapshot(new),
         summary=tuple(diff_lines(diff)),
+    )
+
+
+def _arrives_compiled(table: TableChange) -> bool:
+    """A newly referenced table whose compiled file exists and is newer than its source."""
+    return (
+        table.kind == "added"
+        and table.compiled is not None
+        and table.new_freshness in ("fresh", "source-missing")
     )

@@ -236,3 +236,31 @@ def test_tables_command_lists_freshness_and_reports_missing_files(tmp_path: Path
     )
     assert env.return_value == 0
     assert "virtual" in env.output
+
+
+def test_a_newly_referenced_table_demands_postmap_only_without_a_fresh_compiled_file(
+    tmp_path: Path,
+) -> None:
+    directory = make_config(tmp_path / "pf")
+    for name, source_at, compiled_at in (("access", 1000.0, 2000.0), ("stale", 3000.0, 2000.0)):
+        (directory / name).write_text("192.0.2.1 REJECT\n")
+        (directory / f"{name}.db").write_bytes(b"stand-in for a db")
+        os.utime(directory / name, (source_at, source_at))
+        os.utime(directory / f"{name}.db", (compiled_at, compiled_at))
+    old = build_snapshot(str(directory))
+    _edit(
+        directory / "main.cf",
+        "smtpd_banner = $myhostname ESMTP",
+        "smtpd_banner = $myhostname ESMTP\nsmtpd_client_restrictions = "
+        "check_client_access hash:$config_directory/access, "
+        "check_client_access hash:$config_directory/stale",
+    )
+    new = build_snapshot(str(directory))
+    diff = diff_snapshots(old, new)
+    added = {t.ref: t for t in diff.tables if t.kind == "added"}
+    assert added[f"hash:{directory}/access"].new_freshness == "fresh"
+    assert added[f"hash:{directory}/stale"].new_freshness == "stale"
+    edits = {t.ref: t for t in change_inputs(diff, new).tables}
+    fresh, stale = edits[f"hash:{directory}/access"], edits[f"hash:{directory}/stale"]
+    assert fresh.source_changed and fresh.compiled_changed  # arrives compiled: no postmap
+    assert stale.source_changed and not stale.compiled_changed  # still needs postmap
