@@ -21,9 +21,11 @@ value and Postfix's message.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import pyparsing as pp
+
 from pfwatch.grammars._tokens import Balanced
 
 #: CHARS_SPACE of src/util/stringops.h, used by mac_expand as its blank set.
@@ -121,18 +123,23 @@ for _element in (LITERAL, REFERENCE, VALUE):
 VALUE.parse_with_tabs()
 
 
-def scan_tokens(value: str) -> tuple[list[Literal | Reference], ExpansionSyntaxError | None]:
+@functools.lru_cache(maxsize=65536)
+def scan_tokens(
+    value: str,
+) -> tuple[tuple[Literal | Reference, ...], ExpansionSyntaxError | None]:
     """mac_parse(): the tokens before the first error, and that error (or None).
 
     Postfix handles each token as it is found and stops at a bad one, so callers that
     only look for names (MAC_EXP_FLAG_SCAN) still see the names before the error.
     """
+    if "$" not in value:
+        return ((Literal(value, 0),) if value else ()), None
     result = VALUE.parse_string(value, parse_all=False)
-    tokens: list[Literal | Reference] = list(result)
+    tokens: tuple[Literal | Reference, ...] = tuple(result)
     for index, token in enumerate(tokens):
         if isinstance(token, Reference) and token.body == "":
             return tokens[:index], ExpansionSyntaxError(token.offset, "empty macro name")
-    consumed = _consumed(value, tokens)
+    consumed = _consumed(value, list(tokens))
     if consumed < len(value):
         # Only a bad "$..." stops the grammar (a literal run matches anything else).
         if value[consumed + 1 : consumed + 2] in ("{", "("):
@@ -146,7 +153,7 @@ def split_value(value: str) -> list[Literal | Reference]:
     tokens, error = scan_tokens(value)
     if error is not None:
         raise error
-    return tokens
+    return list(tokens)
 
 
 def _consumed(value: str, tokens: list[Literal | Reference]) -> int:
@@ -312,6 +319,7 @@ def _relational(body: str, start: int) -> Body:
     return _with_branches(body, pos + 1, head)
 
 
+@functools.lru_cache(maxsize=65536)
 def parse_body(body: str) -> Body:
     """Parse the text inside ``${...}`` as mac_expand_callback() does; never raises."""
     start = _curly_at(body, 0)

@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pyparsing as pp
+
 from pfwatch.grammars._tokens import POSTFIX_SPACE, Balanced, LogicalLine, Warning_, logical_lines
 
 BLANKS = " \t\r\n"
@@ -64,9 +65,12 @@ RULES: dict[str, str] = {
 _GROUP = Balanced("{", "}")
 _UNBALANCED = pp.Regex(r"\{[\s\S]*")
 _PLAIN = pp.Regex(r"[^ \t\r\n{]+")
-WORD = pp.Combine(pp.OneOrMore(_PLAIN | _GROUP | _UNBALANCED))
+# The common case (no nested or unbalanced braces) as one regular expression; it must end
+# at a blank, else the general form below takes over.
+_SIMPLE_WORD = pp.Regex(r"(?:[^ \t\r\n{]+|\{[^{}]*\})+(?=[ \t\r\n]|$)")
+WORD = pp.Combine(_SIMPLE_WORD | pp.OneOrMore(_PLAIN | _GROUP | _UNBALANCED))
 WORDS = pp.ZeroOrMore(pp.Group(pp.Located(WORD)))
-for _element in (_GROUP, _UNBALANCED, _PLAIN, WORD):
+for _element in (_GROUP, _UNBALANCED, _PLAIN, _SIMPLE_WORD, WORD):
     _element.leave_whitespace()
 WORDS.set_whitespace_chars(BLANKS, copy_defaults=False)
 WORD.set_whitespace_chars(BLANKS, copy_defaults=False)

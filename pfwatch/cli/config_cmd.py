@@ -58,12 +58,14 @@ def _write(lines: list[str]) -> None:
 def config(config_dir: str | None, expand: bool, master: bool, as_json: bool) -> int:
     """Show main.cf parameters (like postconf -n) or master.cf services (like postconf -M)."""
     directory, injected = resolve_config_dir(config_dir)
-    main_cf = load_main_cf(str(Path(directory) / "main.cf"))
     master_path = str(Path(directory) / "master.cf")
     master_cf: MasterCf | None
+    # Same order as postconf: -M reads master.cf first, -n main.cf first
+    # (src/postconf/postconf.c:1020-1031, 1074-1091), so the same error is reported.
     if master:
         master_cf = load_master_cf(master_path)
-    else:
+    main_cf = load_main_cf(str(Path(directory) / "main.cf"))
+    if not master:
         try:
             master_cf = load_master_cf(master_path)
         except SourceUnavailable:

@@ -101,7 +101,9 @@ MYNETWORKS_INPUTS = ("inet_interfaces", "mynetworks_style", "inet_protocols", "c
 
 
 @functools.cache
-def _postconf_mynetworks(postconf: str, settings: tuple[tuple[str, str], ...]) -> str | None:
+def _postconf_mynetworks(
+    postconf: str, settings: tuple[tuple[str, str], ...]
+) -> tuple[str | None, str | None]:
     try:
         with tempfile.TemporaryDirectory(prefix="pfwatch-postconf-") as tmp:
             text = "".join(f"{name} = {value}\n" for name, value in settings)
@@ -118,10 +120,16 @@ def _postconf_mynetworks(postconf: str, settings: tuple[tuple[str, str], ...]) -
                 errors="surrogateescape",
             )
     except (OSError, subprocess.SubprocessError):
-        return None
+        return None, None
     if done.returncode != 0:
-        return None
-    return done.stdout.rstrip("\n")
+        # The last warning usually says why; drop the ones about our scratch directory.
+        lines = [x for x in done.stderr.splitlines() if tmp not in x]
+        return None, "; ".join(x.split(": ", 2)[-1] for x in lines[-2:]) or "postconf failed"
+    return done.stdout.rstrip("\n"), None
+
+
+class DefaultUnavailable(Exception):
+    """Postfix itself cannot compute a default from these settings (it stops)."""
 
 
 def mynetworks_default(settings: Mapping[str, str], postconf: str | None = "postconf") -> str:
@@ -131,10 +139,13 @@ def mynetworks_default(settings: Mapping[str, str], postconf: str | None = "post
     installed postconf with only the settings it depends on; mynetworks() ends every
     entry with a blank (mynetworks.c:170, 236), which postconf's printing hides, so we put
     it back. Without postconf: the shipped value (for the machine that generated it).
+    Raises :class:`DefaultUnavailable` when postconf stops on these settings.
     """
     computed = None
     if postconf is not None:
-        computed = _postconf_mynetworks(postconf, tuple(sorted(settings.items())))
+        computed, error = _postconf_mynetworks(postconf, tuple(sorted(settings.items())))
+        if error is not None:
+            raise DefaultUnavailable(error)
     if computed is None:
         shipped = _shipped()["mynetworks"]
         computed = str(shipped)

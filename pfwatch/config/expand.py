@@ -15,6 +15,7 @@ values Postfix rejects with "macro processing error".
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping
 
@@ -195,6 +196,7 @@ def expand_text(value: str, lookup: Lookup, used: set[str] | None = None) -> str
     return "".join(out)
 
 
+@functools.lru_cache(maxsize=65536)
 def scan_names(value: str) -> frozenset[str]:
     """Names referenced in ``value`` in every branch, up to the first syntax error
     (mac_expand() with MAC_EXP_FLAG_SCAN, as postconf uses it to find user parameters)."""

@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pfwatch.config.defaults import (
     MYNETWORKS_INPUTS,
+    DefaultUnavailable,
     ParameterKnowledge,
     domain_default,
     hostname_default,
@@ -33,6 +35,7 @@ from pfwatch.config.defaults import (
 )
 from pfwatch.config.expand import Expander, ExpansionError, expand_text, scan_names
 from pfwatch.config.model import MainCf, MasterCf, MasterService
+from pfwatch.errors import ConfigSyntaxError
 from pfwatch.grammars import master_cf as master_grammar
 from pfwatch.grammars.expansion import ExpansionSyntaxError
 
@@ -97,34 +100,58 @@ def _dict_eval(value: str, scope: Mapping[str, str], path: str) -> str:
         raise ExpansionError(path, 0, exc.offset + 1, f"{REST_CLASSES}: {exc.message}") from None
 
 
-def _lookup_eval(explicit: Mapping[str, str], name: str) -> str | None:
-    """mail_conf_lookup_eval(): a main.cf value expanded with main.cf values only."""
+def _lookup_eval(explicit: Mapping[str, str], name: str, main: MainCf) -> str | None:
+    """mail_conf_lookup_eval(): a main.cf value expanded with main.cf values only; a
+    syntax error is fatal to Postfix (dict_eval(), src/util/dict.c:553-557)."""
     value = explicit.get(name)
     if value is None:
         return None
     try:
         return expand_text(value, explicit.get)
-    except (ExpansionSyntaxError, RecursionError):
-        return value
+    except ExpansionSyntaxError as exc:
+        line = main.parameters[name].line if name in main.parameters else 0
+        raise ExpansionError(
+            main.path, line, exc.offset + 1, f"{name}: macro processing error: {exc.message}"
+        ) from None
 
 
 def _function_defaults(
-    explicit: Mapping[str, str], knowledge: ParameterKnowledge
+    explicit: Mapping[str, str], knowledge: ParameterKnowledge, main: MainCf
 ) -> dict[str, str]:
-    """Defaults postconf computes from the host and main.cf (postconf_builtin.c:170-290)."""
-    myhostname = hostname_default(_lookup_eval(explicit, "mydomain"))
-    named_host = _lookup_eval(explicit, "myhostname")
-    mydomain = domain_default(named_host if named_host is not None else myhostname)
-    inputs: dict[str, str] = {}
-    pending = [n for n in MYNETWORKS_INPUTS if n in explicit]
-    while pending:
-        name = pending.pop()
-        if name in inputs or name not in explicit:
-            continue
-        inputs[name] = explicit[name]
-        pending.extend(scan_names(explicit[name]))
-    mynetworks = mynetworks_default(inputs, knowledge.postconf)
-    return {"myhostname": myhostname, "mydomain": mydomain, "mynetworks": mynetworks}
+    """Defaults postconf computes from the host and main.cf (postconf_builtin.c:170-290).
+
+    postconf computes them only for parameters main.cf leaves unset (while scanning
+    default values, postconf_user.c:340-362), and stops where that computation fails.
+    """
+    found: dict[str, str] = {}
+    host = socket.gethostname()
+    if "myhostname" not in explicit:
+        mydomain = _lookup_eval(explicit, "mydomain", main) if "." not in host else None
+        found["myhostname"] = hostname_default(mydomain)
+    if "mydomain" not in explicit:
+        named = _lookup_eval(explicit, "myhostname", main)
+        if named is None:
+            named = hostname_default(_lookup_eval(explicit, "mydomain", main))
+        found["mydomain"] = domain_default(named)
+    if "mynetworks" not in explicit:
+        inputs: dict[str, str] = {}
+        pending = [n for n in MYNETWORKS_INPUTS if n in explicit]
+        while pending:
+            name = pending.pop()
+            if name in inputs or name not in explicit:
+                continue
+            inputs[name] = explicit[name]
+            pending.extend(scan_names(explicit[name]))
+        try:
+            found["mynetworks"] = mynetworks_default(inputs, knowledge.postconf)
+        except DefaultUnavailable as exc:
+            first = min(
+                (main.parameters[n].line for n in inputs if n in main.parameters), default=0
+            )
+            raise ConfigSyntaxError(
+                main.path, first, 1, f"mynetworks default cannot be computed: {exc}"
+            ) from None
+    return found
 
 
 def _dbms_words(text: str) -> list[str]:
@@ -212,7 +239,7 @@ def build_table(
         explicit.pop(name, None)
     defaults = dict(knowledge.defaults)
     defaults["process_id"] = str(process_id if process_id is not None else os.getpid())
-    defaults.update(_function_defaults(explicit, knowledge))
+    defaults.update(_function_defaults(explicit, knowledge, main))
     for name in knowledge.legacy:
         defaults.setdefault(name, "")
     for name, value in _service_defaults(master, knowledge).items():
