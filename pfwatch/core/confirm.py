@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from pfwatch.core import predict
+from pfwatch.core import predict, routing_cache
 from pfwatch.core.changes import analyse, needs_actions
-from pfwatch.core.stale import STALE_MODES, argv_stale_until, select_stale
+from pfwatch.core.stale import STALE_MODES, adopt_cache_holders, argv_stale_until, select_stale
 from pfwatch.core.state import Change, EngineState, Process
 from pfwatch.events import ConfigChanged, Finding, LogEvent
 
@@ -36,12 +36,7 @@ def open_change(state: EngineState, ev: ConfigChanged, findings: list[Finding]) 
         advisories=analysis.advisories,
     )
     for other in state.changes.values():
-        for need in other.needs:
-            if need["action"] != "postmap" or need["satisfied_at"] is not None:
-                continue
-            if any(t.compiled_changed and need["target"] in (t.source, t.ref) for t in ev.tables):
-                need["satisfied_at"], need["satisfied_by"] = ev.at, ev.change_id
-                other.superseded_by = ev.change_id
+        _supersede_parts(other, ev)
     state.facts = ev.facts
     select_stale(state, change)
     state.changes[change.change_id] = change
@@ -73,6 +68,45 @@ def open_change(state: EngineState, ev: ConfigChanged, findings: list[Finding]) 
     return change
 
 
+def _parts(change: Change) -> set[str]:
+    """What a change consists of: each table, parameter and master.cf service it edits."""
+    tables = {t["ref"] for t in change.tables}
+    table_params = {p for t in change.tables for p in t["parameters"]}
+    params = {p for p in change.parameters if p not in table_params}
+    if not change.tables and not change.services and not params:
+        params = {"*"}  # an edit of unknown parameters
+    return (
+        {f"table:{t}" for t in tables}
+        | {f"parameter:{p}" for p in params}
+        | {f"service:{s}" for s in change.services}
+    )
+
+
+def _covered_by(ev: ConfigChanged) -> set[str]:
+    """The parts of earlier changes that ``ev`` brings up to date: tables it rebuilt."""
+    return {f"table:{t.ref}" for t in ev.tables if t.compiled_changed}
+
+
+def _supersede_parts(other: Change, ev: ConfigChanged) -> None:
+    """A later change that rebuilds a table satisfies the earlier change's postmap for it.
+    It supersedes only the parts it covers; the earlier change counts as superseded (and
+    may be hidden) only when every part is covered."""
+    rebuilt = [t for t in ev.tables if t.compiled_changed]
+    for need in other.needs:
+        if need["action"] != "postmap" or need["satisfied_at"] is not None:
+            continue
+        hits = [t for t in rebuilt if need["target"] in (t.source, t.ref)]
+        if not hits:
+            continue
+        need["satisfied_at"], need["satisfied_by"] = ev.at, ev.change_id
+        for edit in hits:
+            part = f"table:{edit.ref}"
+            if part not in other.superseded_parts:
+                other.superseded_parts.append(part)
+    if other.superseded_parts and _parts(other) <= set(other.superseded_parts) | _covered_by(ev):
+        other.superseded_by = ev.change_id
+
+
 def _find_exited(state: EngineState, key: str) -> Process | None:
     return next((p for p in reversed(state.history) if p.key == key), None)
 
@@ -81,8 +115,31 @@ def evaluate(state: EngineState, change: Change, findings: list[Finding]) -> Non
     """Update needs, resolve exits, and report prediction updates and ``change_live``."""
     if change.status == "live":
         return
-    margin, now = state.settings.margin, state.now
     _satisfy_needs(state, change)
+    waiting = _resolve_stale(state, change)
+    if routing_cache.routing_affected(change) and not change.routing_cache:
+        cut = routing_cache.cutoff(change)
+        if cut is not None:
+            change.routing_cache = routing_cache.open_window(*cut)
+            if adopt_cache_holders(state, change, cut[1]):
+                waiting = _resolve_stale(state, change) or waiting
+    waiting = waiting or routing_cache.pending(state, change)
+    _service_times(state, change)
+    pred = predict.change_prediction(state, change)
+    summary = _summary(pred)
+    if needs_actions(change.needs):
+        change.status = "needs_action"
+    elif pred["stale"] or waiting:
+        change.status = "pending"
+    else:
+        _declare_live(state, change, findings)
+        return
+    _report_moves(state, change, pred, summary, findings)
+
+
+def _resolve_stale(state: EngineState, change: Change) -> bool:
+    """Resolve the exits of stale processes; True while an inferred exit awaits its margin."""
+    margin, now = state.settings.margin, state.now
     waiting = False
     for key in change.stale:
         if key in change.resolved:
@@ -131,6 +188,7 @@ def evaluate(state: EngineState, change: Change, findings: list[Finding]) -> Non
             "label": gone.label,
             "reason": gone.exit_reason or "unknown",
             "how": gone.exit_note,
+            "latest": latest,
         }
     for entry in change.unseen:
         if entry["resolved_at"] is not None:
@@ -141,16 +199,17 @@ def evaluate(state: EngineState, change: Change, findings: list[Finding]) -> Non
                 entry["resolved_at"] = reload
         elif now >= entry["until"] + margin:
             entry["resolved_at"] = entry["until"]
-    _service_times(state, change)
-    pred = predict.change_prediction(state, change)
-    summary = _summary(pred)
-    if needs_actions(change.needs):
-        change.status = "needs_action"
-    elif pred["stale"] or waiting:
-        change.status = "pending"
-    else:
-        _declare_live(state, change, findings)
-        return
+    return waiting
+
+
+def _report_moves(
+    state: EngineState,
+    change: Change,
+    pred: dict[str, Any],
+    summary: dict[str, Any],
+    findings: list[Finding],
+) -> None:
+    now = state.now
     old = change.prediction
     moved = old.get("predicted_live_at") != summary["predicted_live_at"] and (
         old.get("predicted_live_at") is None
@@ -264,6 +323,12 @@ def _declare_live(state: EngineState, change: Change, findings: list[Finding]) -
         if need["satisfied_at"] is not None:
             candidates.append((need["satisfied_at"], "observed", "", need["satisfied_by"]))
     at, basis, key, why = max(candidates, key=lambda c: c[0])
+    window = change.routing_cache
+    if window and float(window["latest"]) > at:
+        # the deciding exit stays the one that changed the answers; the time is the end
+        # of the window in which a client could still reuse an old one
+        at, basis = float(window["latest"]), "inferred"
+        why = f"{why}; then {window['rule']}"
     change.status, change.live_at, change.live_basis = "live", at, basis
     change.made_live_by, change.claimed_at = key or why, state.now
     findings.append(
@@ -279,6 +344,7 @@ def _declare_live(state: EngineState, change: Change, findings: list[Finding]) -
                 "explanation": why,
                 "claimed_at": state.now,
                 "services": change.service_live,
+                "routing_cache": change.routing_cache or None,
                 "advisories": change.advisories,
             },
         )

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from pfwatch.core import processes as pm
+from pfwatch.core import routing_cache
 from pfwatch.core.state import Change, EngineState, Process
 from pfwatch.knowledge.daemons import TIMINGS, spec_for
 
@@ -154,11 +155,13 @@ def change_prediction(state: EngineState, change: Change) -> dict[str, Any]:
                 }
             )
     blocked = any(n["satisfied_at"] is None for n in change.needs)
+    cache = routing_cache.prediction_row(change, rows, state.now)
+    caches = [cache] if cache is not None else []
 
     def bound(name: str) -> float | None:
         if blocked:
             return None
-        values: list[float | None] = [r[name] for r in rows]
+        values: list[float | None] = [r[name] for r in [*rows, *caches]]
         known = [v for v in values if v is not None]
         if len(known) != len(values):
             return None
@@ -166,6 +169,7 @@ def change_prediction(state: EngineState, change: Change) -> dict[str, Any]:
 
     return {
         "stale": rows,
+        "caches": caches,
         "earliest_live_at": bound("earliest"),
         "predicted_live_at": bound("latest"),
         "expected_live_at": bound("expected"),

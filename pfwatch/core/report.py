@@ -111,6 +111,9 @@ def change_row(state: EngineState, change: Change) -> dict[str, Any]:
         "stale_processes": stale,
         "unseen": change.unseen,
         "service_live": change.service_live,
+        "routing_cache": change.routing_cache or None,
+        "superseded_by": change.superseded_by or None,
+        "superseded_parts": change.superseded_parts,
         "prediction": predict.change_prediction(state, change) if change.status != "live" else None,
         "advisories": change.advisories,
     }

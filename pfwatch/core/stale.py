@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pfwatch.core import routing_cache
 from pfwatch.core.state import Change, EngineState, Process
 from pfwatch.knowledge.daemons import TIMINGS, spec_for
 
@@ -108,9 +109,9 @@ def adopt(state: EngineState, key: str) -> None:
     for change in state.changes.values():
         if change.status in ("live", "superseded") or key in change.stale:
             continue
-        if not born_before(proc, change.at):
-            continue
         for impact in change.impacts:
+            if not born_before(proc, routing_cache.horizon(change, impact)):
+                continue
             if (
                 impact["mode"] in STALE_MODES
                 and matches(proc, impact)
@@ -133,7 +134,8 @@ def reconsider(state: EngineState, key: str) -> None:
     for change in state.changes.values():
         if change.status == "live" or key not in change.stale or key in change.resolved:
             continue
-        if not born_before(proc, change.at):
+        horizons = [routing_cache.horizon(change, i) for i in change.impacts if matches(proc, i)]
+        if not born_before(proc, max(horizons, default=change.at)):
             change.stale.remove(key)
             change.stale_until.pop(key, None)
             if key in change.until_session_end:
@@ -175,3 +177,30 @@ def argv_stale_until(state: EngineState, change: Change, reload: float) -> None:
         for proc in state.processes.values():
             if matches(proc, impact) and born_before(proc, until) and proc.key not in change.stale:
                 change.stale.append(proc.key)
+
+
+def adopt_cache_holders(state: EngineState, change: Change, cutoff: float) -> bool:
+    """The old trivial-rewrite is gone at ``cutoff``: every process that keeps its answers
+    for life (smtpd) and started before then is stale; ones adopted meanwhile that started
+    later are not. Returns whether the stale set grew."""
+    grew = False
+    for impact in change.impacts:
+        if not routing_cache.holds_lifetime_cache(impact):
+            continue
+        for proc in [*state.processes.values(), *state.history]:
+            if not matches(proc, impact) or (proc.exited_at or change.at) < change.at:
+                continue
+            early = born_before(proc, cutoff)
+            if early and proc.key not in change.routing_cache["holders"]:
+                change.routing_cache["holders"].append(proc.key)
+            if early and proc.key not in change.stale:
+                change.stale.append(proc.key)
+                grew = True
+            elif (
+                not early
+                and proc.key in change.stale
+                and proc.key not in change.resolved
+                and not born_before(proc, change.at)
+            ):
+                change.stale.remove(proc.key)
+    return grew

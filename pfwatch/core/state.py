@@ -124,6 +124,11 @@ class Change:
     service_live: dict[str, float] = field(default_factory=dict)
     prediction: dict[str, Any] = field(default_factory=dict)
     superseded_by: str = ""
+    superseded_parts: list[str] = field(default_factory=list)
+    """Files of this change that a later change covers (it re-edited or rebuilt them)."""
+    routing_cache: dict[str, Any] = field(default_factory=dict)
+    """The window in which trivial-rewrite's clients may reuse an old answer
+    (:mod:`pfwatch.core.routing_cache`); empty until the old trivial-rewrite is gone."""
 
 
 @dataclass

@@ -150,14 +150,23 @@ def _change_paragraphs(
         elif how.startswith("nothing stale"):
             text = "no process running the old configuration could serve it any more"
         else:
-            text = f"{how} made it live"
-        out.append(f"It went live at {hms(change['live_at'])} ({change['basis']}): {text}.")
+            text = how.split("; then ")[0] + " made it live"
+        cache = change.get("routing_cache")
+        if cache and made.get("at") is not None and cache["latest"] > made["at"]:
+            out.append(
+                f"It went live for new routing answers at {hms(made['at'])} "
+                f"({made.get('basis') or change['basis']}): {text}."
+            )
+        else:
+            out.append(f"It went live at {hms(change['live_at'])} ({change['basis']}): {text}.")
         if made.get("process", "").split("/")[1:2] == ["trivial-rewrite"]:
             out.append(
                 "trivial-rewrite decides routing (which transport and next hop a recipient "
                 "gets); smtpd only asks it. So its exit, not smtpd's, is what changed how "
                 "mail was routed."
             )
+        if cache:
+            out.extend(_cache_paragraphs(change, cache, doc))
         switch = _delivery_switch(change, doc)
         if switch:
             out.append(switch)
@@ -183,23 +192,74 @@ def _change_paragraphs(
 DELIVERY = frozenset({"virtual", "local", "smtp", "lmtp", "pipe", "error", "discard"})
 
 
-def _delivery_switch(change: dict[str, Any], doc: dict[str, Any]) -> str:
-    """``Deliveries switched from virtual to smtp`` when the agents before and after differ."""
+def _cache_paragraphs(
+    change: dict[str, Any], cache: dict[str, Any], doc: dict[str, Any]
+) -> list[str]:
+    """How trivial-rewrite's clients keep old answers past its exit (expert wording)."""
+    out = [
+        f"Its clients may keep old answers a little longer: {cache['rule']}. So mail to "
+        f"an address resolved shortly before {hms(cache['earliest'])} could still take the "
+        f"old route until {hms(cache['latest'])}; it was fully live by "
+        f"{hms(change['live_at'])} at the latest ({change['basis']})."
+    ]
+    holders = [h for h in cache.get("holders", []) if h]
+    labels = {p["process"]: p["label"] for p in doc["processes"]}
+    stale_smtpd = [s["label"] for s in change["stale_processes"] if s["daemon"] == "smtpd"] + [
+        labels.get(h, h) for h in holders if labels.get(h, h) not in change["stale_processes"]
+    ]
+    named = list(dict.fromkeys(stale_smtpd))
+    if named:
+        out.append(
+            "smtpd keeps trivial-rewrite's answers for its whole life (an LRU cache, "
+            "src/smtpd/smtpd_resolve.c:146-162), so its recipient checks follow the edit only "
+            f"once every smtpd that may have asked the old trivial-rewrite has exited: "
+            f"{', '.join(named)}."
+        )
     before = [
         p
         for p in doc["processes"]
-        if p["daemon"] in DELIVERY and p["last_activity_at"] <= change["live_at"]
+        if p["daemon"] in DELIVERY and p["last_activity_at"] <= cache["earliest"]
     ]
-    after = [
-        p
-        for p in doc["processes"]
-        if p["daemon"] in DELIVERY and p["first_seen_at"] > change["live_at"]
+    if before:
+        old_kind = max(before, key=lambda p: p["last_activity_at"])["daemon"]
+        inside = [
+            p
+            for p in doc["processes"]
+            if p["daemon"] == old_kind and cache["earliest"] < p["first_seen_at"] <= cache["latest"]
+        ]
+        if inside:
+            listed = ", ".join(f"{p['label']} at {hms(p['first_seen_at'])}" for p in inside)
+            out.append(
+                f"Deliveries by {old_kind} inside that window ({listed}) are consistent "
+                "with such a reused old answer."
+            )
+    return out
+
+
+def _delivery_switch(change: dict[str, Any], doc: dict[str, Any]) -> str:
+    """``Deliveries switched from virtual to smtp`` when the agents before and after differ.
+
+    With a routing cache window, the switch may come anywhere in it: agents of the old kind
+    seen inside the window do not hide a later switch."""
+    cache = change.get("routing_cache")
+    boundary = cache["earliest"] if cache else change["live_at"]
+    window_end = cache["latest"] if cache else boundary
+    before = [
+        p for p in doc["processes"] if p["daemon"] in DELIVERY and p["last_activity_at"] <= boundary
     ]
+    after = sorted(
+        (p for p in doc["processes"] if p["daemon"] in DELIVERY and p["first_seen_at"] > boundary),
+        key=lambda p: p["first_seen_at"],
+    )
     if not before or not after:
         return ""
     last = max(before, key=lambda p: p["last_activity_at"])
-    first = min(after, key=lambda p: p["first_seen_at"])
-    if last["daemon"] == first["daemon"]:
+    first = next((p for p in after if p["daemon"] != last["daemon"]), None)
+    if first is None or any(
+        p["daemon"] == last["daemon"] and p["first_seen_at"] > window_end
+        for p in after
+        if p["first_seen_at"] < first["first_seen_at"]
+    ):
         return ""
     return (
         f"Deliveries switched from {last['daemon']} ({last['label']}, last at "

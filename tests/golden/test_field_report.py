@@ -108,9 +108,21 @@ def test_further_it_was_trivial_rewrite_not_smtpd(doc: dict) -> None:
     assert rewrite["basis"] == "inferred"
     assert rewrite["clients_gone_at"] == at("06:26:36")  # last client use + ipc_idle 5 s
     assert rewrite["exited_at"] == pytest.approx(at("06:28:16") + 0.5)  # + max_idle 100 s
-    assert change["live_at"] == at("06:28:17") and change["basis"] == "inferred"
+    assert made["at"] == at("06:28:17")  # new routing answers from then on
     assert change["live_at"] > proc(doc, "smtpd[3095]")["exited_at"]
     assert change["needs"] == []
+
+
+def test_routing_caches_delay_full_liveness_by_30_s_and_the_next_mail_is_after(doc: dict) -> None:
+    change = doc["changes"][0]
+    window = change["routing_cache"]
+    assert window["earliest"] == at("06:28:17") and window["latest"] == at("06:28:47")
+    assert change["live_at"] == at("06:28:47") and change["basis"] == "inferred"
+    # the report's next mail (06:29:05) comes after even qmgr's 30 s reuse of old answers
+    assert proc(doc, "smtp[3185]")["first_seen_at"] > change["live_at"]
+    text = " ".join(narrate(doc))
+    assert "qmgr may reuse its last routing answer for the same address for up to 30 s" in text
+    assert "fully live by 06:28:47 at the latest" in text
 
 
 def test_narrative_says_so(doc: dict) -> None:
@@ -119,6 +131,7 @@ def test_narrative_says_so(doc: dict) -> None:
         "smtpd[3095] closed its last connection at 06:26:31 and timed out idle at 06:28:11" in text
     )
     assert "trivial-rewrite[?] writes no line when it exits" in text
+    assert "It went live for new routing answers at 06:28:17 (inferred)" in text
     assert "the exit of trivial-rewrite[?] made it live — not smtpd[3095]" in text
     assert "its exit, not smtpd's, is what changed how mail was routed" in text
     assert "Deliveries switched from virtual (virtual[3102], last at 06:26:31) to smtp" in text

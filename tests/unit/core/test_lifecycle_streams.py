@@ -180,8 +180,14 @@ def test_trivial_rewrite_exit_is_inferred_from_its_clients() -> None:
     rewrite = next(p for p in state.history if p.daemon == "trivial-rewrite")
     assert rewrite.inferred and rewrite.clients_gone_at == pytest.approx(T0 + 6)
     assert rewrite.exited_at == pytest.approx(T0 + 106.5)
+    # gone by T0+107, but qmgr may reuse an old routing answer for 30 s more
+    change = state.changes["c1"]
+    assert change.status == "pending" and not named(found, "change_live")
+    assert change.routing_cache["earliest"] == pytest.approx(T0 + 107)
+    found += step(state, Tick(T0 + 107 + 30 + 0.1))
     live = named(found, "change_live")[0].data
     assert live["made_live_by"] == rewrite.key
+    assert live["live_at"] == pytest.approx(T0 + 137)
 
 
 def test_trivial_rewrite_rechecks_indexed_tables_every_10_seconds() -> None:

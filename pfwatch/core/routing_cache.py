@@ -1,0 +1,141 @@
+"""Routing caches: when a change that reaches daemons through trivial-rewrite's answers
+is fully live.
+
+trivial-rewrite answers rewrite and resolve requests (transport, next hop, address
+class). After the last trivial-rewrite that ran the old configuration is gone, its clients
+may still reuse an old answer: the rewrite/resolve clients (qmgr, cleanup, smtpd, ...) for
+30 s, smtpd's LRU resolve cache for the life of the smtpd process
+(:mod:`pfwatch.knowledge.caches`). So such a change is live for new answers when the old
+trivial-rewrite is gone (the *cutoff*), and fully live 30 s later and once every smtpd that
+may have cached an answer from it (born before the cutoff) has exited too.
+Pure. Inputs: the state and a change. Outputs: cutoffs, horizons, the cache window.
+Errors: none.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from pfwatch.core.state import Change, EngineState
+from pfwatch.knowledge.caches import lifetime_holders, reply_reuse_seconds, timed_caches
+
+REWRITER = "trivial-rewrite"
+ROUTING_MODES = frozenset({"restart", "table_check_10s"})
+
+
+def rule_text() -> str:
+    """The expert's sentence for the 30 s reuse, with its sources."""
+    sources = "; ".join(c.source for c in timed_caches())
+    return (
+        f"qmgr may reuse its last routing answer for the same address for up to "
+        f"{reply_reuse_seconds():g} s, and cleanup and smtpd their last rewrite and "
+        f"resolve answers ({sources})"
+    )
+
+
+def routing_affected(change: Change) -> bool:
+    """Whether the change reaches daemons through trivial-rewrite's answers."""
+    return any(i["daemon"] == REWRITER and i["mode"] in ROUTING_MODES for i in change.impacts)
+
+
+def holds_lifetime_cache(impact: dict[str, Any]) -> bool:
+    """An affected service whose processes keep trivial-rewrite's answers for life."""
+    return impact["daemon"] in lifetime_holders() and impact["mode"] == "restart"
+
+
+def cutoff(change: Change) -> tuple[float, float] | None:
+    """When the last trivial-rewrite running the old configuration was gone, as
+    ``(earliest, latest)`` (a log stamp leaves a second open; the latest is the time it
+    can last have answered); None while one may still be running."""
+    low, high = [change.at], [change.at]
+    for key in change.stale:
+        if key.split("/")[1] != REWRITER:
+            continue
+        row = change.resolved.get(key)
+        if row is None:
+            return None
+        low.append(float(row["at"]))
+        high.append(float(row.get("latest", row["at"])))
+    for entry in change.unseen:
+        if entry["daemon"] != REWRITER:
+            continue
+        if entry["resolved_at"] is None:
+            return None
+        low.append(float(entry["resolved_at"]))
+        high.append(float(entry["resolved_at"]))
+    return max(low), max(high)
+
+
+def horizon(change: Change, impact: dict[str, Any]) -> float:
+    """Processes of ``impact`` born before this are stale: the change time, or for smtpd
+    under a routing change the cutoff (infinite while the old trivial-rewrite may run)."""
+    if not (routing_affected(change) and holds_lifetime_cache(impact)):
+        return change.at
+    if change.routing_cache:
+        return float(change.routing_cache["gone_by"])
+    found = cutoff(change)
+    return math.inf if found is None else found[1]
+
+
+def open_window(gone_at: float, gone_by: float) -> dict[str, Any]:
+    """The cache window once the old trivial-rewrite is known gone in [gone_at, gone_by]:
+    new answers from ``earliest``, no old answer reused after ``latest``."""
+    reuse = reply_reuse_seconds()
+    return {
+        "earliest": gone_at,
+        "gone_by": gone_by,
+        "latest": gone_by + reuse,
+        "reuse_seconds": reuse,
+        "rule": rule_text(),
+        "source": "; ".join(c.source for c in timed_caches()),
+        "holders": [],
+    }
+
+
+def pending(state: EngineState, change: Change) -> bool:
+    """Whether an old answer may still be reused somewhere (window not over yet)."""
+    if not routing_affected(change):
+        return False
+    window = change.routing_cache
+    return not window or state.now < float(window["latest"])
+
+
+def prediction_row(change: Change, rows: list[dict[str, Any]], now: float) -> dict[str, Any] | None:
+    """The cache window as a prediction row, bounded by the stale trivial-rewrite rows."""
+    if not routing_affected(change):
+        return None
+    reuse = reply_reuse_seconds()
+    window = change.routing_cache
+    if window:
+        if now >= float(window["latest"]):
+            return None
+        earliest = float(window["earliest"])
+        latest: float | None = float(window["latest"])
+        expected: float | None = latest
+    else:
+        mine = [r for r in rows if r["daemon"] == REWRITER]
+
+        def bound(name: str) -> float | None:
+            values: list[float | None] = [r[name] for r in mine]
+            known = [float(v) for v in values if v is not None]
+            return max([change.at, *known]) if len(known) == len(values) else None
+
+        low, high, mid = bound("earliest"), bound("latest"), bound("expected")
+        earliest = low if low is not None else change.at
+        latest = high + reuse if high is not None else None
+        expected = mid + reuse if mid is not None else None
+    return {
+        "process": "",
+        "label": "routing caches",
+        "service": "",
+        "daemon": "qmgr, cleanup, smtpd",
+        "pid": 0,
+        "inferred": True,
+        "sessions": 0,
+        "uses": 0,
+        "earliest": earliest,
+        "latest": latest,
+        "expected": expected,
+        "rule": f"after the old trivial-rewrite is gone, {rule_text()}",
+    }
