@@ -176,6 +176,14 @@ def _resolve_cache(result: Analysis, services: tuple[ServiceFacts, ...]) -> None
     ]
     if not rewriter:
         return
+    if all(i["via"] == [ALL] for i in rewriter):
+        result.advisories.append(
+            "which parameters changed is unknown: if the edit changed routing "
+            "(trivial-rewrite's answers), qmgr may reuse its last routing answer for the same "
+            "address for up to 30 s after trivial-rewrite exits (src/global/resolve_clnt.c:"
+            "198-205) and smtpd keeps its answers for life (src/smtpd/smtpd_resolve.c:146-162); "
+            "pfwatch does not wait for those caches here"
+        )
     seen = {(i["service"], i["type"]) for i in result.impacts if MODE_RANK[i["mode"]] >= 4}
     for service in services:
         spec = spec_for(service.daemon)

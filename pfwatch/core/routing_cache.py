@@ -21,6 +21,7 @@ from pfwatch.core.state import Change, EngineState
 from pfwatch.knowledge.caches import lifetime_holders, reply_reuse_seconds, timed_caches
 
 REWRITER = "trivial-rewrite"
+UNKNOWN = "*"
 ROUTING_MODES = frozenset({"restart", "table_check_10s"})
 
 
@@ -35,8 +36,12 @@ def rule_text() -> str:
 
 
 def routing_affected(change: Change) -> bool:
-    """Whether the change reaches daemons through trivial-rewrite's answers."""
-    return any(i["daemon"] == REWRITER and i["mode"] in ROUTING_MODES for i in change.impacts)
+    """Whether the change reaches daemons through trivial-rewrite's answers. An edit of
+    unknown parameters (``*``) is not assumed to be one; it gets an advisory instead."""
+    return any(
+        i["daemon"] == REWRITER and i["mode"] in ROUTING_MODES and i["via"] != [UNKNOWN]
+        for i in change.impacts
+    )
 
 
 def holds_lifetime_cache(impact: dict[str, Any]) -> bool:

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from pfwatch.cli.explain_cmd import parse_changed_at
 from pfwatch.cli.main import cli, main
 from pfwatch.errors import UsageError
+from pfwatch.sinks.narrative import narrate
 
 LOG = """\
 Jan 10 10:00:00 mx postfix/smtpd[100]: connect from a[192.0.2.1]
@@ -119,6 +120,31 @@ def test_demo_replays_the_shipped_scenario() -> None:
     assert doc["changes"] and all(c["status"] == "live" for c in doc["changes"])
     first = doc["changes"][0]
     assert first["made_live_by"]["label"].startswith("trivial-rewrite")
+
+
+def test_demo_routing_cache_window_covers_the_mail_that_still_went_to_virtual() -> None:
+    root = Path(__file__).resolve().parents[2] / "pfwatch" / "demo"
+    if not (root / "scenario.json").is_file():
+        pytest.skip("the recorded demo scenario is not in this checkout")
+    recorded = json.loads((root / "scenario.json").read_text())
+    code, out = invoke("--demo", "--json")
+    assert code == 0
+    doc = json.loads(out)
+    first = doc["changes"][0]
+    window = first["routing_cache"]
+    truth = {p["pid"]: p for p in recorded["truth"]["processes"]}
+    rewrite = truth[int(first["made_live_by"]["label"].split("[")[1].rstrip("]"))]
+    # the old trivial-rewrite was really gone within the window's start second
+    assert window["earliest"] <= rewrite["gone_by"] <= window["gone_by"] + 0.1
+    cached = next(m for m in recorded["mail"] if "cache" in m["why"])
+    relayed = next(m for m in recorded["mail"] if m["expected_route"] == "relay")
+    assert cached["expected_route"] == "virtual"
+    # the mail after trivial-rewrite's exit that still went to virtual lies in the window
+    assert window["earliest"] < cached["at"] < window["latest"] == first["live_at"]
+    assert relayed["at"] > window["earliest"]
+    text = " ".join(narrate(doc))
+    assert "qmgr may reuse its last routing answer for the same address for up to 30 s" in text
+    assert "Deliveries by virtual inside that window (virtual[21790]" in text
 
 
 def test_rotated_files_in_any_order_replay_in_time_order(tmp_path: Path) -> None:
