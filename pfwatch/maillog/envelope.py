@@ -217,21 +217,18 @@ def fast_syslog_regex(message_head: str) -> re.Pattern[str]:
 
 
 def activity_block_regex(queue_id_head: str, max_rest: int) -> re.Pattern[str]:
-    """The replay block regex for ``findall``: one 10-tuple per line.
+    """The replay block regex for ``findall``: one 7-tuple per line.
 
-    ``(stamp, tag, pid, queue_id, "", "", "", "", "", "")`` for a classic syslog line with
-    a pid whose message starts with ``queue_id_head`` (its one group is the queue id);
-    ``("", "", "", "", stamp, host, tag, pid, message, "")`` for any other classic syslog
-    line with a pid; ``("", ..., line)`` for the rest. Messages longer than ``max_rest``
-    characters fall to the last form. Host and text of queue-id lines are not captured:
-    the replay needs neither.
+    A classic syslog line with a pid gives ``(stamp, host, tag, pid, queue_id, message,
+    "")``: when its message starts with ``queue_id_head`` (whose one group is the queue
+    id) the message itself is not captured (the replay needs only the id), otherwise
+    ``queue_id`` is empty. Any other line, and one whose message is longer than
+    ``max_rest`` characters, gives ``("", "", "", "", "", "", line)``.
     """
     stamp = r"[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d"
     return re.compile(
-        rf"(?m)^(?P<stamp>{stamp}) \S+ (?P<tag>[^\s\[:]+)\[(?P<pid>\d+)\]: ?"
-        rf"{queue_id_head}[^\n]{{0,{max_rest}}}\n"
-        rf"|^(?P<stamp2>{stamp}) (?P<host2>\S+) (?P<tag2>[^\s\[:]+)\[(?P<pid2>\d+)\]: ?"
-        rf"(?P<msg2>[^\n]{{0,{max_rest}}})\n"
+        rf"(?m)^(?P<stamp>{stamp}) (?P<host>\S+) (?P<tag>[^\s\[:]+)\[(?P<pid>\d+)\]: ?"
+        rf"(?:{queue_id_head}[^\n]{{0,{max_rest}}}|(?P<msg>[^\n]{{0,{max_rest}}}))\n"
         r"|(?P<other>[^\n]*)\n"
     )
 

@@ -365,13 +365,15 @@ class LogClassifier:
         activity = ACTIVITY_KIND
         last = counts[4]
         top = counts[5]
-        for stamp, tag, pid_text, queue_id, stamp2, host, tag2, pid2, message, other in rows:
+        for stamp, host, tag, pid_text, queue_id, message, other in rows:
             line_no += 1
-            if not stamp:
+            if not queue_id:
                 counts[4] = last
                 counts[5] = top
-                if stamp2:
-                    event = fast_body(stamp2, host, tag2, pid2, None, message, source, line_no, "")
+                if stamp:
+                    event = fast_body(
+                        stamp, host, tag, pid_text, None, message, source, line_no, ""
+                    )
                 else:
                     counts[0] -= 1
                     event = feed(other, source, line_no)
