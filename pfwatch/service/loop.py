@@ -21,7 +21,6 @@ so an idle watcher does not rewrite its state twice a second.
 
 from __future__ import annotations
 
-import json
 import queue
 import signal
 import sys
@@ -35,7 +34,7 @@ from typing import Any, TextIO, cast
 
 from pfwatch import __version__
 from pfwatch.core.fold import step
-from pfwatch.core.state import EngineState, to_json
+from pfwatch.core.state import EngineState
 from pfwatch.errors import StateError
 from pfwatch.events import (
     ConfigChanged,
@@ -51,6 +50,7 @@ from pfwatch.sdnotify import notify, watchdog_interval
 from pfwatch.service import events_file, startup
 from pfwatch.service.config_tracker import ConfigUpdate
 from pfwatch.service.log_input import LogInput, LogWaker
+from pfwatch.service.state_doc import state_document
 from pfwatch.service.status import LastEvents, SourceHealth, metrics_snapshot, status_document
 from pfwatch.settings import Settings
 from pfwatch.sinks.base import FanOut, Sink
@@ -325,10 +325,7 @@ class WatchService:
                 if self._position is not None:
                     positions[self.source.key] = self._position
                 self.outbox.deliver(
-                    findings,
-                    positions,
-                    json.loads(to_json(self.state)),
-                    snapshot=snapshot_row,
+                    findings, positions, state_document(self.state), snapshot=snapshot_row
                 )
                 self._last_commit = now
                 self._unsaved = False
@@ -427,7 +424,7 @@ class WatchService:
                     positions: dict[str, Any] = {"config": self._config_position}
                     if self._position is not None:
                         positions[self.source.key] = self._position
-                    self.outbox.deliver([], positions, json.loads(to_json(self.state)))
+                    self.outbox.deliver([], positions, state_document(self.state))
         finally:
             if self.http is not None:
                 self.http.close()
