@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import click
 
@@ -40,7 +41,8 @@ def resolve_config_dir(option: str | None) -> tuple[str, str | None]:
 
 
 def _write(lines: list[str]) -> None:
-    stream = click.get_binary_stream("stdout")
+    """Write the lines as bytes, so bytes that are not UTF-8 come out unchanged."""
+    stream: BinaryIO = sys.stdout.buffer
     stream.write(b"".join(encode(line) + b"\n" for line in lines))
     stream.flush()
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pfwatch.grammars.main_cf as grammar
 from pfwatch.config.model import Duplicate, MainCf, Parameter
 from pfwatch.errors import ConfigSyntaxError, SourceUnavailable
-from pfwatch.grammars import main_cf as grammar
 
 ENCODING = "utf-8"
 ERRORS = "surrogateescape"

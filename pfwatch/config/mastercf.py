@@ -10,10 +10,10 @@ where postconf is fatal; :class:`~pfwatch.errors.SourceUnavailable` for a missin
 
 from __future__ import annotations
 
+import pfwatch.grammars.master_cf as grammar
 from pfwatch.config.maincf import read_text
 from pfwatch.config.model import MasterCf, MasterService
 from pfwatch.errors import ConfigSyntaxError
-from pfwatch.grammars import master_cf as grammar
 
 
 def parse_master_cf(text: str, path: str = "master.cf") -> MasterCf:

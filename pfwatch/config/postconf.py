@@ -25,6 +25,7 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import pfwatch.grammars.master_cf as master_grammar
 from pfwatch.config.defaults import (
     MYNETWORKS_INPUTS,
     DefaultUnavailable,
@@ -36,7 +37,6 @@ from pfwatch.config.defaults import (
 from pfwatch.config.expand import Expander, ExpansionError, expand_text, scan_names
 from pfwatch.config.model import MainCf, MasterCf, MasterService
 from pfwatch.errors import ConfigSyntaxError
-from pfwatch.grammars import master_cf as master_grammar
 from pfwatch.grammars.expansion import ExpansionSyntaxError
 
 _SEPARATORS = re.compile(r"[ \t\r\n]+")

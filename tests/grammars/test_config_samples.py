@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pfwatch.grammars import expansion, main_cf, master_cf
 
 from pfwatch.config.defaults import parameter_knowledge
 from pfwatch.config.expand import ExpansionError
@@ -26,6 +25,7 @@ from pfwatch.config.maincf import decode, encode, parse_main_cf
 from pfwatch.config.mastercf import parse_master_cf
 from pfwatch.config.postconf import build_table, show_master, show_nondefault
 from pfwatch.errors import ConfigSyntaxError
+from pfwatch.grammars import expansion, main_cf, master_cf
 
 SAMPLES = Path(__file__).resolve().parents[2] / "grammars" / "samples"
 MAIN_SAMPLES = sorted((SAMPLES / "main_cf").glob("*.cf"))
