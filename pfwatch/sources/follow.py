@@ -58,7 +58,13 @@ from pathlib import Path
 from typing import Literal
 
 from pfwatch.sources.lines import Line, LineReader
-from pfwatch.sources.position import HEAD_BYTES, MARKER_BYTES, FilePosition
+from pfwatch.sources.position import (
+    HEAD_BYTES,
+    MARKER_BYTES,
+    FilePosition,
+    fingerprint,
+    position_after,
+)
 from pfwatch.sources.rotation import Plan, SegmentFile, locate, rotated_segments
 
 __all__ = ["DEFAULT_POLL_INTERVAL", "Follower", "Line"]
@@ -103,7 +109,7 @@ class Follower:
         self._rotated_at: float | None = None
         self._last: Line | None = None
         self._watch_new_segments = False
-        self._finished: dict[tuple[int, int], bytes] = {}  # rotated files read, by inode
+        self._finished: dict[tuple[int, int], FilePosition] = {}  # files read, where to
         self._grew_at = clock()
         self._notices: list[str] = []
         self._last_error = ""
@@ -159,7 +165,7 @@ class Follower:
                     self._queue.popleft()
                     if len(self._finished) > 1000:
                         self._finished.clear()
-                    self._finished[reader.ident.dev, reader.ident.ino] = reader.head
+                    self._finished[reader.ident.dev, reader.ident.ino] = reader.position()
                     if not self._queue:
                         self._after_queue(reader)
                 continue
@@ -233,7 +239,9 @@ class Follower:
 
     def _reader(self, seg: SegmentFile, head: bytes = b"", marker: bytes = b"") -> LineReader:
         if seg.offset == 0 and not seg.compressed:
-            head = seg.pread(HEAD_BYTES, 0)  # so a truncation before the first read shows
+            head = seg.head_at_open  # so a truncation before the first read shows
+        elif seg.offset and not head:
+            head, marker = seg.known_head, seg.known_marker
         return LineReader(
             seg, str(self.path), head, marker, max_line=self.max_line_bytes, now=self._clock()
         )
@@ -299,8 +307,18 @@ class Follower:
             except OSError:
                 continue
             try:
-                self._finished[seg.dev, seg.ino] = seg.leading(HEAD_BYTES)
-            except (OSError, EOFError, lzma.LZMAError, zlib.error):
+                size = seg.size()
+                if size is None:  # compressed: known by its first bytes
+                    head = marker = seg.leading(HEAD_BYTES)
+                    size = len(head)
+                else:
+                    head = seg.head_at_open
+                    marker = seg.pread(min(size, MARKER_BYTES), size - min(size, MARKER_BYTES))
+                self._finished[seg.dev, seg.ino] = position_after(
+                    path=str(self.path), file=seg.name, dev=seg.dev, ino=seg.ino,
+                    offset=size, head=head, marker=marker,
+                )  # fmt: skip
+            except (OSError, EOFError, lzma.LZMAError, zlib.error, ValueError):
                 pass
             finally:
                 seg.close()
@@ -315,7 +333,7 @@ class Follower:
                 seg = SegmentFile(listed.path, listed.compression)
             except OSError:
                 continue
-            if self._was_read(seg):
+            if self._resume_point(seg) is None:
                 seg.close()
             else:
                 found.append(seg)
@@ -388,30 +406,51 @@ class Follower:
         self._apply(self._plan_after(self._anchor() or last.position()))
 
     def _plan_after(self, anchor: FilePosition) -> Plan:
-        """What follows the file of ``anchor``, which was read to its end: the newer
-        segments not read yet, then the live file."""
+        """What follows the line at ``anchor`` in a file that was read to its end: that
+        file again if it grew since, the newer segments not read yet, the live file."""
         plan = locate(self.path, anchor)
         if not plan.queue:
             return plan
-        read_already, *newer = plan.queue
-        fresh = [seg for seg in newer if not self._was_read(seg)]
-        for seg in [read_already, *newer]:
-            if seg not in fresh:
+        first, *newer = plan.queue
+        keep = []
+        if not first.compressed and (first.size() or 0) > first.offset:
+            keep.append(first)  # e.g. a copy that was still being written
+        else:
+            first.close()
+        for seg in newer:
+            if self._resume_point(seg) is None:
                 seg.close()
-        return Plan(fresh, plan.live, found=bool(fresh))
+            else:
+                keep.append(seg)
+        live = plan.live
+        if not keep and live is not None and live.open_at(anchor) is not None:
+            # copytruncate between its copy and its truncation: the live file still holds
+            # what was just read from the copy; go on after it
+            return Plan([], live, True, live.known_head, live.known_marker)
+        return Plan(keep, live, found=bool(keep))
 
-    def _was_read(self, seg: SegmentFile) -> bool:
-        """Whether ``seg`` is a rotated file this follower read to its end (same inode and
-        same leading bytes: inode numbers are reused as soon as a compressor deletes)."""
-        known = self._finished.get((seg.dev, seg.ino))
-        if known is None:
-            return False
+    def _resume_point(self, seg: SegmentFile) -> int | None:
+        """Where to read ``seg`` from: 0 if it is new to this follower, the end of what
+        was read if it grew since (positioned there), None if it has nothing unread.
+        Inode numbers are reused as soon as a compressor deletes a file: the content
+        decides, not the number."""
+        done = self._finished.get((seg.dev, seg.ino))
+        if done is None:
+            return 0
         try:
-            now = seg.leading(len(known) + 1)
+            if seg.compressed:  # compressed files do not grow: same first bytes, same file
+                lead = seg.leading(done.head_len + 1)
+                same = fingerprint(lead[: done.head_len]) == done.head_hash and (
+                    done.head_len == HEAD_BYTES or len(lead) == done.head_len
+                )
+                return None if same else 0
+            if seg.open_at(done) is None:
+                seg.offset = 0
+                return 0
+            return done.offset if (seg.size() or 0) > done.offset else None
         except (OSError, EOFError, lzma.LZMAError, zlib.error):
-            return False
-        # a file shorter than HEAD_BYTES is known in full: it must not have more bytes
-        return now[: len(known)] == known and (len(known) == HEAD_BYTES or len(now) == len(known))
+            seg.offset = 0
+            return 0
 
     def _newer_copies(self, live: LineReader) -> bool:
         """The live file was empty when opened and now has lines: if it was copied and
@@ -419,8 +458,10 @@ class Follower:
         anchor = self._anchor()
         if anchor is None or not live.seg.size():
             return False
+        # first bytes now, before listing: a copytruncate after this shows on reading
+        live.head = live.seg.pread(HEAD_BYTES, 0)
         plan = self._plan_after(anchor)
-        if not plan.queue:
+        if not plan.queue and not (plan.live is not None and plan.live.offset):
             plan.close()
             return False
         live.close()

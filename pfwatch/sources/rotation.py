@@ -26,6 +26,7 @@ import lzma
 import os
 import re
 import stat
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -39,6 +40,9 @@ ROTATED_SUFFIX = re.compile(
     )(?:\.(?P<comp>gz|bz2|xz))?$""",
     re.VERBOSE,
 )
+
+LOCATE_ATTEMPTS = 20
+"""How often a listing is retried while rotations keep renaming files under it."""
 
 _OPENERS = {"bz2": bz2.BZ2File, "xz": lzma.LZMAFile}
 
@@ -109,6 +113,9 @@ class SegmentFile:
         st = os.fstat(self.fd)
         self.dev, self.ino = st.st_dev, st.st_ino
         self.offset = 0
+        # the first bytes when opened: a later truncation (copytruncate) shows against them
+        self.head_at_open = os.pread(self.fd, HEAD_BYTES, 0) if compression is None else b""
+        self.known_head = self.known_marker = b""  # set by open_at: what a reader needs
         self._stream: io.BufferedIOBase | None = None
         self._raw: BinaryIO | None = None
         if compression is not None:
@@ -168,6 +175,7 @@ class SegmentFile:
         if not pos.matches(head[: pos.head_len], marker, size):
             return None
         self.offset = pos.offset
+        self.known_head, self.known_marker = head, marker
         return head, marker
 
     def close(self) -> None:
@@ -203,6 +211,11 @@ class Plan:
     from the saved offset when it is the position's file, else from 0. ``head``/``marker``
     describe the position's file at its offset. ``found`` is False when no file matched
     (rotated away and deleted, or truncated without a copy): the live file starts at 0.
+
+    The live file is opened before the directory is listed, and its first bytes are kept
+    from that moment (:attr:`SegmentFile.head_at_open`): a copytruncate that finishes
+    after the listing then shows as a truncation of the live file, and one that finished
+    before it has its copy in the listing.
     """
 
     queue: list[SegmentFile]
@@ -224,24 +237,36 @@ def locate(live: Path, pos: FilePosition) -> Plan:
     plain segments newest first, then compressed ones. Every file of the plan is opened
     before the directory is listed again; if a rotation ran meanwhile, the search repeats.
     """
-    for _attempt in range(3):
+    for attempt in range(LOCATE_ATTEMPTS):
+        live_file = _open_live(live)  # before listing: see Plan
         segments = rotated_segments(live)
-        plan = _plan(live, pos, segments)
-        if _identities(segments) == _identities(rotated_segments(live)):
+        plan = _plan(live_file, pos, segments)
+        last = attempt == LOCATE_ATTEMPTS - 1
+        if last or _consistent(segments, rotated_segments(live)):
             return plan
         plan.close()
-    return _plan(live, pos, rotated_segments(live))
+        time.sleep(0.001 * attempt)  # a rotation is renaming files: let it finish
+    raise AssertionError("unreachable")
+
+
+def _consistent(before: list[Segment], after: list[Segment]) -> bool:
+    """Two listings agree, and no file was seen under two names (a rename in between)."""
+    identities = _identities(before)
+    return identities == _identities(after) and len({i[1:] for i in identities}) == len(identities)
+
+
+def _open_live(live: Path) -> SegmentFile | None:
+    try:
+        return SegmentFile(live)
+    except OSError:
+        return None
 
 
 def _identities(segments: list[Segment]) -> list[tuple[Path, int, int]]:
     return [(s.path, s.dev, s.ino) for s in segments]
 
 
-def _plan(live: Path, pos: FilePosition, segments: list[Segment]) -> Plan:
-    try:
-        live_file: SegmentFile | None = SegmentFile(live)
-    except OSError:
-        live_file = None
+def _plan(live_file: SegmentFile | None, pos: FilePosition, segments: list[Segment]) -> Plan:
     same = (pos.dev, pos.ino)
     newest_first = list(reversed(range(len(segments))))
     order = [i for i in newest_first if (segments[i].dev, segments[i].ino) == same]
