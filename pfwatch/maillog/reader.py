@@ -17,13 +17,13 @@ import contextlib
 import gc
 import gzip
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import fields as dataclass_fields
 from datetime import tzinfo
 from pathlib import Path
 from typing import Any, Protocol
 
 from pfwatch.events import LogEvent
 from pfwatch.maillog.classify import ACTIVITY_KIND, ACTIVITY_PATTERN, UNRECOGNIZED, Classifier
+from pfwatch.maillog.construct import make_log_event
 from pfwatch.maillog.envelope import (
     Envelope,
     TimestampParser,
@@ -61,45 +61,6 @@ _PROCESS_WINDOW = 65536
 ACTIVITY_BLOCK = activity_block_regex(ACTIVITY_PATTERN, MAX_LINE_BYTES - 1024)
 """Replay blocks (``findall``): queue-id lines of classic syslog (inlined), other classic
 lines (the fast body) and every other line (:attr:`feed`), see activity_block_regex."""
-
-
-def _event_factory() -> Callable[..., LogEvent]:
-    """A LogEvent constructor that fills the slots directly (2-3x faster than __init__).
-
-    The frozen dataclass' generated __init__ calls object.__setattr__ per field; the slot
-    descriptors do the same work without the Python-level indirection. Falls back to the
-    class itself if the slots ever stop matching the fields.
-    """
-    names = tuple(f.name for f in dataclass_fields(LogEvent))
-    if names != tuple(getattr(LogEvent, "__slots__", ())) or len(names) != 11:
-        return LogEvent
-    s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10 = (
-        getattr(LogEvent, name).__set__ for name in names
-    )
-    new = object.__new__
-
-    def make(  # noqa: PLR0917 - positional on purpose: the replay hot path
-        at: float, kind: str, program: str, instance: str, service: str, daemon: str,
-        pid: int, fields: Mapping[str, str], source: str, line_no: int, position: str,
-    ) -> LogEvent:  # fmt: skip
-        event: LogEvent = new(LogEvent)
-        s0(event, at)
-        s1(event, kind)
-        s2(event, program)
-        s3(event, instance)
-        s4(event, service)
-        s5(event, daemon)
-        s6(event, pid)
-        s7(event, fields)
-        s8(event, source)
-        s9(event, line_no)
-        s10(event, position)
-        return event
-
-    return make
-
-
-make_log_event = _event_factory()
 
 
 class LineFeeder(Protocol):
