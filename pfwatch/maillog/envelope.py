@@ -231,12 +231,3 @@ def activity_block_regex(queue_id_head: str, max_rest: int) -> re.Pattern[str]:
         rf"(?:{queue_id_head}[^\n]{{0,{max_rest}}}|(?P<msg>[^\n]{{0,{max_rest}}}))\n"
         r"|(?P<other>[^\n]*)\n"
     )
-
-
-def fast_syslog_block_regex(message_head: str) -> re.Pattern[str]:
-    """:func:`fast_syslog_regex` for ``findall`` over a block of newline-ended lines.
-
-    Every line yields one tuple: the fast groups, or (when the line is not classic
-    syslog) empty strings and the whole line in the last group.
-    """
-    return re.compile(f"(?m){FAST_SYSLOG_PREFIX}(?:{message_head})?(?P<msg>.*)\n|(?P<other>.*)\n")
