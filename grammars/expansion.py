@@ -76,11 +76,15 @@ RULES: dict[str, str] = {
 
 
 class ExpansionSyntaxError(Exception):
-    """An expansion Postfix rejects ("macro processing error"); offset is 0-based."""
+    """An expansion Postfix rejects ("macro processing error").
 
-    def __init__(self, offset: int, message: str) -> None:
+    ``offset`` is 0-based inside ``source`` (the value that holds the problem, when known).
+    """
+
+    def __init__(self, offset: int, message: str, source: str | None = None) -> None:
         self.offset = offset
         self.message = message
+        self.source = source
         super().__init__(f"offset {offset}: {message}")
 
 

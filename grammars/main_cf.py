@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pyparsing as pp
+
 from pfwatch.grammars._tokens import POSTFIX_SPACE, LogicalLine, Warning_, logical_lines
 
 #: Every rule of this grammar; each needs an annotated sample in samples/main_cf/.
@@ -68,6 +69,8 @@ class Assignment:
     value: str
     line: int
     column: int
+    #: Where the (trimmed) value starts in the logical line's text.
+    value_offset: int = 0
 
 
 def parse_assignment(logical: LogicalLine) -> Assignment:
@@ -85,8 +88,11 @@ def parse_assignment(logical: LogicalLine) -> Assignment:
     name = str(result["name"])
     name_offset = text.index(name)
     value = str(result["value"]).strip(POSTFIX_SPACE)
+    value_offset = text.index("=", name_offset + len(name)) + 1
+    while value_offset < len(text) and text[value_offset] in POSTFIX_SPACE:
+        value_offset += 1
     line, column = logical.position(name_offset)
-    return Assignment(name, value, line, column)
+    return Assignment(name, value, line, column, value_offset)
 
 
 def parse(text: str) -> tuple[list[Assignment], list[Warning_]]:

@@ -21,9 +21,10 @@ import click
 
 from pfwatch.cli.exit_status import ExitStatus
 from pfwatch.config.defaults import parameter_knowledge
-from pfwatch.config.maincf import encode, load_main_cf
+from pfwatch.config.expand import ExpansionError
+from pfwatch.config.maincf import encode, load_main_cf, locate_error, read_text
 from pfwatch.config.mastercf import load_master_cf
-from pfwatch.config.model import MasterCf
+from pfwatch.config.model import MainCf, MasterCf
 from pfwatch.config.postconf import build_table, show_master, show_nondefault
 from pfwatch.errors import SourceUnavailable
 
@@ -72,6 +73,32 @@ def config(config_dir: str | None, expand: bool, master: bool, as_json: bool) ->
             master_cf = load_master_cf(master_path)
         except SourceUnavailable:
             master_cf = None  # postconf -n only warns about a missing master.cf
+    try:
+        return _show(
+            main_cf,
+            master_cf,
+            directory=directory,
+            injected=injected,
+            expand=expand,
+            master=master,
+            as_json=as_json,
+        )
+    except ExpansionError as exc:
+        if exc.path != main_cf.path:
+            raise
+        raise locate_error(read_text(main_cf.path), exc) from None
+
+
+def _show(
+    main_cf: MainCf,
+    master_cf: MasterCf | None,
+    *,
+    directory: str,
+    injected: str | None,
+    expand: bool,
+    master: bool,
+    as_json: bool,
+) -> int:
     table = build_table(main_cf, master_cf, parameter_knowledge(), injected)
     if master:
         assert master_cf is not None

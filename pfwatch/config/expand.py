@@ -33,7 +33,27 @@ MAX_NESTING = 100
 
 
 class ExpansionError(ConfigSyntaxError):
-    """A value Postfix cannot expand; ``column`` is 1-based inside the value."""
+    """A value Postfix cannot expand.
+
+    ``parameter`` is the parameter whose value holds the problem (None when unknown) and
+    ``offset`` the 0-based position in that value; ``line`` is the parameter's line and
+    ``column`` is ``offset + 1`` until :func:`pfwatch.config.maincf.locate_error` maps it
+    to the file.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        line: int,
+        column: int,
+        message: str,
+        *,
+        parameter: str | None = None,
+        offset: int = 0,
+    ) -> None:
+        super().__init__(path, line, column, message)
+        self.parameter = parameter
+        self.offset = offset
 
 
 def _bytes(text: str) -> bytes:
@@ -114,72 +134,92 @@ class _Run:
         self.used = used
         self.error: ExpansionSyntaxError | None = None
 
-    def fail(self, error: ExpansionSyntaxError) -> bool:
+    def fail(self, error: ExpansionSyntaxError, where: tuple[str, int] | None = None) -> bool:
+        """Record the first error; ``where`` is (value, offset) of the problem."""
         if self.error is None:
+            if where is not None:
+                error = ExpansionSyntaxError(where[1], error.message, where[0])
             self.error = error
         return False
 
-    def parse(self, value: str, out: list[str], level: int) -> bool:
-        """mac_parse() with the expansion callback; False once an error is recorded."""
+    def parse(
+        self, value: str, out: list[str], level: int, anchor: tuple[str, int] | None = None
+    ) -> bool:
+        """mac_parse() with the expansion callback; False once an error is recorded.
+
+        ``anchor`` is where to report errors for text that is a branch or operand of a
+        reference (the reference's ``$``); without one, ``value`` is a value of its own.
+        """
         tokens, error = scan_tokens(value)
         for token in tokens:
+            where = anchor or (value, token.offset)
             if level > MAX_NESTING:
-                return self.fail(ExpansionSyntaxError(0, "unreasonable macro call nesting"))
+                error = ExpansionSyntaxError(0, f'unreasonable macro call nesting: "{value}"')
+                return self.fail(error, where)
             if isinstance(token, Literal):
                 if not self.scan:
                     out.append(token.text)
-            elif not self.callback(parse_body(token.body), out, level + 1):
+            elif not self.callback(parse_body(token.body), out, level + 1, where):
                 return False
-        return self.fail(error) if error is not None else True
+        if error is not None:
+            return self.fail(error, anchor or (value, error.offset))
+        return True
 
-    def sub(self, text: str) -> tuple[str, bool]:
+    def sub(self, text: str, where: tuple[str, int]) -> tuple[str, bool]:
         """A fresh mac_expand() on a relational operand (mac_expand.c:467-472)."""
         run = _Run(self.lookup, self.scan, self.used)
         out: list[str] = []
-        ok = run.parse(text, out, 0)
+        ok = run.parse(text, out, 0, where)
         if run.error is not None:
             self.fail(run.error)
         return "".join(out), ok
 
-    def callback(self, body: Body, out: list[str], level: int) -> bool:
-        """mac_expand_callback() for one ``${...}``/``$name`` reference."""
-        if body.error is not None and body.stage == "start":
-            return self.fail(body.error)
+    def callback(self, body: Body, out: list[str], level: int, where: tuple[str, int]) -> bool:
+        """mac_expand_callback() for one ``${...}``/``$name`` reference at ``where``."""
+
+        def stop_at(*stages: str) -> bool:
+            return body.error is not None and body.stage in stages
+
+        if body.error is not None and stop_at("start"):
+            return self.fail(body.error, where)
         value: str | None
         if body.name is not None:
             self.used.add(body.name)
             value = None if self.scan else self.lookup(body.name)
         else:
             assert body.left is not None and body.right is not None and body.operator
-            left, left_ok = self.sub(body.left)
-            right, right_ok = self.sub(body.right)
+            left, left_ok = self.sub(body.left, where)
+            right, right_ok = self.sub(body.right, where)
             if not (left_ok and right_ok):
                 return False
             if self.scan:
                 value = None
             else:
-                value = "true" if compare(left, body.operator, right, body.suffix) else ""
-        if body.error is not None and body.stage == "operands":
-            return self.fail(body.error)
+                try:
+                    value = "true" if compare(left, body.operator, right, body.suffix) else ""
+                except ExpansionSyntaxError as exc:
+                    return self.fail(exc, where)
+        if body.error is not None and stop_at("operands"):
+            return self.fail(body.error, where)
         if body.condition is None:
             if value and not self.scan:
                 return self.parse(value, out, level)
             return True
         if body.condition == "?":
-            if body.error is not None and body.stage == "if_true_payload":
-                return self.fail(body.error)
-            if (value or self.scan) and not self.parse(body.if_true or "", out, level):
+            if body.error is not None and stop_at("if_true_payload"):
+                return self.fail(body.error, where)
+            if (value or self.scan) and not self.parse(body.if_true or "", out, level, where):
                 return False
-            if body.error is not None and body.stage == "after_if_true":
-                return self.fail(body.error)
+            if body.error is not None and stop_at("after_if_true"):
+                return self.fail(body.error, where)
             if body.if_false is None and body.stage != "if_false_payload":
                 return True
-        if body.error is not None and body.stage == "if_false_payload":
-            return self.fail(body.error)
-        if (not value or self.scan) and not self.parse(body.if_false or "", out, level):
+        if body.error is not None and stop_at("if_false_payload"):
+            return self.fail(body.error, where)
+        if (not value or self.scan) and not self.parse(body.if_false or "", out, level, where):
             return False
         if body.error is not None:
-            return self.fail(body.error)
+            return self.fail(body.error, where)
         return True
 
 
@@ -236,10 +276,18 @@ class Expander:
         return value
 
     def _error(self, name: str | None, exc: ExpansionSyntaxError) -> ExpansionError:
-        line = self._lines.get(name, 0) if name else 0
-        where = f"{name}: " if name else ""
+        holder = name
+        if exc.source is not None and (name is None or self.raw(name) != exc.source):
+            holder = next((n for n, v in self._explicit.items() if v == exc.source), name)
+        line = self._lines.get(holder, 0) if holder else 0
+        where = f"{holder}: " if holder else ""
         return ExpansionError(
-            self._path, line, exc.offset + 1, f"{where}macro processing error: {exc.message}"
+            self._path,
+            line,
+            exc.offset + 1,
+            f"{where}macro processing error: {exc.message}",
+            parameter=holder,
+            offset=exc.offset,
         )
 
     def expand(self, name: str) -> str:

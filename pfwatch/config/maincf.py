@@ -13,8 +13,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pfwatch.grammars.main_cf as grammar
+from pfwatch.config.expand import ExpansionError
 from pfwatch.config.model import Duplicate, MainCf, Parameter
 from pfwatch.errors import ConfigSyntaxError, SourceUnavailable
+from pfwatch.grammars._tokens import logical_lines
 
 ENCODING = "utf-8"
 ERRORS = "surrogateescape"
@@ -59,6 +61,33 @@ def parse_main_cf(text: str, path: str = "main.cf") -> MainCf:
             first_line[item.name] = item.line
         parameters[item.name] = Parameter(item.name, item.value, path, item.line)
     return MainCf(path=path, parameters=parameters, duplicates=tuple(duplicates))
+
+
+def locate_error(text: str, error: ExpansionError) -> ExpansionError:
+    """``error`` with line and column in the file (its column is first an offset in the
+    parameter's value); unchanged when the parameter is not found in ``text``."""
+    if error.parameter is None or error.line <= 0:
+        return error
+    lines, _warnings = logical_lines(text)
+    for logical in lines:
+        if logical.line != error.line:
+            continue
+        try:
+            assignment = grammar.parse_assignment(logical)
+        except grammar.MainCfSyntaxError:
+            return error
+        if assignment.name != error.parameter:
+            return error
+        line, column = logical.position(assignment.value_offset + error.offset)
+        return ExpansionError(
+            error.path,
+            line,
+            column,
+            error.message,
+            parameter=error.parameter,
+            offset=error.offset,
+        )
+    return error
 
 
 def load_main_cf(path: str) -> MainCf:

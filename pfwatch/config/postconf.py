@@ -261,7 +261,9 @@ def build_table(
         _service_defaults(master, knowledge)
     )
 
-    def register_dbms(name: str, value: str, scope: Mapping[str, str] | None) -> None:
+    def register_dbms(
+        name: str, value: str, scope: Mapping[str, str] | None, service: MasterService | None
+    ) -> None:
         """postconf_user.c:302-313: expand built-in/service values (fatal on a syntax
         error, postconf_lookup.c:185-186) and flag legacy client parameters."""
         if name not in builtin_or_service:
@@ -269,10 +271,12 @@ def build_table(
         lookup = {**explicit, **(scope or {})}
         expander = Expander(lookup, defaults, path=main.path, lines=lines)
         try:
-            expanded = expander.expand_value(value)
+            expanded = expander.expand(name) if scope is None else expander.expand_value(value)
         except ExpansionError as exc:
+            if service is None or scope is None or (exc.parameter not in (None, *scope)):
+                raise
             raise ExpansionError(
-                exc.path, lines.get(name, 0), exc.column, f"{name}: {exc.message}"
+                service.path, service.line, 1, f"{service.key}: -o {name}: {exc.message}"
             ) from None
         flag(dbms_candidates(expanded, knowledge.dbms_suffixes), scope)
 
@@ -287,7 +291,7 @@ def build_table(
             if known(name) and name in knowledge.raw:
                 continue
             flag(scan_names(value), scope)
-            register_dbms(name, value, scope)
+            register_dbms(name, value, scope, service)
     for name in list(defaults):
         if name not in explicit and name not in knowledge.raw:
             flag(scan_names(defaults[name]), None)
@@ -298,7 +302,7 @@ def build_table(
         if known(name) and name in knowledge.raw:
             continue
         flag(scan_names(value), None)
-        register_dbms(name, value, None)
+        register_dbms(name, value, None, None)
     return ParameterTable(
         explicit=explicit,
         defaults=defaults,

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from pfwatch.config.defaults import parameter_knowledge, postfix_defaults, shipped_version
 from pfwatch.config.expand import Expander, ExpansionError, compare, compat_level, scan_names
+from pfwatch.config.maincf import locate_error, parse_main_cf
 from pfwatch.errors import ConfigSyntaxError
 
 SETTINGS = {
@@ -187,3 +188,20 @@ def test_never_crashes(value: str) -> None:
 @given(value=st.text(alphabet=st.sampled_from(list("ab c{}()?:")), max_size=30))
 def test_doubled_dollars_are_literal(value: str) -> None:
     assert expand(value.replace("c", "$$")) == value.replace("c", "$")
+
+
+def test_errors_point_into_the_file() -> None:
+    text = "a = 1\nsmtpd_banner = ok,\n   more ${oops\nb = [$smtpd_banner]\n"
+    parsed = parse_main_cf(text, "main.cf")
+    expander = Expander(
+        {n: p.value for n, p in parsed.parameters.items()},
+        {},
+        lines={n: p.line for n, p in parsed.parameters.items()},
+    )
+    for name in ("smtpd_banner", "b"):  # b only refers to the broken value
+        with pytest.raises(ExpansionError) as caught:
+            expander.expand(name)
+        assert caught.value.parameter == "smtpd_banner"
+        located = locate_error(text, caught.value)
+        assert (located.line, located.column) == (3, 9)
+        assert text.split("\n")[2][located.column - 1 :].startswith("${oops")
