@@ -9,9 +9,10 @@ down or coming back into ``source_unavailable`` / ``source_recovered``; the
 :class:`LastEvents` sink for /status. Errors: none.
 
 A change is pending while its status is not ``live`` and no later change superseded it.
-Its per-service prediction is the latest predicted exit (``latest`` bound) of its stale
-processes in each master.cf service, None when one of them has no bound or the change
-needs an action first (it will not go live by itself).
+Each master.cf service it affects (or that runs one of its stale processes) is predicted
+live at the change's ``predicted_live_at`` (the last stale process's latest exit, or a
+documented cache lifetime after it), None when that is unknown or the change needs an
+action first (it will not go live by itself).
 """
 
 from __future__ import annotations
@@ -51,27 +52,22 @@ def master_service_of(state: EngineState, service: str, daemon: str) -> str:
     return f"{service or daemon}/unknown"
 
 
-def _pending_metric(state: EngineState, change: Change) -> tuple[PendingChange, dict[str, int]]:
+def _pending_metric(state: EngineState, change: Change) -> PendingChange:
     prediction = predict.change_prediction(state, change)
     blocked = bool(prediction["blocked_by"])
+    when = None if blocked else prediction.get("predicted_live_at")
     services: dict[str, float | None] = {}
-    stale: dict[str, int] = {}
+    for impact in change.impacts:
+        if impact.get("service") and impact.get("type"):
+            services[f"{impact['service']}/{impact['type']}"] = when
     for row in prediction["stale"]:
-        key = master_service_of(state, str(row["service"]), str(row["daemon"]))
-        latest = row.get("latest")
-        if row.get("process"):
-            stale[key] = stale.get(key, 0) + 1
-        if blocked or latest is None or services.get(key, 0.0) is None:
-            services[key] = None
-        else:
-            services[key] = max(float(latest), services.get(key) or float(latest))
-    pending = PendingChange(
+        services.setdefault(master_service_of(state, str(row["service"]), str(row["daemon"])), when)
+    return PendingChange(
         change_id=change.change_id,
         detected_at=change.at,
         services=services,
         needs=tuple(sorted(set(prediction["blocked_by"]) | set(needs_actions(change.needs)))),
     )
-    return pending, stale
 
 
 def metrics_snapshot(
@@ -86,8 +82,7 @@ def metrics_snapshot(
     pending: list[PendingChange] = []
     stale_keys: dict[str, set[str]] = {}
     for change in pending_changes(state):
-        item, _ = _pending_metric(state, change)
-        pending.append(item)
+        pending.append(_pending_metric(state, change))
         for key in change.stale:
             proc = state.processes.get(key)
             if proc is None or key in change.resolved:
