@@ -37,6 +37,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
@@ -115,6 +116,14 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
+def _changed(parameter: str, event: dict[str, Any]) -> bool:
+    return event.get("event") == "change_detected" and parameter in event.get("parameters", ())
+
+
+def _started(pid: int, event: dict[str, Any]) -> bool:
+    return event.get("event") == "process_started" and event.get("pid") == pid
+
+
 def edit_latencies(inst: PostfixInstance, watch: Watch, count: int) -> list[float]:
     samples: list[float] = []
     for number in range(count):
@@ -124,9 +133,7 @@ def edit_latencies(inst: PostfixInstance, watch: Watch, count: int) -> list[floa
         temp.write_text(text)
         start = time.time()
         temp.replace(inst.main_cf)
-        arrived, _ = watch.wait(
-            lambda e, n=name: e.get("event") == "change_detected" and n in e.get("parameters", ())
-        )
+        arrived, _ = watch.wait(partial(_changed, name))
         samples.append(arrived - start)
         time.sleep(0.25)
     return samples
@@ -142,9 +149,7 @@ def log_latencies(log: Path, watch: Watch, count: int) -> list[float]:
             line = f"{stamp} bench postfix/smtpd[{pid}]: connect from c.example[192.0.2.9]\n"
             start = time.time()
             os.write(fd, line.encode())
-            arrived, _ = watch.wait(
-                lambda e, p=pid: e.get("event") == "process_started" and e.get("pid") == p
-            )
+            arrived, _ = watch.wait(partial(_started, pid))
             samples.append(arrived - start)
             time.sleep(0.03)
     finally:
