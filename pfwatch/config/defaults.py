@@ -135,9 +135,9 @@ class DefaultUnavailable(Exception):
 def mynetworks_default(settings: Mapping[str, str], postconf: str | None = "postconf") -> str:
     """The value Postfix computes for an unset mynetworks, given main.cf ``settings``.
 
-    It depends on the host's interfaces (src/global/mynetworks.c:90-260), so we ask the
+    It depends on the host's interfaces (src/global/mynetworks.c:91-290), so we ask the
     installed postconf with only the settings it depends on; mynetworks() ends every
-    entry with a blank (mynetworks.c:170, 236), which postconf's printing hides, so we put
+    entry with a blank (mynetworks.c:198, 258), which postconf's printing hides, so we put
     it back. Without postconf: the shipped value (for the machine that generated it).
     Raises :class:`DefaultUnavailable` when postconf stops on these settings.
     """

@@ -4,9 +4,9 @@ postconf shows a main.cf parameter with ``-n`` only if it knows the name
 (src/postconf/postconf_main.c:188-207): a built-in or legacy name, a service-specific
 name derived from a master.cf service (postconf_service.c:120-199), or a user-defined
 name that some value references as ``$name`` and that main.cf sets
-(postconf_user.c:370-420: master.cf ``-o`` values, defaults of unset parameters, main.cf
+(postconf_user.c:348-422: master.cf ``-o`` values, defaults of unset parameters, main.cf
 values, and ``smtpd_restriction_classes``). Read-only names are dropped
-(postconf_user.c:322-331); raw parameters are never expanded (postconf_main.c:161-163).
+(postconf_user.c:284-293); raw parameters are never expanded (postconf_main.c:161-163).
 Lines are printed with whitespace runs collapsed (pcf_print_line(),
 postconf_print.c:96-113) and master.cf entries are laid out as pcf_print_master_entry()
 does (postconf_master.c:472-600). ``postconf -c DIR`` (or ``$MAIL_CONFIG``) also puts
@@ -121,7 +121,7 @@ def _function_defaults(
     """Defaults postconf computes from the host and main.cf (postconf_builtin.c:170-290).
 
     postconf computes them only for parameters main.cf leaves unset (while scanning
-    default values, postconf_user.c:340-362), and stops where that computation fails.
+    default values, postconf_user.c:319-346), and stops where that computation fails.
     """
     found: dict[str, str] = {}
     host = socket.gethostname()
@@ -193,7 +193,7 @@ def _brace_inner(word: str) -> str:
 
 def dbms_candidates(value: str, suffixes: Mapping[str, tuple[str, ...]]) -> list[str]:
     """Legacy client parameter names a ``type:name`` reference implies
-    (pcf_register_dbms_helper(), src/postconf/postconf_dbms.c:225-300)."""
+    (pcf_register_dbms_helper(), src/postconf/postconf_dbms.c:217-317)."""
     found: list[str] = []
     for word in _dbms_words(value):
         if word.startswith("{"):
@@ -213,7 +213,7 @@ def dbms_candidates(value: str, suffixes: Mapping[str, tuple[str, ...]]) -> list
 
 def local_scope(service: MasterService, readonly: frozenset[str]) -> dict[str, str]:
     """A service's ``-o`` settings as postconf reads them from its normalised argv
-    (postconf_user.c:370-390; read-only names dropped, postconf_user.c:322-331)."""
+    (postconf_user.c:370-392; read-only names dropped, postconf_user.c:284-293)."""
     pairs = master_grammar.overrides_of(list(service.args))
     return {k: v for k, v in pairs if k not in readonly}
 
@@ -265,7 +265,7 @@ def build_table(
         name: str, value: str, scope: Mapping[str, str] | None, service: MasterService | None
     ) -> None:
         """postconf_user.c:302-313: expand built-in/service values (fatal on a syntax
-        error, postconf_lookup.c:185-186) and flag legacy client parameters."""
+        error, postconf_lookup.c:183-186) and flag legacy client parameters."""
         if name not in builtin_or_service:
             return
         lookup = {**explicit, **(scope or {})}
@@ -282,7 +282,7 @@ def build_table(
 
     for service in master.services if master else ():
         if not master_grammar.overrides_of(list(service.args)):
-            continue  # no -o: postconf makes no name space (postconf_user.c:391-395)
+            continue  # no -o: postconf makes no name space (postconf_user.c:395-398)
         scope = local_scope(service, knowledge.readonly)
         if REST_CLASSES in scope:
             classes = _dict_eval(scope[REST_CLASSES], scope, master.path if master else "")
@@ -325,7 +325,7 @@ def show_nondefault(table: ParameterTable, expand: bool = False) -> list[str]:
 
 
 def _service_lookup(service: MasterService, table: ParameterTable) -> Expander:
-    """postconf's local scope (postconf_lookup.c:123-127): process_name/service_name,
+    """postconf's local scope (postconf_lookup.c:117-131): process_name/service_name,
     then the service's ``-o`` settings, then main.cf, then defaults."""
     process_name = service.command.rsplit("/", 1)[-1]
     readonly = {
