@@ -430,7 +430,8 @@ CATALOGUE: tuple[Row, ...] = (
         "session_disconnect",
         SESSION_DAEMONS,
         ("disconnect",),
-        r"disconnect from (?P<client>\S+)(?: (?P<stats>.*?(?:commands=(?P<commands>[\d/]+))?))?$",
+        # greedy with a fallback: the lazy form with an optional group is 4x slower
+        r"disconnect from (?P<client>\S+)(?: (?P<stats>.*commands=(?P<commands>[\d/]+)|.*))?$",
         ("client", "stats", "commands"),
         "src/smtpd/smtpd.c:6230",
     ),
