@@ -172,6 +172,7 @@ def corpus_cases() -> list[tuple[str, bytes | None, bytes | None]]:
 
 @needs_postconf
 @pytest.mark.corpus
+@pytest.mark.slow
 def test_corpus_agreement_with_postconf(tmp_path: Path) -> None:
     if not (CORPUS / "INDEX.tsv").is_file():
         pytest.skip("shared corpus not found beside the checkout (../shared/corpus)")
