@@ -19,7 +19,7 @@ import pytest
 from pfwatch.cli import explain_cmd
 from pfwatch.core.fold import step
 from pfwatch.core.state import EngineState, Settings
-from pfwatch.events import Finding, LogEvent, Tick
+from pfwatch.events import Event, Finding, LogEvent, Tick
 from pfwatch.maillog.reader import LogClassifier, iter_log_events
 
 DEMO = Path(str(resources.files("pfwatch").joinpath("demo", "scenario.log")))
@@ -33,8 +33,9 @@ def read(path: Path, *, coalesce: bool) -> tuple[list[LogEvent], dict[str, Any]]
 
 def findings_of(events: list[LogEvent]) -> list[Finding]:
     state = EngineState(settings=Settings())
+    stream: list[Event] = [*events, Tick(at=events[-1].at + 3600)]
     found: list[Finding] = []
-    for event in [*events, Tick(at=events[-1].at + 3600)]:
+    for event in stream:
         found.extend(step(state, event))
     return found
 
