@@ -5,7 +5,9 @@
    while a follower polls with random byte budgets and "crashes" at random points: only
    the position of the last consumed line survives, and the next follower is built from
    its JSON. The concatenation of consumed lines must equal the written lines, always.
-2. The same with a real process killed by SIGKILL at random moments
+2. A writer thread rotating every few milliseconds, racing a follower that crashes at
+   random points: rotations land between any two steps of the follower.
+3. The same with a real process killed by SIGKILL at random moments
    (``follow_into_sqlite.py`` commits each line and its position in one transaction).
 """
 
@@ -16,6 +18,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -82,6 +85,54 @@ def test_random_crashes_lose_nothing_and_repeat_nothing(tmp_path: Path, family: 
             consumed += [line.data for line in lines]
     assert consumed == log.written
     assert crashes > 20 and len(log.written) > 1000  # the test exercised what it claims
+
+
+def test_rotations_racing_a_crashing_follower(tmp_path: Path) -> None:
+    log = RotatingLog(tmp_path / "mail.log", random.Random("race-writer"), retention=60)
+    log.append(5)
+    stop = threading.Event()
+
+    def writer() -> None:
+        rng = random.Random("race-ops")
+        while not stop.is_set():
+            roll = rng.random()
+            if roll < 0.8:
+                log.append(rng.randint(1, 30), split=rng.random() < 0.3)
+            elif roll < 0.9:
+                log.rotate_rename(compress=rng.random() < 0.5)
+            elif log.path.exists():
+                log.copytruncate()
+            time.sleep(rng.uniform(0, 0.002))
+
+    rng = random.Random("race-follower")
+    committed: str | None = None
+    consumed: list[bytes] = []
+    follower = Follower(log.path, start="beginning", rotate_wait=0.0, partial_timeout=None)
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline:
+            lines = follower.poll()
+            crash = bool(lines) and rng.random() < 0.3
+            taken = lines[: rng.randrange(len(lines) + 1)] if crash else lines
+            consumed += [line.data for line in taken]
+            if taken:
+                committed = taken[-1].checkpoint
+            if crash:
+                follower.close()
+                follower = Follower(log.path, committed, rotate_wait=0.0, partial_timeout=None)
+            time.sleep(rng.uniform(0, 0.003))
+    finally:
+        stop.set()
+        thread.join()
+        follower.close()
+    log.finish_line()
+    with Follower(log.path, committed, rotate_wait=0.0, partial_timeout=None) as follower:
+        while lines := follower.poll():
+            consumed += [line.data for line in lines]
+    assert len(log.written) > 2000
+    assert consumed == log.written
 
 
 def count_lines(db: Path) -> int:
