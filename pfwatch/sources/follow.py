@@ -33,9 +33,10 @@ Behaviour, in the order a poll applies it:
 - Whenever the follower moves on from a file (rotated segments read, old file rotated
   away, a live file that was empty when opened now has content, the path reappearing),
   it lists the segments again after the file of the last delivered line: a copytruncate
-  or rename may have produced files meanwhile. Rotated files already read to their end
-  are skipped, recognised by inode *and* leading bytes (compressors free inodes, and the
-  next file may get the same number).
+  or rename may have produced files meanwhile (:mod:`pfwatch.sources.history`). Rotated
+  files already read are skipped, or read on if they grew (a copy still being written).
+  The live file is opened, and its first bytes kept, *before* each listing, so a
+  rotation finishing in between shows either in the listing or as a truncation.
 
 Limits, inherent in identifying files by content: a file is known by the bytes read from
 it. A file of which only part of a first line has been read, truncated and rewritten
@@ -57,15 +58,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Literal
 
+from pfwatch.sources.history import ReadFiles
 from pfwatch.sources.lines import Line, LineReader
-from pfwatch.sources.position import (
-    HEAD_BYTES,
-    MARKER_BYTES,
-    FilePosition,
-    fingerprint,
-    position_after,
-)
-from pfwatch.sources.rotation import Plan, SegmentFile, locate, rotated_segments
+from pfwatch.sources.position import HEAD_BYTES, MARKER_BYTES, FilePosition
+from pfwatch.sources.rotation import Plan, SegmentFile, locate
 
 __all__ = ["DEFAULT_POLL_INTERVAL", "Follower", "Line"]
 
@@ -108,8 +104,7 @@ class Follower:
         self._live: LineReader | None = None
         self._rotated_at: float | None = None
         self._last: Line | None = None
-        self._watch_new_segments = False
-        self._finished: dict[tuple[int, int], FilePosition] = {}  # files read, where to
+        self._read = ReadFiles(self.path)
         self._grew_at = clock()
         self._notices: list[str] = []
         self._last_error = ""
@@ -163,9 +158,7 @@ class Follower:
                     self._emit(out, reader.finish())
                     reader.close()
                     self._queue.popleft()
-                    if len(self._finished) > 1000:
-                        self._finished.clear()
-                    self._finished[reader.ident.dev, reader.ident.ino] = reader.position()
+                    self._read.record(reader.position())
                     if not self._queue:
                         self._after_queue(reader)
                 continue
@@ -249,7 +242,7 @@ class Follower:
     def _start_fresh(self, start: str) -> None:
         seg = self._open_path()
         if seg is None:
-            self._note_old_segments()
+            self._read.note_existing()
             return
         if start == "beginning":
             self._live = self._reader(seg)
@@ -282,7 +275,7 @@ class Follower:
         if anchor is not None:  # files may have come and gone since the last line
             if not self.path.exists():
                 return False
-            plan = self._plan_after(anchor)
+            plan = self._read.plan_after(anchor)
             if plan.live is None and not plan.queue:
                 return False
             self._apply(plan)
@@ -291,53 +284,10 @@ class Follower:
             if seg is None:
                 return False
             self._live = self._reader(seg)
-            self._queue.extend(self._reader(new) for new in self._new_segments())
+            self._queue.extend(self._reader(new) for new in self._read.new_since_noted())
         self._grew_at = now
         self._last_error = ""
         return True
-
-    def _note_old_segments(self) -> None:
-        """Started before the log exists: remember the rotated files there now, so that
-        the ones appearing later (the log created and rotated before a poll saw it) are
-        read before the live file."""
-        self._watch_new_segments = True
-        for listed in rotated_segments(self.path):
-            try:
-                seg = SegmentFile(listed.path, listed.compression)
-            except OSError:
-                continue
-            try:
-                size = seg.size()
-                if size is None:  # compressed: known by its first bytes
-                    head = marker = seg.leading(HEAD_BYTES)
-                    size = len(head)
-                else:
-                    head = seg.head_at_open
-                    marker = seg.pread(min(size, MARKER_BYTES), size - min(size, MARKER_BYTES))
-                self._finished[seg.dev, seg.ino] = position_after(
-                    path=str(self.path), file=seg.name, dev=seg.dev, ino=seg.ino,
-                    offset=size, head=head, marker=marker,
-                )  # fmt: skip
-            except (OSError, EOFError, lzma.LZMAError, zlib.error, ValueError):
-                pass
-            finally:
-                seg.close()
-
-    def _new_segments(self) -> list[SegmentFile]:
-        if not self._watch_new_segments:
-            return []
-        self._watch_new_segments = False
-        found = []
-        for listed in rotated_segments(self.path):
-            try:
-                seg = SegmentFile(listed.path, listed.compression)
-            except OSError:
-                continue
-            if self._resume_point(seg) is None:
-                seg.close()
-            else:
-                found.append(seg)
-        return found
 
     def _error(self, exc: OSError) -> None:
         message = f"{self.path}: cannot read: {exc.strerror or exc}"
@@ -385,7 +335,7 @@ class Follower:
         anchor = self._anchor()
         if old.delivered == 0 and anchor is not None:
             # nothing was delivered from the old file: continue after the last line
-            self._apply(self._plan_after(anchor))
+            self._apply(self._read.plan_after(anchor))
             return
         if not truncated:
             self._apply(locate(self.path, old.position()))
@@ -403,54 +353,7 @@ class Follower:
         copytruncate may have made a new copy of it meanwhile."""
         if self._live is not None:
             self._live.close()
-        self._apply(self._plan_after(self._anchor() or last.position()))
-
-    def _plan_after(self, anchor: FilePosition) -> Plan:
-        """What follows the line at ``anchor`` in a file that was read to its end: that
-        file again if it grew since, the newer segments not read yet, the live file."""
-        plan = locate(self.path, anchor)
-        if not plan.queue:
-            return plan
-        first, *newer = plan.queue
-        keep = []
-        if not first.compressed and (first.size() or 0) > first.offset:
-            keep.append(first)  # e.g. a copy that was still being written
-        else:
-            first.close()
-        for seg in newer:
-            if self._resume_point(seg) is None:
-                seg.close()
-            else:
-                keep.append(seg)
-        live = plan.live
-        if not keep and live is not None and live.open_at(anchor) is not None:
-            # copytruncate between its copy and its truncation: the live file still holds
-            # what was just read from the copy; go on after it
-            return Plan([], live, True, live.known_head, live.known_marker)
-        return Plan(keep, live, found=bool(keep))
-
-    def _resume_point(self, seg: SegmentFile) -> int | None:
-        """Where to read ``seg`` from: 0 if it is new to this follower, the end of what
-        was read if it grew since (positioned there), None if it has nothing unread.
-        Inode numbers are reused as soon as a compressor deletes a file: the content
-        decides, not the number."""
-        done = self._finished.get((seg.dev, seg.ino))
-        if done is None:
-            return 0
-        try:
-            if seg.compressed:  # compressed files do not grow: same first bytes, same file
-                lead = seg.leading(done.head_len + 1)
-                same = fingerprint(lead[: done.head_len]) == done.head_hash and (
-                    done.head_len == HEAD_BYTES or len(lead) == done.head_len
-                )
-                return None if same else 0
-            if seg.open_at(done) is None:
-                seg.offset = 0
-                return 0
-            return done.offset if (seg.size() or 0) > done.offset else None
-        except (OSError, EOFError, lzma.LZMAError, zlib.error):
-            seg.offset = 0
-            return 0
+        self._apply(self._read.plan_after(self._anchor() or last.position()))
 
     def _newer_copies(self, live: LineReader) -> bool:
         """The live file was empty when opened and now has lines: if it was copied and
@@ -460,7 +363,7 @@ class Follower:
             return False
         # first bytes now, before listing: a copytruncate after this shows on reading
         live.head = live.seg.pread(HEAD_BYTES, 0)
-        plan = self._plan_after(anchor)
+        plan = self._read.plan_after(anchor)
         if not plan.queue and not (plan.live is not None and plan.live.offset):
             plan.close()
             return False
