@@ -19,6 +19,7 @@ from typing import Any
 
 from pfwatch.core.state import Change, EngineState
 from pfwatch.knowledge.caches import lifetime_holders, reply_reuse_seconds, timed_caches
+from pfwatch.knowledge.daemons import TIMINGS
 
 REWRITER = "trivial-rewrite"
 UNKNOWN = "*"
@@ -38,6 +39,8 @@ def rule_text() -> str:
 def routing_affected(change: Change) -> bool:
     """Whether the change reaches daemons through trivial-rewrite's answers. An edit of
     unknown parameters (``*``) is not assumed to be one; it gets an advisory instead."""
+    if any(n["action"] == "restart" and n["satisfied_at"] is not None for n in change.needs):
+        return False  # postfix stop/start: no process, so no cache, of the old one is left
     return any(
         i["daemon"] == REWRITER and i["mode"] in ROUTING_MODES and i["via"] != [UNKNOWN]
         for i in change.impacts
@@ -54,6 +57,19 @@ def cutoff(change: Change) -> tuple[float, float] | None:
     ``(earliest, latest)`` (a log stamp leaves a second open; the latest is the time it
     can last have answered); None while one may still be running."""
     low, high = [change.at], [change.at]
+    # a trivial-rewrite running at a postmap notices the rebuilt table within its periodic
+    # check (src/trivial-rewrite/trivial-rewrite.c:539-548) and only then restarts
+    checks = [
+        TIMINGS["trivial_rewrite_table_check"][0]
+        for i in change.impacts
+        if i["daemon"] == REWRITER and i["mode"] == "table_check_10s"
+    ]
+    check = max(checks, default=0.0)
+    for need in change.needs:
+        if need["satisfied_at"] is None:
+            return None
+        low.append(float(need["satisfied_at"]))
+        high.append(float(need["satisfied_at"]) + (check if need["action"] == "postmap" else 0.0))
     for key in change.stale:
         if key.split("/")[1] != REWRITER:
             continue

@@ -180,3 +180,38 @@ def test_a_table_only_change_is_superseded_by_the_postmap_that_covers_it() -> No
     run(state, b.events)
     assert state.changes["c1"].superseded_by == "c2"
     assert state.changes["c1"] not in pending_changes(state)
+
+
+def test_the_window_of_a_routing_table_waits_for_its_postmap() -> None:
+    b = StreamBuilder(T0)
+    facts = make_facts({"transport_maps": "hash:/etc/postfix/transport"}, max_idle=10)
+    b.snapshot(facts).message("qmgr", 21, "AAA")
+    b.wait(1).change(
+        facts,
+        files=["/etc/postfix/transport"],
+        tables=[
+            table_edit("hash:/etc/postfix/transport", ["transport_maps"], compiled_changed=False)
+        ],
+    )
+    b.tick(T0 + 100)
+    state = EngineState()
+    run(state, b.events)
+    change = state.changes["c1"]
+    assert change.status == "needs_action" and not change.routing_cache
+    b2 = StreamBuilder(T0 + 120)
+    b2.change(
+        facts,
+        files=["/etc/postfix/transport.db"],
+        tables=[
+            table_edit("hash:/etc/postfix/transport", ["transport_maps"], source_changed=False)
+        ],
+        change_id="postmap",
+    )
+    b2.tick(T0 + 121)
+    run(state, b2.events)
+    # the postmap at T0+120; a trivial-rewrite may take its 10 s table check to restart
+    assert change.routing_cache["earliest"] == T0 + 120
+    assert change.routing_cache["latest"] == T0 + 120 + 10 + 30
+    assert change.status == "pending"
+    step(state, Tick(change.routing_cache["latest"] + 0.1))
+    assert change.status == "live" and change.live_at == change.routing_cache["latest"]
