@@ -45,7 +45,8 @@ def read_text(path: str) -> str:
 
 
 def parse_main_cf(text: str, path: str = "main.cf") -> MainCf:
-    """Parse main.cf text; duplicates keep the last value and are listed."""
+    """Parse main.cf text; duplicates keep the last value (at the place of the first, as
+    in Postfix's table) and are listed."""
     try:
         assignments, _warnings = grammar.parse(text)
     except grammar.MainCfSyntaxError as exc:
@@ -56,7 +57,6 @@ def parse_main_cf(text: str, path: str = "main.cf") -> MainCf:
     for item in assignments:
         if item.name in parameters:
             duplicates.append(Duplicate(item.name, first_line[item.name], item.line))
-            del parameters[item.name]
         else:
             first_line[item.name] = item.line
         parameters[item.name] = Parameter(item.name, item.value, path, item.line)

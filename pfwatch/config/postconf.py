@@ -235,6 +235,10 @@ def build_table(
         explicit["config_directory"] = config_directory
     for name, parameter in main.parameters.items():
         explicit[name] = parameter.value
+    # postconf drops a read-only assignment when its scan of main.cf reaches it, in the
+    # order of a randomly seeded hash table (src/util/htable.c:140, hash_fnv.c:79-90), so
+    # a value expanded earlier may still see it: postconf itself then varies from run to
+    # run. We drop them first, as in the runs where the scan reaches them first.
     for name in knowledge.readonly:
         explicit.pop(name, None)
     defaults = dict(knowledge.defaults)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
 
 from pfwatch.config.defaults import ParameterKnowledge, parameter_knowledge
@@ -285,6 +285,9 @@ MASTER_CF = st.tuples(st.lists(SERVICE, max_size=4), BAD_SERVICE).map(
 )
 @given(main=MAIN_CF, master=MASTER_CF)
 def test_generated_configs_agree_with_postconf(main: str, master: str, tmp_path: Path) -> None:
+    # Setting read-only process_name and also using it makes postconf's result depend on
+    # its randomly seeded hash order (see pfwatch.config.postconf.build_table).
+    assume(not ("process_name =" in main and "$process_name" in main))
     directory = tmp_path / "generated"
     directory.mkdir(exist_ok=True)
     (directory / "main.cf").write_bytes(encode(main))
