@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from pfwatch.config.defaults import parameter_knowledge
 from pfwatch.config.expand import Expander
@@ -36,6 +38,47 @@ from pfwatch.config.tables import parse_table
 from pfwatch.errors import ConfigSyntaxError, SourceUnavailable
 
 SCHEMA = "pfwatch.snapshot/1"
+
+#: Parses kept per (path, sha256 of the bytes): a watcher re-snapshots on every edit and
+#: most files did not change (re-parsing an unchanged master.cf cost ~75 ms a snapshot).
+PARSE_CACHE_SIZE = 16
+
+_Parsed = TypeVar("_Parsed")
+
+
+class _ParseMemo(Generic[_Parsed]):
+    """A small thread-safe LRU of parse outcomes (a result or the syntax error raised)."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[tuple[str, str], _Parsed | ConfigSyntaxError] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def parse(
+        self, path: str, digest: str, data: bytes, parse: Callable[[str, str], _Parsed]
+    ) -> _Parsed:
+        """``parse(text, path)`` of ``data``, or the remembered outcome for these bytes."""
+        key = (path, digest)
+        with self._lock:
+            outcome = self._items.get(key)
+            if outcome is not None:
+                self._items.move_to_end(key)
+        if outcome is None:
+            try:
+                outcome = parse(decode(data), path)
+            except ConfigSyntaxError as exc:
+                outcome = exc
+            with self._lock:
+                self._items[key] = outcome
+                while len(self._items) > self._size:
+                    self._items.popitem(last=False)
+        if isinstance(outcome, ConfigSyntaxError):
+            raise outcome.with_traceback(None)  # the same error, without stacking tracebacks
+        return outcome
+
+
+_MAIN_PARSES: _ParseMemo[MainCf] = _ParseMemo(PARSE_CACHE_SIZE)
+_MASTER_PARSES: _ParseMemo[MasterCf] = _ParseMemo(PARSE_CACHE_SIZE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +258,11 @@ def _digest(files: Mapping[str, FileState], tables: tuple[TableState, ...]) -> s
     return hasher.hexdigest()
 
 
+def _sha(state: FileState) -> str:
+    assert state.sha256 is not None  # set whenever the bytes were read
+    return state.sha256
+
+
 def _load_main(
     path: str, previous: Snapshot | None
 ) -> tuple[MainCf, FileState, Mapping[str, str] | None]:
@@ -222,7 +270,7 @@ def _load_main(
     if data is None:
         return MainCf(path, {}), state, None
     try:
-        return parse_main_cf(decode(data), path), state, None
+        return _MAIN_PARSES.parse(path, _sha(state), data, parse_main_cf), state, None
     except ConfigSyntaxError as exc:
         state = replace(state, problems=(_problem(exc),))
         if previous is None:
@@ -237,7 +285,7 @@ def _load_master(
     if data is None:
         return None, state, None
     try:
-        return parse_master_cf(decode(data), path), state, None
+        return _MASTER_PARSES.parse(path, _sha(state), data, parse_master_cf), state, None
     except ConfigSyntaxError as exc:
         state = replace(state, problems=(_problem(exc),))
         if previous is None:
@@ -313,9 +361,30 @@ def build_snapshot(
 
 def snapshot_to_json(snapshot: Snapshot) -> dict[str, Any]:
     """A JSON-ready dict (``json.dumps`` works; lone surrogates are escaped by it)."""
-    data = asdict(snapshot)
+    data = _plain(snapshot)
     data["schema"] = SCHEMA
     return data
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _plain(value: Any) -> Any:
+    """What ``dataclasses.asdict`` makes of ``value`` (dataclasses to dicts, tuples and
+    mappings rebuilt), without its deep copies of every string: ~5x faster."""
+    kind = type(value)
+    if kind is str or value is None or kind is float or kind is int or kind is bool:
+        return value
+    names = _FIELDS.get(kind)
+    if names is None and is_dataclass(value):
+        names = _FIELDS[kind] = tuple(item.name for item in fields(value))
+    if names is not None:
+        return {name: _plain(getattr(value, name)) for name in names}
+    if kind is tuple or kind is list:
+        return kind(_plain(item) for item in value)
+    if isinstance(value, Mapping):
+        return {_plain(key): _plain(item) for key, item in value.items()}
+    return value
 
 
 def snapshot_from_json(data: Mapping[str, Any]) -> Snapshot:
