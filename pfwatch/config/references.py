@@ -21,6 +21,7 @@ them), unreadable files are a freshness state.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -244,6 +245,15 @@ def _tables_in(value: str, match_list: bool) -> Iterator[tuple[str, _Leaf | None
             yield bare, leaf
 
 
+@functools.lru_cache(maxsize=4096)
+def _table_words(value: str, match_list: bool) -> tuple[tuple[str, _Leaf | None], ...]:
+    """:func:`_tables_in` as a tuple, remembered: most values are the same snapshot after
+    snapshot, and most hold no table at all (no ``:``, no ``/`` in a match list)."""
+    if ":" not in value and not (match_list and "/" in value):
+        return ()
+    return tuple(_tables_in(value, match_list))
+
+
 def _resolve(name: str, base: str) -> tuple[str, bool]:
     path = PurePosixPath(name)
     if path.is_absolute():
@@ -354,18 +364,19 @@ def discover(
     collector = _Collector(expander.expand("queue_directory") or "/", {})
     services = tuple(services)
     names = dict.fromkeys((*parameter_names, *main.parameters))
-    used = _used_user_parameters(main, services, expander, frozenset(parameter_names))
+    known = frozenset(parameter_names)
+    used = _used_user_parameters(main, services, expander, known)
     for name in names:
         if name in NOT_READ or name.endswith(ENDPOINT_SUFFIXES):
             continue
-        if parameter_names and name not in parameter_names and name not in used:
+        if known and name not in known and name not in used:
             continue
         value = expanded.get(name) if expanded is not None else None
         if value is None:
             value = _expanded(expander, name)
         if not value:
             continue
-        for word, leaf in _tables_in(value, name in MATCH_LIST_PARAMETERS):
+        for word, leaf in _table_words(value, name in MATCH_LIST_PARAMETERS):
             collector.add(word, leaf, name, None)
     for service in services:
         if not service.overrides:
@@ -377,7 +388,7 @@ def discover(
             value = _expanded(local, name)
             if not value:
                 continue
-            for word, leaf in _tables_in(value, name in MATCH_LIST_PARAMETERS):
+            for word, leaf in _table_words(value, name in MATCH_LIST_PARAMETERS):
                 collector.add(word, leaf, name, service.key)
     return tuple(sorted(collector.found.values(), key=lambda ref: ref.ref))
 

@@ -361,7 +361,7 @@ def build_snapshot(
 
 def snapshot_to_json(snapshot: Snapshot) -> dict[str, Any]:
     """A JSON-ready dict (``json.dumps`` works; lone surrogates are escaped by it)."""
-    data = _plain(snapshot)
+    data: dict[str, Any] = _plain(snapshot)
     data["schema"] = SCHEMA
     return data
 
