@@ -18,6 +18,7 @@ Errors: none for bad or missing files (recorded in ``FileState``);
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import threading
@@ -32,7 +33,8 @@ from pfwatch.config.expand import Expander
 from pfwatch.config.maincf import decode, parse_main_cf
 from pfwatch.config.mastercf import parse_master_cf
 from pfwatch.config.model import MainCf, MasterCf, MasterService
-from pfwatch.config.redact import is_secret_field, redact, redact_entries
+from pfwatch.config.redact import is_secret_field as _is_secret_field
+from pfwatch.config.redact import redact, redact_entries
 from pfwatch.config.references import Freshness, TableRef, discover, freshness
 from pfwatch.config.tables import parse_table
 from pfwatch.errors import ConfigSyntaxError, SourceUnavailable
@@ -76,6 +78,9 @@ class _ParseMemo(Generic[_Parsed]):
             raise outcome.with_traceback(None)  # the same error, without stacking tracebacks
         return outcome
 
+
+#: The same ~1000 parameter names are asked about on every snapshot.
+is_secret_field = functools.lru_cache(maxsize=8192)(_is_secret_field)
 
 _MAIN_PARSES: _ParseMemo[MainCf] = _ParseMemo(PARSE_CACHE_SIZE)
 _MASTER_PARSES: _ParseMemo[MasterCf] = _ParseMemo(PARSE_CACHE_SIZE)
