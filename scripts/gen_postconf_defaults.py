@@ -202,6 +202,9 @@ def postconf(config_dir: str, *args: str) -> list[str]:
     return done.stdout.splitlines()
 
 
+HOST_NEUTRAL = {"myhostname": "localhost.localdomain", "mydomain": "localdomain"}
+
+
 def split(line: str) -> tuple[str, str]:
     name, _, value = line.partition(" = ")
     if not _:
@@ -222,6 +225,10 @@ def main() -> int:
         main_cf.write_text("".join(f"{name} = {PROBE}\n" for name in probe_names))
         probed = dict(split(line) for line in postconf(tmp, "-n", "-x"))
     raw = sorted(name for name in probe_names if probed.get(name) == PROBE)
+    # Values Postfix computes from the generating machine (its name, its interfaces) are
+    # replaced by neutral ones: the table is only a fallback where no postconf runs.
+    defaults.update(HOST_NEUTRAL)
+    defaults["mynetworks"] = mynetworks = "127.0.0.0/8 [::1]/128"
     document = {
         "postfix_version": version,
         "generator": "scripts/gen_postconf_defaults.py (postconf -d; raw probe with -n -x)",
