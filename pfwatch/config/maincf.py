@@ -10,6 +10,7 @@ rejects; :class:`~pfwatch.errors.SourceUnavailable` for a missing or unreadable 
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pfwatch.grammars.main_cf as grammar
@@ -44,11 +45,23 @@ def read_text(path: str) -> str:
         raise SourceUnavailable(path, exc.strerror or str(exc)) from None
 
 
+#: :func:`pfwatch.grammars.main_cf.parse_assignment` remembered per logical line (text,
+#: line numbers): a watcher re-parses main.cf after every edit and most lines did not
+#: change. Lines that fail are not remembered (the error is raised again).
+_parse_assignment = functools.lru_cache(maxsize=4096)(grammar.parse_assignment)
+
+
+def _parse(text: str) -> list[grammar.Assignment]:
+    """:func:`pfwatch.grammars.main_cf.parse`'s assignments, through the memo above."""
+    lines, _warnings = logical_lines(text)
+    return [_parse_assignment(logical) for logical in lines]
+
+
 def parse_main_cf(text: str, path: str = "main.cf") -> MainCf:
     """Parse main.cf text; duplicates keep the last value (at the place of the first, as
     in Postfix's table) and are listed."""
     try:
-        assignments, _warnings = grammar.parse(text)
+        assignments = _parse(text)
     except grammar.MainCfSyntaxError as exc:
         raise ConfigSyntaxError(path, exc.line, exc.column, exc.message) from None
     parameters: dict[str, Parameter] = {}
