@@ -10,16 +10,33 @@ where postconf is fatal; :class:`~pfwatch.errors.SourceUnavailable` for a missin
 
 from __future__ import annotations
 
+import functools
+
 import pfwatch.grammars.master_cf as grammar
 from pfwatch.config.maincf import read_text
 from pfwatch.config.model import MasterCf, MasterService
 from pfwatch.errors import ConfigSyntaxError
+from pfwatch.grammars._tokens import LogicalLine, logical_lines
+
+
+@functools.lru_cache(maxsize=4096)
+def _entry(logical: LogicalLine) -> grammar.Entry:
+    """One entry's parse, remembered per logical line (text and line numbers): a watcher
+    re-parses master.cf after every edit and most lines did not change. Warnings are not
+    kept (nor used here); lines that fail are not remembered."""
+    return grammar.parse_entry(logical, [])
+
+
+def _parse(text: str) -> list[grammar.Entry]:
+    """:func:`pfwatch.grammars.master_cf.parse`'s entries, through :func:`_entry`."""
+    lines, _warnings = logical_lines(text)
+    return [_entry(logical) for logical in lines]
 
 
 def parse_master_cf(text: str, path: str = "master.cf") -> MasterCf:
     """Parse master.cf text into services in file order."""
     try:
-        entries, _warnings = grammar.parse(text)
+        entries = _parse(text)
     except grammar.MasterCfSyntaxError as exc:
         raise ConfigSyntaxError(path, exc.line, exc.column, exc.message) from None
     services = []
