@@ -7,7 +7,7 @@ import dataclasses
 import json
 from pathlib import Path
 
-from pfwatch.config import mastercf, maincf, references, snapshot
+from pfwatch.config import maincf, mastercf, references, snapshot
 from pfwatch.config.snapshot import SCHEMA, Snapshot, build_snapshot, snapshot_to_json
 
 DEMO_CONFIG = Path(__file__).resolve().parents[3] / "pfwatch" / "demo" / "config"
