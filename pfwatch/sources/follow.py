@@ -65,6 +65,12 @@ from pfwatch.sources.rotation import Plan, SegmentFile, locate
 
 __all__ = ["DEFAULT_POLL_INTERVAL", "Follower", "Line"]
 
+
+def complete_lines(head: bytes) -> bytes:
+    """``head`` up to its last newline: the bytes that identify a file (see LineReader)."""
+    return head[: head.rfind(b"\n") + 1]
+
+
 DEFAULT_MAX_LINE_BYTES = 64 * 1024
 DEFAULT_POLL_INTERVAL = 0.25
 READ_CHUNK = 256 * 1024
@@ -190,7 +196,7 @@ class Follower:
             live is not None
             and not self._queue
             and self.partial_timeout is not None
-            and (live.carry or live.skipping)
+            and (live.carry or live.skipping or live.waiting)
             and now - live.carry_at >= self.partial_timeout
         ):
             self._emit(out, live.finish())
@@ -232,7 +238,7 @@ class Follower:
 
     def _reader(self, seg: SegmentFile, head: bytes = b"", marker: bytes = b"") -> LineReader:
         if seg.offset == 0 and not seg.compressed:
-            head = seg.head_at_open  # so a truncation before the first read shows
+            head = complete_lines(seg.head_at_open)  # a truncation before reading shows
         elif seg.offset and not head:
             head, marker = seg.known_head, seg.known_marker
         return LineReader(
@@ -362,7 +368,7 @@ class Follower:
         if anchor is None or not live.seg.size():
             return False
         # first bytes now, before listing: a copytruncate after this shows on reading
-        live.head = live.seg.pread(HEAD_BYTES, 0)
+        live.head = complete_lines(live.seg.pread(HEAD_BYTES, 0))
         plan = self._read.plan_after(anchor)
         if not plan.queue and not (plan.live is not None and plan.live.offset):
             plan.close()

@@ -85,6 +85,7 @@ class LineReader:
         self.carry = b""  # an incomplete line (at most max_line bytes of it)
         self.skipping = False  # the incomplete line is too long: drop its further bytes
         self.carry_at = now
+        self.waiting = 0  # size of a first line still incomplete, left unread (see read)
 
     def identity(self) -> FilePosition:
         """Like :meth:`position`, but demanding every leading byte this reader has seen:
@@ -108,6 +109,17 @@ class LineReader:
         data = self.seg.read(count)
         if not data:
             return [], 0
+        if before == 0 and not self.seg.compressed and b"\n" not in data:
+            if len(data) == count and count <= self.max_line:  # a small budget: see more
+                data += self.seg.read(self.max_line + 1 - count)
+            if b"\n" not in data and len(data) <= self.max_line:
+                # Only part of a first line: leave it unread. Known bytes identify the file
+                # (see _unchanged); a fragment like "Nov 22 0" would match its successor.
+                self.seg.offset = 0
+                if len(data) != self.waiting:
+                    self.waiting, self.carry_at = len(data), now
+                return [], 0
+        self.waiting = 0
         if verify and (before > 0 or self.head) and not self._unchanged(before):
             return None
         if len(self.head) < HEAD_BYTES:
@@ -169,11 +181,20 @@ class LineReader:
 
     @property
     def blank(self) -> bool:
-        """Opened empty at offset 0 and nothing read since."""
+        """Nothing known of the file: opened empty (or with part of a first line only)
+        at offset 0, and nothing read since."""
         return not self.head and self.seg.offset == 0
 
     def finish(self) -> list[Line]:
         """Deliver the unterminated tail, if any (the file is done with)."""
+        if self.waiting and self.seg.offset == 0:
+            data = self.seg.read(self.max_line)
+            self.waiting = 0
+            if b"\n" in data or not data:  # completed meanwhile: the next read takes it
+                self.seg.offset = 0
+                return []
+            self.head, self.tail = data[:HEAD_BYTES], data[-MARKER_BYTES:]
+            self.carry = data
         if not self.carry and not self.skipping:
             return []
         line = Line(
