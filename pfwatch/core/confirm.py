@@ -123,6 +123,7 @@ def evaluate(state: EngineState, change: Change, findings: list[Finding]) -> Non
             change.routing_cache = routing_cache.open_window(*cut)
             if adopt_cache_holders(state, change, cut[1]):
                 waiting = _resolve_stale(state, change) or waiting
+    routing_cache.end_at_restart(state, change)
     waiting = waiting or routing_cache.pending(state, change)
     _service_times(state, change)
     pred = predict.change_prediction(state, change)

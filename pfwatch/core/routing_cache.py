@@ -24,6 +24,9 @@ from pfwatch.knowledge.daemons import TIMINGS
 REWRITER = "trivial-rewrite"
 UNKNOWN = "*"
 ROUTING_MODES = frozenset({"restart", "table_check_10s"})
+QMGRS = frozenset({"qmgr", "oqmgr"})
+PROC_START_SLACK = 1.0
+"""/proc start times are relative to a boot time known to whole seconds."""
 
 
 def rule_text() -> str:
@@ -112,6 +115,41 @@ def open_window(gone_at: float, gone_by: float) -> dict[str, Any]:
         "source": "; ".join(c.source for c in timed_caches()),
         "holders": [],
     }
+
+
+def end_at_restart(state: EngineState, change: Change) -> None:
+    """A postfix reload or start after the change (and its postmap) ends the window early:
+    qmgr is restarted at once (it never exits by itself, src/qmgr/qmgr.c:741-742), so its
+    cached answers are gone, and new clients reach only new trivial-rewrite processes; old
+    clients exit after their current session (src/master/single_server.c:257-262) and are
+    tracked as stale where affected. A log stamp leaves a second open (end = stamp + the
+    resolution); a qmgr that /proc shows born after the change proves the reload even when
+    its log line was not read."""
+    window = change.routing_cache
+    if not window or window.get("ended_by"):
+        return
+    start = max([change.at, *(float(n["satisfied_at"]) for n in change.needs)])
+    res = state.resolution()
+    # a stamp (or a /proc start time, whose boot-time base is whole seconds) in the same
+    # second as the change may be after it: counted. The price: a restart in fact just
+    # before the edit (same second) ends the window too early; documented approximation
+    stamps = [float(r["at"]) for r in state.reloads]
+    stamps += [float(m["started_at"]) for m in state.master.values() if "started_at" in m]
+    ends = [t + res for t in stamps if t + res >= start]
+    ends += [
+        float(p.born_at) + PROC_START_SLACK
+        for p in [*state.processes.values(), *state.history]
+        if p.daemon in QMGRS
+        and p.born_exact
+        and p.born_at is not None
+        and p.born_at + PROC_START_SLACK >= start
+    ]
+    if not ends:
+        return
+    end = min(ends)
+    if end < float(window["latest"]):
+        window["latest"] = max(float(window["gone_by"]), end)
+        window["ended_by"] = "postfix reload or start: qmgr restarted with an empty cache"
 
 
 def pending(state: EngineState, change: Change) -> bool:

@@ -215,3 +215,22 @@ def test_the_window_of_a_routing_table_waits_for_its_postmap() -> None:
     assert change.status == "pending"
     step(state, Tick(change.routing_cache["latest"] + 0.1))
     assert change.status == "live" and change.live_at == change.routing_cache["latest"]
+
+
+def test_a_reload_after_the_old_trivial_rewrite_ends_the_window_early() -> None:
+    b = routing_stream()
+    state = EngineState()
+    run(state, b.events)
+    change = state.changes["c1"]
+    at = state.now
+    while not change.routing_cache:
+        at += 1.0
+        step(state, Tick(at))
+    gone_by = change.routing_cache["gone_by"]
+    b2 = StreamBuilder(gone_by + 5)
+    b2.master("master_reloaded", 1)  # qmgr restarts: its cached answers are gone
+    run(state, b2.events)
+    step(state, Tick(gone_by + 6 + 2))
+    assert change.routing_cache["latest"] == gone_by + 5 + 1  # the stamp's second
+    assert change.routing_cache["ended_by"].startswith("postfix reload")
+    assert change.status == "live" and change.live_at == gone_by + 6
