@@ -199,8 +199,14 @@ def _cache_paragraphs(
     out = [
         f"Its clients may keep old answers a little longer: {cache['rule']}. So mail to "
         f"an address resolved shortly before {hms(cache['earliest'])} could still take the "
-        f"old route until {hms(cache['latest'])}; it was fully live by "
-        f"{hms(change['live_at'])} at the latest ({change['basis']})."
+        f"old route until {hms(cache['latest'])}"
+        + (
+            f" (cut short by the {cache['ended_by'].split(':')[0]}: qmgr restarts with an "
+            "empty cache)"
+            if cache.get("ended_by")
+            else ""
+        )
+        + f"; it was fully live by {hms(change['live_at'])} at the latest ({change['basis']})."
     ]
     holders = [h for h in cache.get("holders", []) if h]
     labels = {p["process"]: p["label"] for p in doc["processes"]}
