@@ -419,7 +419,8 @@ def change_inputs(diff: ConfigDiff, new: Snapshot) -> ChangeInputs:
     """Parameters (names), services (``name/type``), TableEdits and facts of ``new``.
 
     A table that is newly referenced counts as a changed source; if its compiled file is
-    already there and fresh, it counts as compiled too (no postmap is due for it).
+    already there and fresh, it counts as compiled too (no postmap is due for it). A table
+    no longer referenced counts as neither: nothing reads it, so no postmap is due for it.
     """
     edits = tuple(
         TableEdit(
@@ -427,7 +428,7 @@ def change_inputs(diff: ConfigDiff, new: Snapshot) -> ChangeInputs:
             type=t.type,
             source=t.source,
             compiled=t.compiled,
-            source_changed=t.source_changed or t.kind != "changed",
+            source_changed=t.source_changed or t.kind == "added",
             compiled_changed=t.compiled_changed or _arrives_compiled(t),
             keys_changed=tuple(e.name for e in t.entries),
             parameters=t.parameters,

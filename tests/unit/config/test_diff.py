@@ -264,3 +264,14 @@ def test_a_newly_referenced_table_demands_postmap_only_without_a_fresh_compiled_
     fresh, stale = edits[f"hash:{directory}/access"], edits[f"hash:{directory}/stale"]
     assert fresh.source_changed and fresh.compiled_changed  # arrives compiled: no postmap
     assert stale.source_changed and not stale.compiled_changed  # still needs postmap
+
+
+def test_a_table_no_longer_referenced_demands_no_postmap(tmp_path: Path) -> None:
+    directory = make_config(tmp_path / "pf")
+    old = build_snapshot(str(directory))
+    _edit(directory / "main.cf", "virtual_alias_maps = hash:$config_directory/virtual\n", "")
+    new = build_snapshot(str(directory))
+    diff = diff_snapshots(old, new)
+    (removed,) = [t for t in diff.tables if t.kind == "removed"]
+    (edit,) = [t for t in change_inputs(diff, new).tables if t.ref == removed.ref]
+    assert not edit.source_changed and not edit.compiled_changed
