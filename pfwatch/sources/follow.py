@@ -24,10 +24,13 @@ Behaviour, in the order a poll applies it:
   loses nothing) the follower switches: renamed copies are found by inode, deleted ones
   are not needed, compressed ones by content.
 - Partial last line: only complete lines are delivered. An unterminated tail is delivered,
-  flagged ``unterminated``, when its file is rotated away, or when nothing was appended
-  to it for ``partial_timeout`` seconds (default 5 s). A writer pausing mid-line for longer
-  than that has its line delivered in two pieces; syslog daemons and postlogd write whole
-  lines at once, so this only happens to a writer that died mid-line.
+  flagged ``unterminated``, when nothing was appended to its file for ``partial_timeout``
+  seconds (default 5 s; a rotated file read on catch-up is given the same time, or 1 s,
+  since it may be a copy still being written), or when the live file is rotated away. A
+  writer pausing mid-line for longer than that has its line delivered in two pieces;
+  syslog daemons and postlogd write whole lines at once, so this only happens to a writer
+  that died mid-line. A first line is not read at all before its newline: a file is
+  identified by the bytes read from it, and a fragment such as ``Nov 22 0`` is not enough.
 - A line longer than ``max_line_bytes`` is delivered cut to that length, flagged
   ``truncated``; the rest of it is skipped without being buffered.
 - Whenever the follower moves on from a file (rotated segments read, old file rotated
@@ -38,10 +41,10 @@ Behaviour, in the order a poll applies it:
   The live file is opened, and its first bytes kept, *before* each listing, so a
   rotation finishing in between shows either in the listing or as a truncation.
 
-Limits, inherent in identifying files by content: a file is known by the bytes read from
-it. A file of which only part of a first line has been read, truncated and rewritten
-with the same first bytes, is taken for the same file. Lines written between logrotate's
-copy and its truncation are lost (logrotate documents this for ``copytruncate``).
+Limits, inherent in identifying files by content: a file truncated and rewritten with the
+same first lines and the same bytes before the offset is taken for the same file. Lines
+written between logrotate's copy and its truncation are lost (logrotate documents this
+for ``copytruncate``).
 """
 
 from __future__ import annotations
@@ -104,6 +107,7 @@ class Follower:
         self.partial_timeout = partial_timeout
         self.rotate_wait = rotate_wait
         self.read_chunk = read_chunk
+        self._tail_wait = 1.0 if partial_timeout is None else partial_timeout
         self.behind = False  # the last poll stopped at its byte budget: poll again at once
         self._clock = clock
         self._queue: deque[LineReader] = deque()
@@ -161,6 +165,8 @@ class Follower:
                     self._emit(out, got[0])
                     budget -= got[1]
                 else:
+                    if reader.incomplete and now - reader.carry_at < self._tail_wait:
+                        break  # a line cut off: a copy still being written? look again later
                     self._emit(out, reader.finish())
                     reader.close()
                     self._queue.popleft()
@@ -196,7 +202,7 @@ class Follower:
             live is not None
             and not self._queue
             and self.partial_timeout is not None
-            and (live.carry or live.skipping or live.waiting)
+            and live.incomplete
             and now - live.carry_at >= self.partial_timeout
         ):
             self._emit(out, live.finish())

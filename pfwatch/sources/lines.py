@@ -180,6 +180,11 @@ class LineReader:
         return lines
 
     @property
+    def incomplete(self) -> bool:
+        """The file ends, for now, in the middle of a line."""
+        return bool(self.carry or self.skipping or self.waiting)
+
+    @property
     def blank(self) -> bool:
         """Nothing known of the file: opened empty (or with part of a first line only)
         at offset 0, and nothing read since."""
