@@ -18,11 +18,16 @@ from typing import IO
 from pfwatch.errors import SourceUnavailable
 
 BLOCK_BYTES = 1 << 20
-_ROTATED = re.compile(r"^(?P<base>.+?)(?:\.(?P<num>\d{1,4})|-(?P<date>\d{8,10}))?(?:\.gz)?$")
+# x.1, x.2.gz (logrotate), x-20240101 (dateext), x.20240101-123000.gz (postfix logrotate)
+_ROTATED = re.compile(
+    r"^(?P<base>.+?)(?:\.(?P<num>\d{1,4})|-(?P<date>\d{8,10})|\.(?P<stamp>\d{8}-\d{6}))?"
+    r"(?:\.gz)?$"
+)
 
 
 def rotation_order(paths: Sequence[Path]) -> list[Path]:
-    """Rotated files oldest first: ``x.3.gz, x.2.gz, x.1, x`` and ``x-20240101, x``."""
+    """Rotated files oldest first: ``x.3.gz, x.2.gz, x.1, x``, ``x-20240101, x`` and
+    ``x.20240101-004400.gz, x`` (``postfix logrotate``)."""
 
     def key(path: Path) -> tuple[str, int, str]:
         match = _ROTATED.match(path.name)
@@ -30,8 +35,10 @@ def rotation_order(paths: Sequence[Path]) -> list[Path]:
             return (path.name, 0, path.name)
         if match.group("num") is not None:
             return (match.group("base"), -int(match.group("num")), path.name)
-        if match.group("date") is not None:
-            return (match.group("base"), -(10**11) + int(match.group("date")), path.name)
+        dated = match.group("date") or match.group("stamp")
+        if dated is not None:
+            digits = dated.replace("-", "").ljust(14, "0")
+            return (match.group("base"), -(10**15) + int(digits), path.name)
         return (match.group("base"), 0, path.name)
 
     return sorted(paths, key=key)

@@ -202,6 +202,12 @@ def test_rotation_order() -> None:
         "maillog-20240102.gz",
         "maillog",
     ]
+    postfix_logrotate = ["maillog", "maillog.20261122-004400.gz", "maillog.20261121-235959"]
+    assert [p.name for p in rotation_order([Path(n) for n in postfix_logrotate])] == [
+        "maillog.20261121-235959",
+        "maillog.20261122-004400.gz",
+        "maillog",
+    ]
 
 
 def _write_rotated(directory: Path) -> None:
