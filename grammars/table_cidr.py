@@ -18,6 +18,7 @@ from __future__ import annotations
 import ipaddress
 
 import pyparsing as pp
+
 from pfwatch.grammars._tokens import POSTFIX_SPACE, LogicalLine, logical_lines
 from pfwatch.grammars.table_source import ParsedTable, Problem, TableEntry
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import pyparsing as pp
+
 from pfwatch.grammars._tokens import POSTFIX_SPACE, LogicalLine, logical_lines
 from pfwatch.grammars.table_source import ParsedTable, Problem, TableEntry
 

@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pfwatch.grammars.maillog_catalogue import CATALOGUE
-from pfwatch.grammars.maillog_envelope import FORMATS, PREFIXES, SOLARIS_ID
 
 from pfwatch.events import LogEvent
+from pfwatch.grammars.maillog_catalogue import CATALOGUE
+from pfwatch.grammars.maillog_envelope import FORMATS, PREFIXES, SOLARIS_ID
 from pfwatch.maillog.envelope import TimestampParser, journal_envelope, parse_envelope
 from pfwatch.maillog.reader import LogClassifier
 

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pfwatch.grammars._tokens import logical_lines
 
 from pfwatch.config.tables import SourceKind, TableContents, parse_table
+from pfwatch.grammars._tokens import logical_lines
 
 SAMPLES = Path(__file__).resolve().parents[2] / "grammars" / "samples" / "tables"
 KIND_BY_SUFFIX: dict[str, SourceKind] = {

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from pfwatch.grammars.maillog_catalogue import CATALOGUE, POSTFIX_PROGRAMS, Row
 
+from pfwatch.grammars.maillog_catalogue import CATALOGUE, POSTFIX_PROGRAMS, Row
 from pfwatch.maillog.classify import ACTIVITY_KIND, ACTIVITY_PATTERN, UNRECOGNIZED, Classifier
 
 CONTRACT_KINDS = [
