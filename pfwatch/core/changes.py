@@ -111,10 +111,11 @@ def analyse(change: ConfigChanged, old: ConfigFacts | None) -> Analysis:
     if old is not None:
         values.append(old.parameters)
     result = Analysis()
-    changed_all = kp.affected_parameters(change.parameters, values)
+    graph = kp.ReferenceGraph.of(values)
+    changed_all = graph.affected(change.parameters)
     for service in services:
         spec = spec_for(service.daemon)
-        changed = kp.affected_parameters(change.parameters, values, service.overrides)
+        changed = graph.affected(change.parameters, service.overrides)
         if ALL in change.parameters:
             changed.add(ALL)
         mode, via = _param_mode(spec, facts, changed)
@@ -122,7 +123,7 @@ def analyse(change: ConfigChanged, old: ConfigFacts | None) -> Analysis:
         if via == [ALL]:
             why = "re-reads main.cf when it restarts (which parameters changed is unknown)"
         for edit in change.tables:
-            tparams = kp.affected_parameters(edit.parameters, values, service.overrides)
+            tparams = graph.affected(edit.parameters, service.overrides)
             if not any(kp.reads(spec.name, p) for p in tparams):
                 continue
             tmode = _table_mode(spec, facts, edit, result)
