@@ -248,7 +248,11 @@ def _summary(pred: dict[str, Any]) -> dict[str, Any]:
 
 
 def _reload_after(state: EngineState, at: float) -> float | None:
-    times = [r["at"] for r in state.reloads if r["at"] >= at]
+    """The first reload that may have come after ``at``. A log stamp covers a whole
+    second, so a reload stamped in the second of the edit counts (``edit; postfix reload``
+    in a script); the same approximation as the routing-cache window."""
+    res = state.resolution()
+    times = [max(float(r["at"]), at) for r in state.reloads if r["at"] >= at or r["at"] + res > at]
     return min(times) if times else None
 
 

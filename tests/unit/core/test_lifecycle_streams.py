@@ -115,6 +115,26 @@ def test_master_cf_edit_needs_reload_and_is_never_live_without_it() -> None:
     assert next(iter(state.changes.values())).status == "needs_action"
 
 
+def test_reload_stamped_in_the_second_of_the_edit_satisfies_it() -> None:
+    """``cp master.cf ...; postfix reload`` in a script: the log's whole-second stamp of
+    the reload may precede the edit's precise time; the reload still counts, but one
+    stamped in an earlier second does not."""
+
+    def need_after_reload_stamped(stamp: float) -> dict[str, object]:
+        b, facts = start(max_idle=5)
+        b.at(T0 + 10.4).change(facts, files=["master.cf"], services=["smtp/inet"])
+        b.master("master_reloaded", 1)  # the log line arrives after the snapshot...
+        b.events[-1] = replace(b.events[-1], at=stamp)  # ...stamped in whole seconds
+        b.at(T0 + 11).tick()
+        state, _found = engine(b)
+        return next(iter(state.changes.values())).needs[0]
+
+    same_second = need_after_reload_stamped(T0 + 10)
+    assert same_second["action"] == "reload"
+    assert same_second["satisfied_at"] == pytest.approx(T0 + 10.4)
+    assert need_after_reload_stamped(T0 + 9)["satisfied_at"] is None
+
+
 def test_inet_interfaces_needs_stop_and_start() -> None:
     b, facts = start(max_idle=5)
     b.change(facts, parameters=["inet_interfaces"]).wait(50).master("master_reloaded", 1)
