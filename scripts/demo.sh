@@ -8,6 +8,10 @@ if ! "$PY" -c 'import venv, ensurepip' >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; th
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
 fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e .
+echo "pfwatch: installing into .venv (log: .venv/install.log) ..." >&2
+if ! { .venv/bin/python -m pip install -q --upgrade pip && .venv/bin/python -m pip install -q -e .; } \
+    > .venv/install.log 2>&1; then
+  cat .venv/install.log >&2
+  exit 1
+fi
 exec .venv/bin/pfwatch explain --demo "$@"

@@ -19,8 +19,12 @@ fi
 
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e ".[test]"
+echo "pfwatch: installing into .venv (log: .venv/install.log) ..." >&2
+if ! { .venv/bin/python -m pip install -q --upgrade pip && .venv/bin/python -m pip install -q -e ".[test]"; } \
+    > .venv/install.log 2>&1; then
+  cat .venv/install.log >&2
+  exit 1
+fi
 
 .venv/bin/ruff check pfwatch grammars tests bench
 .venv/bin/mypy
