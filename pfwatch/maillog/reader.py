@@ -424,6 +424,9 @@ class LogClassifier:
         )  # fmt: skip
 
     def _slow_line(self, text: str, source: str, line_no: int, position: str) -> LogEvent | None:
+        if "\xa0" in text:
+            # log excerpts pasted from web pages and mail carry no-break spaces
+            text = text.replace("\xa0", " ")
         envelope = parse_envelope(text, self._stamps)
         if envelope is None:
             self._stats.lines_malformed += 1

@@ -76,6 +76,17 @@ def test_event_fields() -> None:
     )
 
 
+def test_no_break_spaces_pasted_from_a_web_page_are_read_as_spaces(tmp_path: Path) -> None:
+    pasted = CONNECT.replace(b"Jun  1", "Jun\u00a0 1".encode())
+    assert classifier().feed(pasted) == classifier().feed(CONNECT)
+    log = tmp_path / "excerpt.log"
+    log.write_bytes(pasted + ACTIVITY.replace(b"Jun  1", "Jun\u00a0 1".encode()))
+    c = classifier()
+    kinds = [e.kind for e in iter_log_events([str(log)], c)]
+    assert kinds == ["session_connect", "message_activity"]
+    assert c.stats.lines_malformed == 0
+
+
 def test_fast_constructor_builds_real_log_events() -> None:
     args = (1.5, "k", "p/d", "p", "", "d", 3, {"a": "b"}, "s", 4, "x")
     made = make_log_event(*args)
