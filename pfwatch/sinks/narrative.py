@@ -53,6 +53,24 @@ def _procs(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {p["process"]: p for p in doc["processes"]}
 
 
+def _unseen_sentences(unseen: list[dict[str, Any]]) -> list[str]:
+    """One sentence per distinct reason: services that share it are named together."""
+    groups: dict[tuple[str, Any], list[dict[str, Any]]] = {}
+    for entry in unseen:
+        generic = entry["why"].replace(f"a {entry['daemon']} that", "a process that")
+        groups.setdefault((generic, entry["until"]), []).append(entry)
+    sentences = []
+    for (generic, until_at), entries in groups.items():
+        until = f" (until {hms(until_at)})" if until_at is not None else ""
+        if len(entries) == 1:
+            entry = entries[0]
+            why, who = entry["why"], f"{entry['daemon']} ({entry['service']})"
+        else:
+            why, who = generic, ", ".join(f"{e['daemon']} ({e['service']})" for e in entries)
+        sentences.append(f"{who}: {why}{until}.")
+    return sentences
+
+
 def _exit_sentence(row: dict[str, Any], proc: dict[str, Any] | None) -> str:
     label = row["label"]
     if row["exited_at"] is None:
@@ -125,9 +143,7 @@ def _change_paragraphs(
     ordered = sorted(stale, key=lambda s: s["exited_at"] or float("inf"))
     for row in ordered:
         out.append(_exit_sentence(row, procs.get(row["process"])) + ".")
-    for unseen in change["unseen"]:
-        until = f" (until {hms(unseen['until'])})" if unseen["until"] is not None else ""
-        out.append(f"{unseen['daemon']} ({unseen['service']}): {unseen['why']}{until}.")
+    out.extend(_unseen_sentences(change["unseen"]))
     for need in change["needs_detail"]:
         done = (
             f" — done at {hms(need['satisfied_at'])} ({need['satisfied_by']})"
