@@ -9,7 +9,6 @@ reading propagate to the caller, which records them.
 from __future__ import annotations
 
 import gzip
-import re
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -18,45 +17,14 @@ from typing import IO
 from pfwatch.errors import SourceUnavailable
 
 BLOCK_BYTES = 1 << 20
-# x.1, x.2.gz (logrotate), x-20240101 (dateext), x.20240101-123000.gz (postfix logrotate)
-_ROTATED = re.compile(
-    r"^(?P<base>.+?)(?:\.(?P<num>\d{1,4})|-(?P<date>\d{8,10})|\.(?P<stamp>\d{8}-\d{6}))?"
-    r"(?:\.gz)?$"
-)
-
-
-def rotation_order(paths: Sequence[Path]) -> list[Path]:
-    """Rotated files oldest first: ``x.3.gz, x.2.gz, x.1, x``, ``x-20240101, x`` and
-    ``x.20240101-004400.gz, x`` (``postfix logrotate``)."""
-
-    def key(path: Path) -> tuple[str, int, str]:
-        match = _ROTATED.match(path.name)
-        if match is None:
-            return (path.name, 0, path.name)
-        if match.group("num") is not None:
-            return (match.group("base"), -int(match.group("num")), path.name)
-        dated = match.group("date") or match.group("stamp")
-        if dated is not None:
-            digits = dated.replace("-", "").ljust(14, "0")
-            return (match.group("base"), -(10**15) + int(digits), path.name)
-        return (match.group("base"), 0, path.name)
-
-    return sorted(paths, key=key)
 
 
 def expand_paths(paths: Sequence[str]) -> Iterator[str]:
-    """The files to read: directories become their rotated files, oldest first."""
-    for name in paths:
-        path = Path(name)
-        if name != "-" and path.is_dir():
-            entries = [
-                entry
-                for entry in path.iterdir()
-                if entry.is_file() and not entry.name.startswith(".")
-            ]
-            yield from (str(entry) for entry in rotation_order(entries))
-        else:
-            yield name
+    """The files to read: a directory becomes its logs, rotated segments oldest first
+    (:func:`pfwatch.sources.replay.replay_order`, the follower's own ordering)."""
+    from pfwatch.sources.replay import expand  # noqa: PLC0415 - replay imports this module
+
+    return expand(paths)
 
 
 def open_log(name: str) -> IO[bytes]:

@@ -32,7 +32,7 @@ from pfwatch.maillog.envelope import (
     journal_envelope,
     parse_envelope,
 )
-from pfwatch.maillog.files import expand_paths, open_log, read_blocks, rotation_order
+from pfwatch.maillog.files import expand_paths, open_log, read_blocks
 from pfwatch.maillog.program import ProgramDecomposer, ProgramName
 from pfwatch.maillog.stats import SHAPES_LIMIT, LineStats, shape_of
 
@@ -43,7 +43,6 @@ __all__ = [
     "LogClassifier",
     "iter_log_events",
     "make_log_event",
-    "rotation_order",
     "shape_of",
 ]
 

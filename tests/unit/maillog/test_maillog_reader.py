@@ -22,7 +22,6 @@ from pfwatch.maillog.reader import (
     LogClassifier,
     iter_log_events,
     make_log_event,
-    rotation_order,
 )
 
 REF = datetime(2025, 6, 1, tzinfo=UTC).timestamp()
@@ -198,27 +197,33 @@ def test_journal_records_use_their_cursor() -> None:
     assert c.stats.lines_malformed == 1
 
 
-def test_rotation_order() -> None:
-    names = ["mail.log", "mail.log.1", "mail.log.10.gz", "mail.log.2.gz", "mail.log.3.gz"]
-    assert [p.name for p in rotation_order([Path(n) for n in names])] == [
-        "mail.log.10.gz",
-        "mail.log.3.gz",
-        "mail.log.2.gz",
-        "mail.log.1",
-        "mail.log",
-    ]
-    dated = ["maillog", "maillog-20240102.gz", "maillog-20240101"]
-    assert [p.name for p in rotation_order([Path(n) for n in dated])] == [
-        "maillog-20240101",
-        "maillog-20240102.gz",
-        "maillog",
-    ]
-    postfix_logrotate = ["maillog", "maillog.20261122-004400.gz", "maillog.20261121-235959"]
-    assert [p.name for p in rotation_order([Path(n) for n in postfix_logrotate])] == [
-        "maillog.20261121-235959",
-        "maillog.20261122-004400.gz",
-        "maillog",
-    ]
+@pytest.mark.parametrize(
+    ("names", "expected"),
+    [
+        (
+            ["mail.log", "mail.log.1", "mail.log.10.gz", "mail.log.2.gz", "mail.log.3.gz"],
+            ["mail.log.10.gz", "mail.log.3.gz", "mail.log.2.gz", "mail.log.1", "mail.log"],
+        ),
+        (
+            ["maillog", "maillog-20240102.gz", "maillog-20240101"],
+            ["maillog-20240101", "maillog-20240102.gz", "maillog"],
+        ),
+        (  # postfix logrotate
+            ["maillog", "maillog.20261122-004400.gz", "maillog.20261121-235959"],
+            ["maillog.20261121-235959", "maillog.20261122-004400.gz", "maillog"],
+        ),
+    ],
+)
+def test_a_directory_is_read_oldest_segment_first(
+    tmp_path: Path, names: list[str], expected: list[str]
+) -> None:
+    for name in names:
+        if name.endswith(".gz"):
+            with gzip.open(tmp_path / name, "wb") as handle:
+                handle.write(CONNECT)
+        else:
+            (tmp_path / name).write_bytes(CONNECT)
+    assert [Path(p).name for p in files.expand_paths([str(tmp_path)])] == expected
 
 
 def _write_rotated(directory: Path) -> None:
