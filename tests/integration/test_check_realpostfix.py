@@ -130,7 +130,9 @@ def test_table_edit_without_postmap_is_2_and_postmap_makes_it_go_live(
     pf = postfix_instance
     pf.write_file("virtual", "alias@example.net rcpt@example.net\n")
     pf.postmap("virtual")
-    pf.reload()
+    # wait=True: an smtpd from before the table existed holds a surrogate for it and
+    # answers "Temporary lookup failure" until it exits (dict_surrogate.c)
+    pf.reload(wait=True)
     settle(pf)
     assert wait_until(lambda: check_json(capsys, pf)[0] == 0, timeout=30), check_json(capsys, pf)
 
@@ -235,7 +237,9 @@ def test_staged_hash_table_needs_postmap(
     pf = postfix_instance
     pf.write_file("virtual", "alias@example.net rcpt@example.net\n")
     pf.postmap("virtual")
-    pf.reload()
+    # wait=True: an smtpd from before the table existed holds a surrogate for it and
+    # answers "Temporary lookup failure" until it exits (dict_surrogate.c)
+    pf.reload(wait=True)
     settle(pf)
     assert wait_until(lambda: check_json(capsys, pf)[0] == 0, timeout=30), check_json(capsys, pf)
     candidate = tmp_path / "virtual"
