@@ -21,6 +21,7 @@ so an idle watcher does not rewrite its state twice a second.
 
 from __future__ import annotations
 
+import gc
 import queue
 import signal
 import sys
@@ -34,6 +35,7 @@ from typing import Any, TextIO, cast
 
 from pfwatch import __version__
 from pfwatch.core.fold import step
+from pfwatch.core.retention import forget_settled_changes
 from pfwatch.core.state import EngineState
 from pfwatch.errors import StateError
 from pfwatch.events import (
@@ -79,6 +81,8 @@ class WatchOptions:
     """Log bytes read per cycle at most: small batches keep peak memory (RSS) low."""
     health_every: float = 1.0
     journalctl: str = "journalctl"
+    keep_settled_changes: int = 32
+    """Live or superseded changes kept in the engine state (the store keeps them all)."""
 
 
 class WatchService:
@@ -183,6 +187,11 @@ class WatchService:
         try:
             self._install_signals()
             self._first_cycle(findings)
+            # what start-up built (modules, grammars, knowledge tables) lives as long as
+            # the service: keep the cyclic collector from rescanning it on every full
+            # collection, whose pauses otherwise land on the latency of edits
+            gc.collect()
+            gc.freeze()
             notify("READY=1")
             notify(f"STATUS=watching {self.settings.config_dir}")
             self._loop()
@@ -316,6 +325,8 @@ class WatchService:
         with self._lock:
             for event in events:
                 findings.extend(step(self.state, event))
+            if len(self.state.changes) > self.options.keep_settled_changes:
+                forget_settled_changes(self.state, self.options.keep_settled_changes)
             moved = batch.position is not None
             if moved:
                 self._position = batch.position
