@@ -19,6 +19,8 @@ from pfwatch.errors import StateError
 from pfwatch.events import ConfigFacts, ServiceFacts, TableFacts
 
 STATE_VERSION = 1
+_SERVICE_FIELDS = tuple(f for f in fields(ServiceFacts) if f.name != "overrides")
+_TABLE_FIELDS = tuple(f for f in fields(TableFacts) if f.name != "parameters")
 
 
 @dataclass
@@ -166,11 +168,27 @@ class EngineState:
 
 
 def facts_to_dict(facts: ConfigFacts) -> dict[str, Any]:
-    """A JSON-ready dict of :class:`ConfigFacts`."""
-    out = asdict(facts)
-    out["parameters"] = dict(facts.parameters)
-    out["services"] = [dict(asdict(s), overrides=dict(s.overrides)) for s in facts.services]
-    return out
+    """A JSON-ready dict of :class:`ConfigFacts` (field by field: ``asdict`` deep-copies
+    a thousand parameters for every snapshot)."""
+    return {
+        "config_dir": facts.config_dir,
+        "digest": facts.digest,
+        "parameters": dict(facts.parameters),
+        "services": [
+            {
+                **{f.name: getattr(service, f.name) for f in _SERVICE_FIELDS},
+                "overrides": dict(service.overrides),
+            }
+            for service in facts.services
+        ],
+        "tables": [
+            {
+                **{f.name: getattr(table, f.name) for f in _TABLE_FIELDS},
+                "parameters": list(table.parameters),
+            }
+            for table in facts.tables
+        ],
+    }
 
 
 def facts_from_dict(data: dict[str, Any]) -> ConfigFacts:
