@@ -306,9 +306,40 @@ def edit_and_confirm(
     return check_claims(h, change_id, alive, daemons, event.at, prediction, cache_window)
 
 
-def assert_prediction_close(metrics: dict[str, Any], engine: str = "log") -> None:
+def assert_prediction_close(
+    metrics: dict[str, Any], engine: str = "log", evidence_lag: float = 0.0
+) -> None:
+    """Within 1 s of the real exit; later by at most ``evidence_lag`` on top of that."""
     error = metrics[engine]["prediction_error"]
-    assert error is not None and abs(error) <= 1.0 + POLL, metrics
+    assert error is not None and -(1.0 + POLL) <= error <= 1.0 + POLL + evidence_lag, metrics
+
+
+_QMGR_ACTIVE = re.compile(r"^(\w{3} [ \d]\d \d\d:\d\d:\d\d) \S+ postfix/qmgr\[\d+\]: \w+: from=")
+_DELIVERY = re.compile(
+    r"^(\w{3} [ \d]\d \d\d:\d\d:\d\d) \S+ postfix/(?:qmgr|local|virtual|smtp|lmtp|error)"
+    r"\[\d+\]: \w+: "
+)
+
+
+def delivery_lag(pf: PostfixInstance) -> float:
+    """Seconds from qmgr's last ``from=`` (its address resolving) to the last delivery line.
+
+    The engine counts the delivery agents' and qmgr's later lines as possible
+    trivial-rewrite contacts (local(8) resolves forwarded addresses itself,
+    src/local/resolve.c), so its prediction is deliberately no earlier than the last of
+    them plus ipc_idle: on a loaded machine a slow delivery makes it that much later
+    than an exit decided by qmgr's own last request."""
+    active = last = None
+    for line in pf.maillog.read_text(errors="replace").splitlines():
+        if found := _QMGR_ACTIVE.match(line):
+            active = found.group(1)
+        if found := _DELIVERY.match(line):
+            last = found.group(1)
+    if active is None or last is None:
+        return 0.0
+    year = time.localtime().tm_year
+    stamp = [time.mktime(time.strptime(f"{year} {s}", "%Y %b %d %H:%M:%S")) for s in (active, last)]
+    return max(0.0, stamp[1] - stamp[0])
 
 
 @pytest.mark.postfix_options(max_idle=3, verbose=())
@@ -346,7 +377,7 @@ def test_parameter_read_only_by_trivial_rewrite(postfix_instance: PostfixInstanc
     # fully live 30 s after the old trivial-rewrite, whose exit decided it
     assert change.routing_cache["latest"] == change.live_at
     assert change.made_live_by.split("/")[1] == "trivial-rewrite"
-    assert_prediction_close(metrics)
+    assert_prediction_close(metrics, evidence_lag=delivery_lag(h.pf))
 
 
 @pytest.mark.postfix_options(max_idle=3, verbose=())
