@@ -169,8 +169,11 @@ def log_classifier(config: LiveConfig) -> LogClassifier:
     return LogClassifier(syslog_services=syslog)
 
 
-def _log_events(paths: Sequence[str], config: LiveConfig) -> list[LogEvent]:
-    return list(iter_log_events(list(paths), log_classifier(config)))
+def _log_events(
+    paths: Sequence[str], config: LiveConfig, not_before: float | None = None
+) -> list[LogEvent]:
+    """The log's events; with ``not_before``, plain files are read from about then on."""
+    return list(iter_log_events(list(paths), log_classifier(config), not_before=not_before))
 
 
 def _journal_events(since: float, config: LiveConfig) -> list[LogEvent]:
@@ -202,17 +205,15 @@ def assess(request: CheckRequest, log: list[LogEvent] | None = None) -> Assessme
     picture = discover_processes(
         config.config_dir, config.queue_directory, config.instance_name, request.now
     )
-    if log is not None:
-        pass
-    elif request.journal:
+    if log is None and request.journal:
         log = _journal_events(oldest_start(picture) - 60.0, config)
-    else:
-        log = _log_events(request.maillog, config) if request.maillog else []
     notes: list[str] = []
     if request.state_dir is not None:
         state, events, detail = _state_dir_events(request.state_dir, snapshot, request.now)
         basis = "state-dir"
         seen_until = state.now  # the watcher folded the log up to here already
+        if log is None:
+            log = _log_events(request.maillog, config, seen_until) if request.maillog else []
         events = _merge(events, [e for e in log if e.at > seen_until])
     else:
         state = EngineState()
@@ -223,6 +224,9 @@ def assess(request: CheckRequest, log: list[LogEvent] | None = None) -> Assessme
         else:
             events, detail = mtime_events(config, snapshot, picture)
             basis = "mtime"
+        if log is None:
+            since = events[0].at if events else None
+            log = _log_events(request.maillog, config, since) if request.maillog else []
         if log:
             # lines older than the oldest running process cannot change what is pending
             log = [e for e in log if e.at >= events[0].at]

@@ -16,10 +16,11 @@ from __future__ import annotations
 import contextlib
 import gc
 import gzip
+import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import tzinfo
 from pathlib import Path
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 from pfwatch.events import LogEvent
 from pfwatch.maillog.classify import ACTIVITY_KIND, ACTIVITY_PATTERN, UNRECOGNIZED, Classifier
@@ -34,6 +35,7 @@ from pfwatch.maillog.envelope import (
 )
 from pfwatch.maillog.files import expand_paths, open_log, read_blocks
 from pfwatch.maillog.program import ProgramDecomposer, ProgramName
+from pfwatch.maillog.seek import OUT_OF_ORDER_SLACK, lines_before, start_offset
 from pfwatch.maillog.stats import SHAPES_LIMIT, LineStats, shape_of
 
 __all__ = [
@@ -380,6 +382,15 @@ class LogClassifier:
         counts[5] = top
         return line_no
 
+    def line_time(self, line: bytes) -> float | None:
+        """The timestamp of one raw line, None when it has none (nothing is counted)."""
+        try:
+            text = line.decode()
+        except UnicodeDecodeError:
+            return None
+        envelope = parse_envelope(text.rstrip("\r"), self._stamps)
+        return None if envelope is None else envelope.at
+
     def _forget_activity(self) -> None:
         """A master or postfix-script line concerns every process: coalesce none across it."""
         for seen in self._processes.values():
@@ -499,10 +510,14 @@ def _by_daemon(per_program: Mapping[str, int]) -> dict[str, int]:
     return totals
 
 
-def iter_log_events(paths: Sequence[str], classifier: LogClassifier) -> Iterator[LogEvent]:
+def iter_log_events(
+    paths: Sequence[str], classifier: LogClassifier, *, not_before: float | None = None
+) -> Iterator[LogEvent]:
     """LogEvents of every Postfix line in ``paths`` (files, .gz, ``-``, directories).
 
-    Lines longer than MAX_LINE_BYTES are cut there and the rest of them skipped.
+    Lines longer than MAX_LINE_BYTES are cut there and the rest of them skipped. With
+    ``not_before``, plain files are read from a line somewhat before that moment (found
+    by bisection, :mod:`pfwatch.maillog.seek`); earlier lines may still be yielded.
     """
     events: list[LogEvent] = []
     for name in expand_paths(paths):
@@ -513,6 +528,8 @@ def iter_log_events(paths: Sequence[str], classifier: LogClassifier) -> Iterator
                 classifier.reference_time = Path(name).stat().st_mtime
         line_no = 0
         try:
+            if not_before is not None and name != "-" and not isinstance(handle, gzip.GzipFile):
+                line_no = _skip_older(handle, classifier, not_before)
             for whole, data in read_blocks(handle, MAX_LINE_BYTES):
                 if whole:
                     line_no = classifier.feed_block(data, source, line_no, events)
@@ -532,3 +549,10 @@ def iter_log_events(paths: Sequence[str], classifier: LogClassifier) -> Iterator
         finally:
             if name != "-":
                 handle.close()
+
+
+def _skip_older(handle: IO[bytes], classifier: LogClassifier, not_before: float) -> int:
+    """Move ``handle`` to a line start before ``not_before``; returns the lines skipped."""
+    size = os.fstat(handle.fileno()).st_size
+    offset = start_offset(handle, size, not_before - OUT_OF_ORDER_SLACK, classifier.line_time)
+    return lines_before(handle, offset)
