@@ -6,7 +6,10 @@ rewritten so that every copy looks like new processes and messages), then times,
 same run and on the same file: (1) pfwatch: ``iter_log_events`` over the file in the mode
 ``pfwatch explain`` and the watch service read logs (``coalesce_activity=True``), (2) the
 same with one event per line (reference), (3) pflogsumm (Debian package) reading the
-file, (4) a bare scan that matches one syslog regex per line and nothing else. Prints
+file, (4) a bare scan that matches one syslog regex per line and nothing else, and (5)
+pfwatch's first step alone (blocks decoded and split by its block regex, no per-line
+work): the floor of this design, printed so the distance to the targets can be judged.
+Prints
 lines/second (CPU time), the ratios and one PASS/FAIL line per target (issue 3: at least
 5x pflogsumm's throughput and at least half the bare scan's). Inputs: command-line
 options. Output: a report on stdout; exit status 0 when both targets pass, 1 otherwise.
@@ -34,7 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from record import record
 
-from pfwatch.maillog.reader import LogClassifier, iter_log_events
+from pfwatch.maillog.files import read_blocks
+from pfwatch.maillog.reader import ACTIVITY_BLOCK, MAX_LINE_BYTES, LogClassifier, iter_log_events
 
 BARE_REGEX = re.compile(r"^(\w{3}) +(\d+) (\d\d:\d\d:\d\d) (\S+) ([^\s\[:]+)(?:\[(\d+)\])?: (.*)")
 _STAMP = re.compile(rb"^(\w{3} [ \d]\d \d\d:\d\d:\d\d)( \S+ [^\[]+\[)(\d+)(\]: )(.*)$", re.S)
@@ -122,6 +126,20 @@ def run_pfwatch(path: Path, coalesce: bool = True) -> int:
     return events
 
 
+def run_scan_only(path: Path) -> int:
+    """pfwatch's first step alone: read and decode blocks, split them with the block regex.
+
+    No per-line work at all: the floor under any pure-Python replay built on it.
+    """
+    rows = 0
+    findall = ACTIVITY_BLOCK.findall
+    with path.open("rb") as handle:
+        for whole, data in read_blocks(handle, MAX_LINE_BYTES):
+            if whole:
+                rows += len(findall(data.decode("utf-8", "replace")))
+    return rows
+
+
 def run_bare(path: Path) -> int:
     """The bare scan: read text lines, match one syslog regex, count matches."""
     match = BARE_REGEX.match
@@ -169,6 +187,7 @@ def main() -> None:
     contenders: dict[str, Callable[[], int]] = {
         "pfwatch": lambda: run_pfwatch(tiled),
         "pfwatch-every-line": lambda: run_pfwatch(tiled, coalesce=False),
+        "pfwatch-scan-only": lambda: run_scan_only(tiled),
         "bare-regex": lambda: run_bare(tiled),
         "pflogsumm": lambda: run_pflogsumm(tiled),
     }
@@ -183,6 +202,7 @@ def main() -> None:
     notes = {
         "pfwatch": f"{counts['pfwatch']} LogEvents (coalesce_activity=True: explain, watch)",
         "pfwatch-every-line": f"{counts['pfwatch-every-line']} LogEvents (one per line)",
+        "pfwatch-scan-only": f"{counts['pfwatch-scan-only']} rows of the block regex, no work",
         "bare-regex": f"{counts['bare-regex']} lines matched one syslog regex",
         "pflogsumm": "pflogsumm FILE > /dev/null",
     }
@@ -192,7 +212,7 @@ def main() -> None:
         print(f"{name:<18} {wall:7.2f} {cpu:7.2f} {lines / cpu:14,.0f}  {notes[name]}")
     print()
     for clock, index in (("CPU", 1), ("wall", 0)):
-        for name in ("pfwatch", "pfwatch-every-line"):
+        for name in ("pfwatch", "pfwatch-every-line", "pfwatch-scan-only"):
             mine = best[name][index]
             print(
                 f"{clock:<4} {name:<18} / pflogsumm = {best['pflogsumm'][index] / mine:5.2f}x "
