@@ -1,0 +1,200 @@
+"""The journald source against the real journalctl, on journal files written for the test.
+
+``systemd-journal-remote`` (Debian package of that name) turns journal export format into
+real journal files in a temporary directory, and appends to them; journalctl reads them
+with ``--directory``. Checked: the mail-facility match, one-shot reading, following from a
+cursor, resuming after a restart with nothing lost and nothing repeated, and the watch
+service on the journal end to end.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pfwatch.maillog.reader import LogClassifier
+from pfwatch.service.loop import WatchOptions, WatchService
+from pfwatch.settings import Settings
+from pfwatch.sources.journald import JournalRecord, JournalSource
+from pfwatch.testing.instance import free_port
+
+JOURNAL_REMOTE = Path("/lib/systemd/systemd-journal-remote")
+BOOT_ID = "0123456789abcdef0123456789abcdef"
+MASTER = "smtp inet n - n - - smtpd\n"
+
+
+@pytest.fixture
+def journal_dir(tmp_path: Path) -> Path:
+    if not JOURNAL_REMOTE.exists() or shutil.which("journalctl") is None:
+        reason = "needs journalctl and systemd-journal-remote (Debian packages)"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    directory = tmp_path / "journal"
+    directory.mkdir()
+    return directory
+
+
+class Writer:
+    """Appends entries to one journal file; monotonic clock and sequence keep growing."""
+
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / "remote.journal"
+        self.count = 0
+
+    def write(self, *entries: tuple[str, int, str, int]) -> None:
+        """Entries as (identifier, pid, message, syslog facility), stamped now."""
+        blocks = []
+        now = int(time.time() * 1e6)
+        for identifier, pid, message, facility in entries:
+            self.count += 1
+            blocks.append(
+                f"__REALTIME_TIMESTAMP={now + self.count}\n"
+                f"__MONOTONIC_TIMESTAMP={self.count * 1000}\n"
+                f"_BOOT_ID={BOOT_ID}\n_HOSTNAME=mx\n_PID={pid}\n"
+                f"SYSLOG_FACILITY={facility}\nSYSLOG_IDENTIFIER={identifier}\n"
+                f"MESSAGE={message}\n\n"
+            )
+        subprocess.run(
+            [str(JOURNAL_REMOTE), f"--output={self.path}", "-"],
+            input="".join(blocks).encode(),
+            check=True,
+            capture_output=True,
+        )
+
+
+def smtpd(pid: int, text: str = "connect from a.example[192.0.2.1]") -> tuple[str, int, str, int]:
+    return ("postfix/smtpd", pid, text, 2)
+
+
+def poll_until(source: JournalSource, count: int, timeout: float = 10.0) -> list[JournalRecord]:
+    found: list[JournalRecord] = []
+    deadline = time.monotonic() + timeout
+    while len(found) < count and time.monotonic() < deadline:
+        found += source.poll()
+        time.sleep(0.05)
+    return found
+
+
+def pids(records: list[JournalRecord]) -> list[int]:
+    classifier = LogClassifier()
+    events = [classifier.feed_journal(r.fields) for r in records]
+    return [e.pid for e in events if e is not None]
+
+
+def test_one_shot_reading_takes_only_the_mail_facility(journal_dir: Path) -> None:
+    writer = Writer(journal_dir)
+    writer.write(smtpd(101), ("sshd", 55, "Accepted publickey for root", 4), smtpd(102))
+    with JournalSource(directory=str(journal_dir), follow=False, start="beginning") as source:
+        records = list(source.records())
+        assert source.done
+    assert len(records) == 2  # the sshd entry (facility 4) is not even read
+    assert pids(records) == [101, 102]
+    assert all(r.checkpoint.startswith("s=") for r in records)
+    event = LogClassifier().feed_journal(records[0].fields)
+    assert event is not None and event.kind == "session_connect" and event.daemon == "smtpd"
+
+
+def test_following_resumes_after_its_cursor_without_loss_or_repeat(journal_dir: Path) -> None:
+    writer = Writer(journal_dir)
+    writer.write(smtpd(201))
+    source = JournalSource(directory=str(journal_dir), start="beginning", poll_interval=0.05)
+    try:
+        assert pids(poll_until(source, 1)) == [201]
+        writer.write(smtpd(202), smtpd(203))
+        assert pids(poll_until(source, 2)) == [202, 203]
+        cursor = source.cursor
+    finally:
+        source.close()
+    writer.write(smtpd(204))  # written while nobody follows
+    again = JournalSource(directory=str(journal_dir), cursor=cursor, poll_interval=0.05)
+    try:
+        got = poll_until(again, 1)
+        time.sleep(0.5)
+        got += again.poll()
+        assert pids(got) == [204]
+        writer.write(smtpd(205))
+        assert pids(poll_until(again, 1)) == [205]
+    finally:
+        again.close()
+
+
+class Watching:
+    """``pfwatch watch --journal`` in a thread, journalctl pointed at the test's journal."""
+
+    def __init__(self, tmp_path: Path, journalctl: Path) -> None:
+        self.out = io.StringIO()
+        settings = Settings(
+            config_dir=tmp_path / "etc",
+            maillog=None,
+            journal=True,
+            state_dir=tmp_path / "state",
+            listen_host="127.0.0.1",
+            listen_port=free_port(),
+            debounce=0.05,
+            log_format="json",
+        )
+        options = WatchOptions(settings=settings, proc=False, journalctl=str(journalctl))
+        self.service = WatchService(options, out=self.out)
+        self.result: list[int] = []
+        self.thread = threading.Thread(target=lambda: self.result.append(self.service.run()))
+        self.thread.start()
+        self.wait(lambda e: e.get("event") == "watch_started")
+
+    def events(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.out.getvalue().splitlines() if line]
+
+    def wait(self, predicate: Any, timeout: float = 15.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for event in self.events():
+                if predicate(event):
+                    return event
+            assert self.thread.is_alive(), self.out.getvalue()
+            time.sleep(0.05)
+        raise AssertionError(f"not seen in time:\n{self.out.getvalue()[-3000:]}")
+
+    def started(self) -> list[int]:
+        return [e["pid"] for e in self.events() if e.get("event") == "process_started"]
+
+    def stop(self) -> None:
+        self.service.stop()
+        self.thread.join(15)
+        assert self.result == [0]
+
+
+def test_watch_on_the_journal_survives_a_restart(tmp_path: Path, journal_dir: Path) -> None:
+    conf = tmp_path / "etc"
+    conf.mkdir()
+    (conf / "main.cf").write_text("smtpd_banner = one\n")
+    (conf / "master.cf").write_text(MASTER)
+    journalctl = tmp_path / "journalctl"
+    journalctl.write_text(f'#!/bin/sh\nexec journalctl --directory={journal_dir} "$@"\n')
+    journalctl.chmod(0o755)
+    writer = Writer(journal_dir)
+    writer.write(smtpd(8001))  # before the first start: the watcher begins at the end
+    first = Watching(tmp_path, journalctl)
+    try:
+        time.sleep(1.0)
+        writer.write(smtpd(8002))
+        first.wait(lambda e: e.get("event") == "process_started" and e.get("pid") == 8002)
+    finally:
+        first.stop()
+    writer.write(smtpd(8003))
+    second = Watching(tmp_path, journalctl)
+    try:
+        second.wait(lambda e: e.get("event") == "process_started" and e.get("pid") == 8003)
+        time.sleep(0.5)
+        assert first.started() == [8002]
+        assert second.started() == [8003]
+    finally:
+        second.stop()
