@@ -62,7 +62,9 @@ def table_document(table: TableState) -> dict[str, Any]:
         "via": list(ref.via),
         "secret": ref.secret,
         "relative": ref.relative,
-        "entries": len(table.entries),
+        # None: the source has more lines than pfwatch compares key by key
+        "entries": None if table.entries_skipped else len(table.entries),
+        "lines_not_parsed": table.entries_skipped,
         "error": source.error if source else None,
         "problems": [
             {"line": p.line, "column": p.column, "message": p.message}

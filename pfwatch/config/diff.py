@@ -87,6 +87,9 @@ class TableChange:
     new_error: str | None = None
     parameters: tuple[str, ...] = ()
     secret: bool = False
+    lines_not_compared: int = 0
+    """Source lines of a table too large for a key-level comparison (then ``entries`` is
+    empty and only ``source_changed`` tells)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,6 +248,7 @@ def _tables(old: Snapshot, new: Snapshot, n_old: Any, n_new: Any) -> list[TableC
                 entries=entries,
                 source_changed=old_sha != new_sha,
                 compiled_changed=compiled_changed,
+                lines_not_compared=max(was.entries_skipped, now.entries_skipped),
                 old_freshness=was.freshness.state,
                 new_freshness=now.freshness.state,
                 old_error=old_error,
@@ -327,6 +331,11 @@ def diff_lines(diff: ConfigDiff) -> list[str]:
                 lines.append(
                     f"{kind} table {t.ref} key {e.name!r}: {_show(e.old)} -> {_show(e.new)}"
                 )
+        if t.lines_not_compared and t.source_changed:
+            lines.append(
+                f"~ table {t.ref}: source changed ({t.lines_not_compared} lines, too many to "
+                "compare key by key)"
+            )
         if t.old_error != t.new_error:
             lines.append(
                 f"~ table {t.ref}: {t.old_error or 'readable'} -> {t.new_error or 'readable'}"

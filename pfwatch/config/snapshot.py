@@ -36,7 +36,7 @@ from pfwatch.config.model import MainCf, MasterCf, MasterService
 from pfwatch.config.redact import is_secret_field as _is_secret_field
 from pfwatch.config.redact import redact, redact_entries
 from pfwatch.config.references import Freshness, TableRef, discover, freshness
-from pfwatch.config.tables import parse_table
+from pfwatch.config.tables import TableContents, parse_table
 from pfwatch.errors import ConfigSyntaxError, SourceUnavailable
 
 SCHEMA = "pfwatch.snapshot/1"
@@ -84,6 +84,11 @@ is_secret_field = functools.lru_cache(maxsize=8192)(_is_secret_field)
 
 _MAIN_PARSES: _ParseMemo[MainCf] = _ParseMemo(PARSE_CACHE_SIZE)
 _MASTER_PARSES: _ParseMemo[MasterCf] = _ParseMemo(PARSE_CACHE_SIZE)
+_TABLE_PARSES: _ParseMemo[TableContents] = _ParseMemo(PARSE_CACHE_SIZE)
+
+KEY_DIFF_LIMIT = 50_000
+"""Table sources with more lines are compared by content hash only: parsing a million
+lines per edit took ~11 s and ~600 MB, more than a sidecar may spend."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +133,9 @@ class TableState:
     source: FileState | None
     entries: Mapping[str, str] = field(default_factory=dict)
     compiled: tuple[CompiledState, ...] = ()
+    entries_skipped: int = 0
+    """Lines of a source too large to compare key by key (``KEY_DIFF_LIMIT``); 0 when
+    ``entries`` holds the whole table."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,7 +251,16 @@ def _table_state(ref: TableRef) -> TableState:
     data, file_state = _read(ref.source)
     if data is None:
         return TableState(ref, state, file_state, {}, compiled)
-    contents = parse_table(decode(data), ref.kind, ref.source)
+    lines = data.count(b"\n")
+    if lines > KEY_DIFF_LIMIT:
+        return TableState(ref, state, file_state, {}, compiled, entries_skipped=lines)
+    kind = ref.kind
+    contents = _TABLE_PARSES.parse(
+        ref.source,
+        f"{kind}\0{_sha(file_state)}",
+        data,
+        lambda text, path: parse_table(text, kind, path),
+    )
     entries = dict(contents.entries)
     if ref.secret or ref.kind == "cf":
         redact_entries(entries, whole_table=ref.secret)
@@ -411,6 +428,7 @@ def snapshot_from_json(data: Mapping[str, Any]) -> Snapshot:
             source=file_state(item["source"]) if item["source"] else None,
             entries=dict(item["entries"]),
             compiled=tuple(CompiledState(**c) for c in item["compiled"]),
+            entries_skipped=int(item.get("entries_skipped", 0)),
         )
 
     return Snapshot(

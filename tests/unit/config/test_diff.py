@@ -7,11 +7,12 @@ import os
 import shutil
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from pfwatch.cli.main import cli
 from pfwatch.config.diff import change_inputs, diff_lines, diff_snapshots, facts_from_snapshot
-from pfwatch.config.snapshot import build_snapshot
+from pfwatch.config.snapshot import build_snapshot, snapshot_from_json, snapshot_to_json
 
 MAIN_CF = """\
 myhostname = mx.example.com
@@ -275,3 +276,35 @@ def test_a_table_no_longer_referenced_demands_no_postmap(tmp_path: Path) -> None
     (removed,) = [t for t in diff.tables if t.kind == "removed"]
     (edit,) = [t for t in change_inputs(diff, new).tables if t.ref == removed.ref]
     assert not edit.source_changed and not edit.compiled_changed
+
+
+def test_a_table_too_large_for_keys_is_compared_by_hash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over KEY_DIFF_LIMIT lines no entry is parsed or kept; the diff still says what
+    changed, and a small table next to it keeps its key-level diff."""
+    from pfwatch.config import snapshot as snapshot_module  # noqa: PLC0415
+
+    monkeypatch.setattr(snapshot_module, "KEY_DIFF_LIMIT", 100)
+    conf = tmp_path / "pf"
+    conf.mkdir()
+    (conf / "main.cf").write_text(
+        f"virtual_alias_maps = hash:{conf}/big\ntransport_maps = hash:{conf}/small\n"
+    )
+    (conf / "master.cf").write_text("smtp inet n - n - - smtpd\n")
+    big = "".join(f"user{n}@example.com dest{n}@example.net\n" for n in range(101))
+    (conf / "big").write_text(big)
+    (conf / "small").write_text("example.com smtp:[relay]\n")
+    before = build_snapshot(str(conf))
+    table = next(t for t in before.tables if t.ref.ref.endswith("/big"))
+    assert table.entries == {} and table.entries_skipped == 101
+    assert snapshot_from_json(json.loads(json.dumps(snapshot_to_json(before)))) == before
+    (conf / "big").write_text(big.replace("dest7@", "other7@"))
+    (conf / "small").write_text("example.com smtp:[relay2]\n")
+    diff = diff_snapshots(before, build_snapshot(str(conf), before))
+    changes = {t.ref.rpartition("/")[2]: t for t in diff.tables}
+    assert changes["big"].source_changed and changes["big"].entries == ()
+    assert changes["big"].lines_not_compared == 101
+    assert [e.name for e in changes["small"].entries] == ["example.com"]
+    text = "\n".join(diff_lines(diff))
+    assert "big: source changed (101 lines, too many to compare key by key)" in text
