@@ -35,7 +35,8 @@ from pathlib import Path
 
 import psutil
 
-from pfwatch.config.diff import diff_snapshots, facts_from_snapshot
+from pfwatch.config.diff import diff_snapshots
+from pfwatch.config.facts import facts_from_snapshot
 from pfwatch.config.snapshot import Snapshot
 from pfwatch.core.changes import ALL
 from pfwatch.events import (

@@ -34,11 +34,7 @@ from pfwatch.baseline import (
     mtimes_of,
     oldest_start,
 )
-from pfwatch.config.diff import (
-    ConfigDiff,
-    diff_lines,
-    diff_snapshots,
-)
+from pfwatch.config.diff import ConfigDiff, diff_lines, diff_snapshots
 from pfwatch.config.snapshot import (
     Snapshot,
     build_snapshot,

@@ -15,7 +15,8 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from pfwatch.config.diff import change_inputs, diff_snapshots
+from pfwatch.config.diff import diff_snapshots
+from pfwatch.config.facts import change_inputs
 from pfwatch.config.snapshot import (
     Snapshot,
     build_snapshot,

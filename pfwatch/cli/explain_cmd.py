@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import click
 
 from pfwatch.cli.exit_status import ExitStatus
-from pfwatch.config.diff import facts_from_snapshot
+from pfwatch.config.facts import facts_from_snapshot
 from pfwatch.config.snapshot import build_snapshot
 from pfwatch.core import fold, report
 from pfwatch.core.changes import ALL

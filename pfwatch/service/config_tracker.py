@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pfwatch.config.diff import change_inputs, diff_snapshots, facts_from_snapshot
+from pfwatch.config.diff import diff_snapshots
+from pfwatch.config.facts import change_inputs, facts_from_snapshot
 from pfwatch.config.snapshot import Problem, Snapshot, build_snapshot, snapshot_to_json
 from pfwatch.errors import PfwatchError
 from pfwatch.events import ConfigChanged, ConfigError, ConfigSnapshotTaken, Event

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from pfwatch.cli.main import main
-from pfwatch.config.diff import facts_from_snapshot
+from pfwatch.config.facts import facts_from_snapshot
 from pfwatch.config.snapshot import build_snapshot, snapshot_to_json
 from pfwatch.core.fold import fold
 from pfwatch.core.state import EngineState, to_json

@@ -26,7 +26,8 @@ from typing import Any
 import psutil
 import pytest
 
-from pfwatch.config.diff import change_inputs, diff_snapshots, facts_from_snapshot
+from pfwatch.config.diff import diff_snapshots
+from pfwatch.config.facts import change_inputs, facts_from_snapshot
 from pfwatch.config.snapshot import Snapshot, build_snapshot
 from pfwatch.core import predict
 from pfwatch.core.fold import step

@@ -11,7 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from pfwatch.cli.main import cli
-from pfwatch.config.diff import change_inputs, diff_lines, diff_snapshots, facts_from_snapshot
+from pfwatch.config.diff import diff_lines, diff_snapshots
+from pfwatch.config.facts import change_inputs, facts_from_snapshot
 from pfwatch.config.snapshot import build_snapshot, snapshot_from_json, snapshot_to_json
 
 MAIN_CF = """\

@@ -1,0 +1,141 @@
+"""What the engine learns of a configuration: facts of a snapshot, inputs of a change.
+
+:func:`facts_from_snapshot` gives :class:`~pfwatch.events.ConfigFacts` (expanded
+parameters, each master.cf service's effective ``max_idle``/``max_use``/process limit,
+referenced tables); :func:`change_inputs` turns a :class:`~pfwatch.config.diff.ConfigDiff`
+into the fields of :class:`~pfwatch.events.ConfigChanged`. Inputs: snapshots and diffs.
+Outputs: event fields. Errors: none (unreadable limits fall back to Postfix's defaults).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from pfwatch.config.diff import ConfigDiff, TableChange, diff_lines
+from pfwatch.config.snapshot import ServiceState, Snapshot, TableState
+from pfwatch.events import ConfigFacts, ServiceFacts, TableEdit, TableFacts
+
+__all__ = [
+    "ChangeInputs",
+    "change_inputs",
+    "facts_from_snapshot",
+    "service_facts",
+    "table_facts",
+]
+
+
+def _seconds(value: str, default: float) -> float:
+    """A Postfix time value (``100s``, ``5m``, bare number = seconds)."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+    text = value.strip()
+    scale = units.get(text[-1:].lower(), 0) if text else 0
+    number = text[:-1] if scale else text
+    try:
+        return float(number) * (scale or 1)
+    except ValueError:
+        return default
+
+
+def _integer(value: str, default: int) -> int:
+    try:
+        return int(value.strip().rstrip("?"))
+    except ValueError:
+        return default
+
+
+def service_facts(snapshot: Snapshot, service: ServiceState) -> ServiceFacts:
+    """A service's effective limits: ``-o`` overrides on top of main.cf and defaults."""
+    params = snapshot.expanded
+
+    def value(name: str) -> str:
+        return service.overrides.get(name, params.get(name, ""))
+
+    process_limit = service.maxproc
+    if process_limit == "-":
+        process_limit = params.get("default_process_limit", "100")
+    return ServiceFacts(
+        name=service.name,
+        type=service.type,
+        daemon=PurePosixPath(service.command).name,
+        max_idle=_seconds(value("max_idle"), 100.0),
+        max_use=_integer(value("max_use"), 100),
+        process_limit=_integer(process_limit, 100),
+        wakeup=0 if service.wakeup == "-" else _integer(service.wakeup, 0),
+        syslog_name=value("syslog_name") or "postfix",
+        overrides=dict(service.overrides),
+    )
+
+
+def table_facts(table: TableState) -> TableFacts:
+    """The engine's view of one referenced table."""
+    return TableFacts(
+        ref=table.ref.ref,
+        type=table.ref.type,
+        source=table.ref.source,
+        compiled=table.ref.compiled[0] if table.ref.compiled else None,
+        fresh=table.freshness.fresh,
+        parameters=table.ref.parameters,
+    )
+
+
+def facts_from_snapshot(snapshot: Snapshot) -> ConfigFacts:
+    """:class:`~pfwatch.events.ConfigFacts` of a snapshot (expanded parameters)."""
+    return ConfigFacts(
+        config_dir=snapshot.config_dir,
+        digest=snapshot.digest,
+        parameters=dict(snapshot.expanded),
+        services=tuple(service_facts(snapshot, s) for s in snapshot.services),
+        tables=tuple(table_facts(t) for t in snapshot.tables),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeInputs:
+    """The fields of :class:`~pfwatch.events.ConfigChanged` that come from a diff."""
+
+    files: tuple[str, ...]
+    parameters: tuple[str, ...]
+    services: tuple[str, ...]
+    tables: tuple[TableEdit, ...]
+    facts: ConfigFacts
+    summary: tuple[str, ...]
+
+
+def change_inputs(diff: ConfigDiff, new: Snapshot) -> ChangeInputs:
+    """Parameters (names), services (``name/type``), TableEdits and facts of ``new``.
+
+    A table that is newly referenced counts as a changed source; if its compiled file is
+    already there and fresh, it counts as compiled too (no postmap is due for it). A table
+    no longer referenced counts as neither: nothing reads it, so no postmap is due for it.
+    """
+    edits = tuple(
+        TableEdit(
+            ref=t.ref,
+            type=t.type,
+            source=t.source,
+            compiled=t.compiled,
+            source_changed=t.source_changed or t.kind == "added",
+            compiled_changed=t.compiled_changed or _arrives_compiled(t),
+            keys_changed=tuple(e.name for e in t.entries),
+            parameters=t.parameters,
+        )
+        for t in diff.tables
+    )
+    return ChangeInputs(
+        files=diff.files,
+        parameters=tuple(p.name for p in diff.parameters),
+        services=tuple(s.key for s in diff.services),
+        tables=edits,
+        facts=facts_from_snapshot(new),
+        summary=tuple(diff_lines(diff)),
+    )
+
+
+def _arrives_compiled(table: TableChange) -> bool:
+    """A newly referenced table whose compiled file exists and is newer than its source."""
+    return (
+        table.kind == "added"
+        and table.compiled is not None
+        and table.new_freshness in ("fresh", "source-missing")
+    )
