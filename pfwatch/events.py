@@ -177,14 +177,7 @@ class Tick:
     at: float
 
 
-Event = (
-    LogEvent
-    | ProcessTableSeen
-    | ConfigChanged
-    | ConfigSnapshotTaken
-    | ConfigError
-    | Tick
-)
+Event = LogEvent | ProcessTableSeen | ConfigChanged | ConfigSnapshotTaken | ConfigError | Tick
 
 
 @dataclass(frozen=True, slots=True)
