@@ -26,6 +26,7 @@ from pfwatch.check_report import (
     verdict,
 )
 from pfwatch.cli.exit_status import ExitStatus, status_for
+from pfwatch.cli.live_options import live_postfix_options
 from pfwatch.config.maincf import load_main_cf
 from pfwatch.errors import ConfigSyntaxError, PfwatchError, SourceUnavailable
 from pfwatch.precheck import CheckRequest, assess
@@ -106,23 +107,11 @@ def _failure(exc: BaseException) -> tuple[ExitStatus, str]:
 
 
 @click.command("check")
-@click.option(
-    "--config-dir",
-    type=click.Path(path_type=Path),
-    help="Postfix configuration directory (default $MAIL_CONFIG or /etc/postfix).",
-)
-@click.option(
-    "--maillog",
-    multiple=True,
-    metavar="FILE",
-    help="Postfix log to read process "
-    "activity from (repeatable; default: main.cf's maillog_file when set).",
-)
-@click.option("--journal", is_flag=True, help="Read the log from journald instead.")
-@click.option(
-    "--state-dir",
-    type=click.Path(path_type=Path),
-    help="State directory of 'pfwatch watch' (use its recorded snapshots and engine state).",
+@live_postfix_options(
+    maillog="Postfix log to read process activity from (repeatable; default: main.cf's "
+    "maillog_file when set).",
+    journal="Read the log from journald instead.",
+    state_dir="State directory of 'pfwatch watch' (use its recorded snapshots and engine state).",
 )
 @click.option(
     "--staged",

@@ -24,6 +24,7 @@ from rich.table import Table
 from pfwatch.check_report import change_dict
 from pfwatch.cli.check_cmd import build_request
 from pfwatch.cli.exit_status import ExitStatus, status_for
+from pfwatch.cli.live_options import live_postfix_options
 from pfwatch.core.changes import needs_actions
 from pfwatch.core.state import Change
 from pfwatch.errors import PfwatchError, UsageError
@@ -143,23 +144,11 @@ def wait_loop(
 
 
 @click.command("wait")
-@click.option(
-    "--config-dir",
-    type=click.Path(path_type=Path),
-    help="Postfix configuration directory (default $MAIL_CONFIG or /etc/postfix).",
-)
-@click.option(
-    "--maillog",
-    multiple=True,
-    metavar="FILE",
-    help="Postfix log to follow "
-    "(default: main.cf's maillog_file, else the detected system maillog).",
-)
-@click.option("--journal", is_flag=True, help="Follow journald instead.")
-@click.option(
-    "--state-dir",
-    type=click.Path(path_type=Path),
-    help="State directory of 'pfwatch watch' (start from its engine state).",
+@live_postfix_options(
+    maillog="Postfix log to follow (default: main.cf's maillog_file, else the detected "
+    "system maillog).",
+    journal="Follow journald instead.",
+    state_dir="State directory of 'pfwatch watch' (start from its engine state).",
 )
 @click.option(
     "-t",
