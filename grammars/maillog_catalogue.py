@@ -729,6 +729,23 @@ CATALOGUE: tuple[Row, ...] = (
         "verbose_trace", ANY, (), r"\S+ socket: wanted attribute: ", (), "src/util/attr_scan0.c:350"
     ),
     Row("verbose_trace", ANY, (), r"\S+ stream disconnect$", (), "src/global/clnt_stream.c:200"),
+    # trivial-rewrite -v: one line per rewrite and per resolve request it answers
+    Row(
+        "verbose_trace",
+        ("trivial-rewrite",),
+        (),
+        r"`[^']*' `.*' -> `.*'$",
+        (),
+        "src/trivial-rewrite/rewrite.c:281",
+    ),
+    Row(
+        "verbose_trace",
+        ("trivial-rewrite",),
+        (),
+        r"`.*' -> `.*' -> \(`[^']*' `.*' `.*' `-?\d+'\)$",
+        (),
+        "src/trivial-rewrite/resolve.c:778",
+    ),
     Row(
         "verbose_trace", ANY, (), r">>> (?:START|END|CHECKING) ", (), "src/smtpd/smtpd_check.c:4223"
     ),
