@@ -75,6 +75,17 @@ def wait_until(predicate: Any, timeout: float, step: float = 0.5) -> bool:
     return False
 
 
+def live_virtual_table(pf: PostfixInstance, capsys: pytest.CaptureFixture[str]) -> None:
+    """A built virtual table, every process started after it, and check saying 0."""
+    pf.write_file("virtual", "alias@example.net rcpt@example.net\n")
+    pf.postmap("virtual")
+    # wait=True: an smtpd from before the table existed holds a surrogate for it and
+    # answers "Temporary lookup failure" until it exits (dict_surrogate.c)
+    pf.reload(wait=True)
+    settle(pf)
+    assert wait_until(lambda: check_json(capsys, pf)[0] == 0, timeout=30), check_json(capsys, pf)
+
+
 @pytest.mark.postfix_options(**FAST)
 def test_exit_0_then_1_then_confirmed_0(
     postfix_instance: PostfixInstance, capsys: pytest.CaptureFixture[str]
@@ -128,13 +139,7 @@ def test_table_edit_without_postmap_is_2_and_postmap_makes_it_go_live(
     postfix_instance: PostfixInstance, capsys: pytest.CaptureFixture[str]
 ) -> None:
     pf = postfix_instance
-    pf.write_file("virtual", "alias@example.net rcpt@example.net\n")
-    pf.postmap("virtual")
-    # wait=True: an smtpd from before the table existed holds a surrogate for it and
-    # answers "Temporary lookup failure" until it exits (dict_surrogate.c)
-    pf.reload(wait=True)
-    settle(pf)
-    assert wait_until(lambda: check_json(capsys, pf)[0] == 0, timeout=30), check_json(capsys, pf)
+    live_virtual_table(pf, capsys)
 
     pf.write_file("virtual", "alias@example.net other@example.net\n")
     code, report = check_json(capsys, pf)
@@ -235,13 +240,7 @@ def test_staged_hash_table_needs_postmap(
     postfix_instance: PostfixInstance, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     pf = postfix_instance
-    pf.write_file("virtual", "alias@example.net rcpt@example.net\n")
-    pf.postmap("virtual")
-    # wait=True: an smtpd from before the table existed holds a surrogate for it and
-    # answers "Temporary lookup failure" until it exits (dict_surrogate.c)
-    pf.reload(wait=True)
-    settle(pf)
-    assert wait_until(lambda: check_json(capsys, pf)[0] == 0, timeout=30), check_json(capsys, pf)
+    live_virtual_table(pf, capsys)
     candidate = tmp_path / "virtual"
     candidate.write_text("alias@example.net changed@example.net\nnew@example.net x@example.net\n")
     code, report = check_json(capsys, pf, "--staged", str(candidate))
