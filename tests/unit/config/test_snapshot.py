@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from _sample_config import MAIN_CF, make_config
 
 from pfwatch.config.redact import (
     is_secret_field,
@@ -16,30 +17,6 @@ from pfwatch.config.redact import (
 )
 from pfwatch.config.snapshot import build_snapshot, snapshot_from_json, snapshot_to_json
 from pfwatch.errors import SourceUnavailable
-
-MAIN_CF = """\
-myhostname = mx.example.com
-smtpd_banner = $myhostname ESMTP
-virtual_alias_maps = hash:$config_directory/virtual
-smtp_sasl_password_maps = hash:$config_directory/sasl_passwd
-relay_domains = mysql:$config_directory/relay.cf
-mynetworks = 127.0.0.0/8 $config_directory/nets
-"""
-MASTER_CF = """\
-smtp      inet  n       -       n       -       -       smtpd
-pickup    unix  n       -       n       60      1       pickup
-"""
-
-
-def make_config(directory: Path) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "main.cf").write_text(MAIN_CF)
-    (directory / "master.cf").write_text(MASTER_CF)
-    (directory / "virtual").write_text("a@example.com b@example.net\n")
-    (directory / "sasl_passwd").write_text("[smtp.example.net]:587 user:TopSecret1\n")
-    (directory / "relay.cf").write_text("hosts = db\nuser = postfix\npassword = Hunter2pw\n")
-    (directory / "nets").write_text("10.0.0.0/8\n")
-    return directory
 
 
 def test_snapshot_has_parameters_services_tables_and_hashes(tmp_path: Path) -> None:
