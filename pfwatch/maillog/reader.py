@@ -516,11 +516,15 @@ def iter_log_events(
     """LogEvents of every Postfix line in ``paths`` (files, .gz, ``-``, directories).
 
     Lines longer than MAX_LINE_BYTES are cut there and the rest of them skipped. With
-    ``not_before``, plain files are read from a line somewhat before that moment (found
-    by bisection, :mod:`pfwatch.maillog.seek`); earlier lines may still be yielded.
+    ``not_before``, a file last written well before that moment (a rotated segment,
+    gzip'd or not) is skipped whole, and plain files are read from a line somewhat before
+    it (found by bisection, :mod:`pfwatch.maillog.seek`); earlier lines may still be
+    yielded.
     """
     events: list[LogEvent] = []
     for name in expand_paths(paths):
+        if not_before is not None and name != "-" and _written_before(name, not_before):
+            continue
         handle = open_log(name)
         source = "<stdin>" if name == "-" else name
         if name != "-" and not classifier.reference_fixed:
@@ -549,6 +553,15 @@ def iter_log_events(
         finally:
             if name != "-":
                 handle.close()
+
+
+def _written_before(name: str, not_before: float) -> bool:
+    """Whether every line of ``name`` precedes ``not_before`` (by its modification time,
+    which logrotate and gzip keep: the time of the file's last line)."""
+    try:
+        return Path(name).stat().st_mtime < not_before - OUT_OF_ORDER_SLACK
+    except OSError:
+        return False  # open_log reports it
 
 
 def _skip_older(handle: IO[bytes], classifier: LogClassifier, not_before: float) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 import time
 from pathlib import Path
 
@@ -103,3 +104,23 @@ def test_every_line_from_the_moment_on_is_kept(steps: list[int], cut: float) -> 
     assert offset == 0 or data[offset - 1 : offset] == b"\n"
     skipped = data[:offset].decode().splitlines()
     assert all((c.line_time(line.encode()) or 0) < moment for line in skipped)
+
+
+def test_rotated_segments_written_before_the_moment_are_skipped(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    old = logs / "mail.log.2.gz"
+    old.write_bytes(
+        gzip.compress(b"".join(f"{line}\n".encode() for line in write_log(tmp_path / "x", [0, 1])))
+    )
+    recent = logs / "mail.log"
+    write_log(recent, [5000, 5001])
+    os.utime(old, (T0 + 1, T0 + 1))
+    os.utime(recent, (T0 + 5001, T0 + 5001))
+    everything = [(e.source, e.line_no) for e in iter_log_events([str(logs)], classifier())]
+    assert len(everything) == 4
+    since = [
+        (e.source, e.line_no)
+        for e in iter_log_events([str(logs)], classifier(), not_before=T0 + 4000)
+    ]
+    assert since == [(str(recent), 1), (str(recent), 2)]
