@@ -17,6 +17,7 @@ import contextlib
 import gc
 import gzip
 import os
+import stat
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import tzinfo
 from pathlib import Path
@@ -565,7 +566,12 @@ def _written_before(name: str, not_before: float) -> bool:
 
 
 def _skip_older(handle: IO[bytes], classifier: LogClassifier, not_before: float) -> int:
-    """Move ``handle`` to a line start before ``not_before``; returns the lines skipped."""
-    size = os.fstat(handle.fileno()).st_size
+    """Move ``handle`` to a line start before ``not_before``; returns the lines skipped.
+
+    Pipes and other unseekable inputs (``--maillog /dev/stdin``) are read whole."""
+    info = os.fstat(handle.fileno())
+    if not stat.S_ISREG(info.st_mode):
+        return 0
+    size = info.st_size
     offset = start_offset(handle, size, not_before - OUT_OF_ORDER_SLACK, classifier.line_time)
     return lines_before(handle, offset)

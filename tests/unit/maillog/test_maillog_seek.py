@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -124,3 +125,15 @@ def test_rotated_segments_written_before_the_moment_are_skipped(tmp_path: Path) 
         for e in iter_log_events([str(logs)], classifier(), not_before=T0 + 4000)
     ]
     assert since == [(str(recent), 1), (str(recent), 2)]
+
+
+def test_a_pipe_is_read_whole(tmp_path: Path) -> None:
+    log = tmp_path / "maillog"
+    write_log(log, list(range(0, 20_000, 2)))
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_bytes(log.read_bytes()))
+    writer.start()
+    got = read(fifo, T0 + 19_000)
+    writer.join()
+    assert len(got) == 10_000
