@@ -560,9 +560,10 @@ def _written_before(name: str, not_before: float) -> bool:
     """Whether every line of ``name`` precedes ``not_before`` (by its modification time,
     which logrotate and gzip keep: the time of the file's last line)."""
     try:
-        return Path(name).stat().st_mtime < not_before - OUT_OF_ORDER_SLACK
+        info = Path(name).stat()
     except OSError:
         return False  # open_log reports it
+    return stat.S_ISREG(info.st_mode) and info.st_mtime < not_before - OUT_OF_ORDER_SLACK
 
 
 def _skip_older(handle: IO[bytes], classifier: LogClassifier, not_before: float) -> int:

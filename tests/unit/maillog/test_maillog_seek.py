@@ -132,6 +132,7 @@ def test_a_pipe_is_read_whole(tmp_path: Path) -> None:
     write_log(log, list(range(0, 20_000, 2)))
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
+    os.utime(fifo, (T0, T0))  # an old FIFO is not an old rotated segment
     writer = threading.Thread(target=lambda: fifo.write_bytes(log.read_bytes()))
     writer.start()
     got = read(fifo, T0 + 19_000)
