@@ -6,8 +6,8 @@ lines to its maillog (one fake pid per session, so each must give exactly one
 ~0.7 s, each adding a parameter of its own (so each must appear in exactly one
 ``change_detected``, whether pfwatch saw the edit live or at start-up after a crash).
 pfwatch runs with ``--events-file`` and is killed with SIGKILL at a random moment
-(sometimes before it finished starting), then restarted on the same state, for several
-rounds; a last run is stopped cleanly once the writers stopped.
+(sometimes before it finished starting), then restarted on the same state, for 20
+rounds by default; a last run is stopped cleanly once the writers stopped.
 
 The proof counts raw lines, no deduplication: every line of the events file is whole
 JSON, no ``event_id`` occurs on two lines, every session pid has exactly one
@@ -31,7 +31,8 @@ from pfwatch.testing.instance import PostfixInstance
 
 pytestmark = [pytest.mark.postfix, pytest.mark.slow]
 
-ROUNDS = 6
+ROUNDS = int(os.environ.get("PFWATCH_CRASH_ROUNDS", "20"))
+"""Kills per run of the test (PFWATCH_CRASH_ROUNDS=100 for a long proof)."""
 FIRST_FAKE_PID = 3_900_000
 """Above any pid the kernel hands out here (pid_max is at most 4194304), below 2**22."""
 
