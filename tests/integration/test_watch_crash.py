@@ -88,6 +88,11 @@ class Traffic:
             name = f"pfwatch_crash_{number}"
             self.inst.edit_main_cf({name: str(number)})
             self.parameters.append(name)
+            if number % 3 == 0:
+                # a Postfix program starting re-reads a main.cf younger than about 2 s
+                # until it stops changing (src/util/dict.c:449-466): edits without a
+                # pause would keep every new smtpd from starting, and the mail waiting
+                self.stop.wait(3.0)
 
     def _mail(self) -> None:
         while not self.stop.wait(self.random.uniform(0.5, 1.5)):
