@@ -41,8 +41,9 @@ from pfwatch.errors import ConfigSyntaxError, SourceUnavailable
 
 SCHEMA = "pfwatch.snapshot/1"
 
-#: Parses kept per (path, sha256 of the bytes): a watcher re-snapshots on every edit and
-#: most files did not change (re-parsing an unchanged master.cf cost ~75 ms a snapshot).
+#: Parses kept per (path, sha256 of the bytes), the newest per path: a watcher re-snapshots
+#: on every edit and most files did not change (re-parsing an unchanged master.cf cost
+#: ~75 ms a snapshot).
 PARSE_CACHE_SIZE = 16
 
 _Parsed = TypeVar("_Parsed")
@@ -71,6 +72,10 @@ class _ParseMemo(Generic[_Parsed]):
             except ConfigSyntaxError as exc:
                 outcome = exc
             with self._lock:
+                # only the newest content of a file is worth keeping: an edited table's
+                # earlier parses would otherwise pile up until evicted
+                for older in [k for k in self._items if k[0] == path]:
+                    del self._items[older]
                 self._items[key] = outcome
                 while len(self._items) > self._size:
                     self._items.popitem(last=False)

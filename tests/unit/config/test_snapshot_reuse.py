@@ -117,3 +117,19 @@ def test_table_edits_after_cached_parses_match_snapshots_from_scratch(tmp_path: 
     back = build_snapshot(str(directory), edited)
     assert back.tables[0].entries == first.tables[0].entries
     assert back == from_scratch(directory, edited)
+
+
+def test_only_the_newest_parse_of_a_file_is_remembered() -> None:
+    memo: snapshot._ParseMemo[str] = snapshot._ParseMemo(16)
+    calls: list[str] = []
+
+    def parse(text: str, path: str) -> str:
+        calls.append(text)
+        return text.upper()
+
+    for version in range(5):
+        assert memo.parse("/t", f"sha{version}", f"v{version}".encode(), parse) == f"V{version}"
+    assert memo.parse("/other", "x", b"o", parse) == "O"
+    assert memo.parse("/t", "sha4", b"v4", parse) == "V4"  # remembered
+    assert len(calls) == 6
+    assert sorted(key[0] for key in memo._items) == ["/other", "/t"]
