@@ -488,3 +488,33 @@ def test_plugin_age_thresholds(
     code, out = pfwatch(capsys, "check", "--config-dir", conf, "--plugin", "-w", "20:10")
     assert code == 3
     assert out.startswith("PFWATCH UNKNOWN - --warning '20:10'")
+
+
+@pytest.mark.parametrize("value", ["$short_idle", "5s"])
+def test_prediction_uses_the_service_max_idle_from_o_override(
+    postfix_factory: Any, capsys: pytest.CaptureFixture[str], value: str
+) -> None:
+    """Global max_idle 100 s, smtpd ``-o max_idle=$short_idle`` (5 s): Postfix expands
+    the ``-o`` value, so the stale smtpd exits 5 s after its session, and check's
+    prediction must say so (it said ~100 s when the value was not expanded)."""
+    pf = postfix_factory(
+        max_idle=100,
+        main_cf={"short_idle": "5s", "ipc_idle": "1s"},
+        service_options={"smtpd": {"max_idle": value}},
+    )
+    with pf.open_session():
+        smtpds = [p.pid for p in pf.processes() if p.name == "smtpd"]  # + start-up probe's
+        time.sleep(1.1)
+        pf.edit_main_cf({"smtpd_banner": "$myhostname ESMTP edited"})
+        time.sleep(1.1)
+    closed = time.time()
+    code, report = check_json(capsys, pf)
+    assert code == 1, report
+    (pending,) = report["pending"]
+    smtpds = [pid for pid in smtpds if Path(f"/proc/{pid}").exists()]
+    assert smtpds
+    assert {f"smtpd[{pid}]" for pid in smtpds} <= set(pending["stale_processes"])
+    exited = max(pf.wait_for_exit(pid, timeout=20) for pid in smtpds)
+    assert exited - closed == pytest.approx(5.0, abs=1.0)
+    # never before the truth, and within the log's 1 s resolution after it
+    assert exited - 0.1 <= pending["predicted_live_at"] <= exited + 1.5, (pending, exited)
