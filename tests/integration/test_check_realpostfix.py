@@ -20,13 +20,13 @@ from typing import Any
 
 import pytest
 
+from pfwatch.changewindow.liveconfig import load_live_config
 from pfwatch.cli.main import main
 from pfwatch.config.facts import facts_from_snapshot
 from pfwatch.config.snapshot import build_snapshot, snapshot_to_json
 from pfwatch.core.fold import fold
 from pfwatch.core.state import EngineState, to_json
 from pfwatch.events import ConfigSnapshotTaken
-from pfwatch.liveconfig import load_live_config
 from pfwatch.store.sqlite import StateStore
 from pfwatch.testing.instance import PostfixInstance
 

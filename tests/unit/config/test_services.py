@@ -13,6 +13,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pfwatch.changewindow.liveconfig import load_live_config
 from pfwatch.config.defaults import parameter_knowledge
 from pfwatch.config.expand import Expander
 from pfwatch.config.facts import facts_from_snapshot
@@ -20,7 +21,6 @@ from pfwatch.config.mastercf import parse_master_cf
 from pfwatch.config.services import effective_overrides, resolve_service
 from pfwatch.config.snapshot import build_snapshot
 from pfwatch.events import ServiceFacts
-from pfwatch.liveconfig import load_live_config
 
 KNOWLEDGE = parameter_knowledge(None)
 

@@ -1,13 +1,13 @@
 """A live session: keep the engine's picture current after a one-shot assessment.
 
-``wait`` and ``lab`` start from :func:`pfwatch.precheck.assess` and then poll: new log
+``wait`` and ``lab`` start from :func:`pfwatch.changewindow.precheck.assess` and then poll: new log
 lines (file follower or journald), the /proc process table of this configuration, and the
 configuration itself (a new snapshot when a file changed, diffed into a
 ``ConfigChanged``). Each poll folds those events and a ``Tick`` through the engine, so
 "live" is confirmed by observed exits (/proc, the log), not only predicted.
 
-Inputs: a :class:`~pfwatch.precheck.CheckRequest` and its
-:class:`~pfwatch.precheck.Assessment`. Outputs: findings per :meth:`LiveSession.poll`,
+Inputs: a :class:`~pfwatch.changewindow.precheck.CheckRequest` and its
+:class:`~pfwatch.changewindow.precheck.Assessment`. Outputs: findings per :meth:`LiveSession.poll`,
 the current :class:`~pfwatch.core.state.EngineState`. Errors: ``SourceUnavailable`` when
 journald cannot be read; a configuration that stops parsing is reported as a
 ``config_error`` finding and the last good snapshot stays in force.
@@ -18,19 +18,19 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from pfwatch.baseline import ProcessPicture, discover_processes
+from pfwatch.changewindow.baseline import ProcessPicture, discover_processes
+from pfwatch.changewindow.liveconfig import load_live_config
+from pfwatch.changewindow.precheck import Assessment, CheckRequest, assess, log_classifier
+from pfwatch.changewindow.whatif import changed_event
 from pfwatch.config.diff import diff_snapshots
 from pfwatch.config.snapshot import Snapshot, build_snapshot
 from pfwatch.core.fold import step
 from pfwatch.core.state import Change, EngineState
 from pfwatch.errors import PfwatchError
 from pfwatch.events import ConfigError, Event, Finding, LogEvent, ProcessTableSeen, Tick
-from pfwatch.liveconfig import load_live_config
 from pfwatch.maillog.reader import LogClassifier
-from pfwatch.precheck import Assessment, CheckRequest, assess, log_classifier
 from pfwatch.sources.follow import Follower
 from pfwatch.sources.journald import JournalSource
-from pfwatch.whatif import changed_event
 
 CONFIG_EVERY = 1.0
 """Seconds between configuration snapshots while watching."""

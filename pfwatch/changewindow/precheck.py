@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pfwatch.baseline import (
+from pfwatch.changewindow.baseline import (
     ProcessPicture,
     birth_polls,
     discover_processes,
@@ -34,6 +34,8 @@ from pfwatch.baseline import (
     mtimes_of,
     oldest_start,
 )
+from pfwatch.changewindow.liveconfig import LiveConfig, load_live_config
+from pfwatch.changewindow.whatif import CONFIG_FILES, changed_event, snapshot_with_texts
 from pfwatch.config.diff import ConfigDiff, diff_lines, diff_snapshots
 from pfwatch.config.snapshot import (
     Snapshot,
@@ -53,11 +55,9 @@ from pfwatch.events import (
     Tick,
 )
 from pfwatch.lint import LintFinding
-from pfwatch.liveconfig import LiveConfig, load_live_config
 from pfwatch.maillog.reader import LogClassifier, iter_log_events
 from pfwatch.sources.journald import JournalSource
 from pfwatch.store.sqlite import open_read_only
-from pfwatch.whatif import CONFIG_FILES, changed_event, snapshot_with_texts
 
 
 @dataclass(frozen=True, slots=True)
