@@ -1,15 +1,19 @@
 """A live session: keep the engine's picture current after a one-shot assessment.
 
-``wait`` and ``lab`` start from :func:`pfwatch.changewindow.precheck.assess` and then poll: new log
-lines (file follower or journald), the /proc process table of this configuration, and the
-configuration itself (a new snapshot when a file changed, diffed into a
-``ConfigChanged``). Each poll folds those events and a ``Tick`` through the engine, so
-"live" is confirmed by observed exits (/proc, the log), not only predicted.
+``wait`` and ``lab`` start from :func:`pfwatch.changewindow.precheck.assess` and then
+run the watch service's own inputs in-process: its configuration tracker
+(:class:`~pfwatch.service.config_tracker.ConfigTracker`: snapshots, diffs, edit times
+that count table sources and compiled files, change ids), its log input
+(:class:`~pfwatch.service.log_input.LogInput`, a file follower or journald) and its
+/proc poller (:class:`~pfwatch.sources.procfs.ProcScanner`). Each poll sorts what they
+produced with the engine's one event order (:func:`pfwatch.core.fold.fold_order`) and
+folds it with a ``Tick``, so "live" is confirmed by observed exits (/proc, the log), not
+only predicted, exactly as ``watch`` confirms it.
 
 Inputs: a :class:`~pfwatch.changewindow.precheck.CheckRequest` and its
-:class:`~pfwatch.changewindow.precheck.Assessment`. Outputs: findings per :meth:`LiveSession.poll`,
-the current :class:`~pfwatch.core.state.EngineState`. Errors: ``SourceUnavailable`` when
-journald cannot be read; a configuration that stops parsing is reported as a
+:class:`~pfwatch.changewindow.precheck.Assessment`. Outputs: findings per
+:meth:`LiveSession.poll`, the current :class:`~pfwatch.core.state.EngineState`. Errors:
+none raised while polling; a configuration that stops parsing is reported as a
 ``config_error`` finding and the last good snapshot stays in force.
 """
 
@@ -18,22 +22,30 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from pfwatch.changewindow.baseline import ProcessPicture, discover_processes
 from pfwatch.changewindow.liveconfig import load_live_config
 from pfwatch.changewindow.precheck import Assessment, CheckRequest, assess, log_classifier
-from pfwatch.changewindow.whatif import changed_event
-from pfwatch.config.diff import diff_snapshots
-from pfwatch.config.snapshot import Snapshot, build_snapshot
-from pfwatch.core.fold import step
+from pfwatch.config.snapshot import Snapshot
+from pfwatch.core.fold import fold_order, step
 from pfwatch.core.state import Change, EngineState
-from pfwatch.errors import PfwatchError
-from pfwatch.events import ConfigError, Event, Finding, LogEvent, ProcessTableSeen, Tick
+from pfwatch.events import ConfigError, Event, Finding, LogEvent, Tick
 from pfwatch.maillog.reader import LogClassifier
-from pfwatch.sources.follow import Follower
-from pfwatch.sources.journald import JournalSource
+from pfwatch.service.config_tracker import ConfigTracker
+from pfwatch.service.log_input import LogInput
+from pfwatch.service.startup import instance_of
+from pfwatch.sources.procfs import ProcScanner
 
 CONFIG_EVERY = 1.0
-"""Seconds between configuration snapshots while watching."""
+"""Seconds between configuration snapshots while polling (watch uses inotify instead)."""
+
+
+def _drain(source: LogInput) -> list[LogEvent]:
+    """Everything the log input can read now."""
+    found: list[LogEvent] = []
+    while True:
+        batch = source.poll()
+        found += batch.events
+        if not batch.more and not batch.lines:
+            return found
 
 
 class LiveSession:
@@ -44,46 +56,46 @@ class LiveSession:
         request: CheckRequest,
         assessment: Assessment,
         *,
-        followers: list[Follower] | None = None,
+        inputs: list[LogInput] | None = None,
         classifier: LogClassifier | None = None,
     ) -> None:
         self.request = request
         self.assessment = assessment
         self.state: EngineState = assessment.state
-        self.snapshot: Snapshot = assessment.snapshot
-        self.picture: ProcessPicture = assessment.picture
         self.config = assessment.config
-        self.classifier = classifier or log_classifier(self.config)
-        if followers is None:
-            followers = [Follower(path, start="end") for path in request.maillog]
-        self.followers = followers
-        self.journal = JournalSource(follow=True, start="end") if request.journal else None
+        self.tracker = ConfigTracker(request.config_dir, assessment.snapshot)
+        queue_dir, instance = instance_of(self.tracker)
+        self.scanner = ProcScanner(queue_dir, request.config_dir, instance)
+        if inputs is None:
+            classifier = classifier or log_classifier(self.config)
+            inputs = [LogInput(classifier, maillog=Path(path)) for path in request.maillog]
+            if request.journal:
+                inputs.append(LogInput(classifier, maillog=None))
+        self.inputs = inputs
         self._config_checked = 0.0
-        self._edit_seq = 0
+
+    @property
+    def snapshot(self) -> Snapshot:
+        """The configuration as last adopted by the tracker."""
+        assert self.tracker.current is not None  # set from the assessment
+        return self.tracker.current
 
     @classmethod
     def start(cls, request: CheckRequest) -> LiveSession:
         """Assess and keep following, with no log line lost or read twice in between.
 
-        The log files are read to their end through the same followers that are then
-        polled, so a line written while the assessment runs is delivered exactly once.
+        The log files are read whole through the same inputs that are then polled, so a
+        line written while the assessment runs is delivered exactly once.
         """
         if not request.maillog:
             return cls(request, assess(request))
         classifier = log_classifier(load_live_config(request.config_dir, request.postconf))
-        followers = [Follower(path, start="beginning") for path in request.maillog]
-        log: list[LogEvent] = []
-        for follower in followers:
-            while True:
-                lines = follower.poll()
-                for line in lines:
-                    event = classifier.feed(line.data, line.file, position=line.checkpoint)
-                    if event is not None:
-                        log.append(event)
-                if not lines and not follower.behind:
-                    break
-        log.sort(key=lambda e: e.at)
-        return cls(request, assess(request, log), followers=followers, classifier=classifier)
+        inputs = [
+            LogInput(classifier, maillog=Path(path), start="beginning") for path in request.maillog
+        ]
+        log = [event for source in inputs for event in _drain(source)]
+        log.sort(key=fold_order)
+        return cls(request, assess(request, log), inputs=inputs)
 
     def force_config_check(self) -> None:
         """Read the configuration at the next :meth:`poll` (after an edit we made)."""
@@ -96,66 +108,33 @@ class LiveSession:
             key=lambda c: c.at,
         )
 
-    def _log_events(self) -> list[Event]:
-        found: list[Event] = []
-        for follower in self.followers:
-            for line in follower.poll():
-                event = self.classifier.feed(line.data, line.file, position=line.checkpoint)
-                if event is not None:
-                    found.append(event)
-        if self.journal is not None:
-            for record in self.journal.poll():
-                event = self.classifier.feed_journal(record.fields)
-                if event is not None:
-                    found.append(event)
-        return found
-
     def _config_events(self, now: float) -> list[Event]:
         if now - self._config_checked < CONFIG_EVERY:
             return []
         self._config_checked = now
-        try:
-            fresh = build_snapshot(str(self.config.config_dir), self.snapshot, taken_at=now)
-        except PfwatchError as exc:
-            return [ConfigError(now, str(self.config.config_dir), 0, 0, str(exc))]
-        if fresh.digest == self.snapshot.digest:
-            return []
-        old, self.snapshot = self.snapshot, fresh
-        problems = [p for p in fresh.problems if p.path in fresh.files]
-        errors: list[Event] = [
-            ConfigError(now, p.path, p.line, p.column, p.message) for p in problems
-        ]
-        diff = diff_snapshots(old, fresh)
-        if diff.empty:
-            return errors
-        mtimes = []
-        for path in diff.files:
-            try:
-                mtimes.append(Path(path).stat().st_mtime)
-            except OSError:
-                continue
-        self._edit_seq += 1
-        at = max(mtimes) if mtimes else now
-        return [*errors, changed_event(old, fresh, min(at, now), f"edit-{self._edit_seq}")]
+        update = self.tracker.check(now)
+        events: list[Event] = list(update.events)
+        if update.problem is not None:
+            events.append(ConfigError(now, str(self.request.config_dir), 0, 0, update.problem))
+        if update.adopted is not None:
+            self.scanner.configure(*instance_of(self.tracker))
+        return events
 
     def poll(self, now: float | None = None) -> list[Finding]:
         """Read what happened since the last poll and fold it; return the findings."""
         at = time.time() if now is None else now
-        events = self._log_events() + self._config_events(at)
-        events.sort(key=lambda e: e.at)
-        self.picture = discover_processes(
-            self.config.config_dir, self.config.queue_directory, self.config.instance_name, at
-        )
-        if self.picture.running:
-            events.append(ProcessTableSeen(at, self.picture.children))
+        events: list[Event] = [e for source in self.inputs for e in _drain(source)]
+        events += self._config_events(at)
+        table = self.scanner.poll(at)
+        if table is not None:
+            events.append(table)
         events.append(Tick(at))
+        events.sort(key=fold_order)
         found: list[Finding] = []
         for event in events:
             found.extend(step(self.state, event))
         return found
 
     def close(self) -> None:
-        for follower in self.followers:
-            follower.close()
-        if self.journal is not None:
-            self.journal.close()
+        for source in self.inputs:
+            source.close()

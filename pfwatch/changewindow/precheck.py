@@ -42,12 +42,10 @@ from pfwatch.config.snapshot import (
     build_snapshot,
     snapshot_from_json,
 )
-from pfwatch.core.fold import step
+from pfwatch.core.fold import fold_order, step
 from pfwatch.core.state import Change, EngineState, from_json
 from pfwatch.errors import StateError, UsageError
 from pfwatch.events import (
-    ConfigChanged,
-    ConfigSnapshotTaken,
     Event,
     Finding,
     LogEvent,
@@ -184,9 +182,8 @@ def _journal_events(since: float, config: LiveConfig) -> list[LogEvent]:
 
 
 def _merge(*streams: Iterable[Event]) -> list[Event]:
-    order = {ConfigSnapshotTaken: 0, ConfigChanged: 1}
     merged = [e for stream in streams for e in stream]
-    merged.sort(key=lambda e: (e.at, order.get(type(e), 2)))
+    merged.sort(key=fold_order)
     return merged
 
 
