@@ -18,6 +18,23 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
+# The Postfix release matrix (tests/integration/test_releases_realpostfix.py): one cached
+# Debian chroot per release, outside the checkout, built once (~30 s each).
+if [ "$(id -u)" = 0 ]; then
+  command -v debootstrap >/dev/null 2>&1 || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; }
+  chroots=${PFWATCH_CHROOT_DIR:-/var/cache/pfwatch-test/chroots}
+  mkdir -p "$chroots"
+  for suite in bullseye bookworm trixie; do
+    [ -x "$chroots/$suite/usr/sbin/postconf" ] && continue
+    echo "pfwatch: building the $suite chroot in $chroots (log: $chroots/$suite.log) ..." >&2
+    ( rm -rf "$chroots/$suite.tmp" \
+      && debootstrap --variant=minbase --include=postfix "$suite" "$chroots/$suite.tmp" \
+         > "$chroots/$suite.log" 2>&1 \
+      && mv "$chroots/$suite.tmp" "$chroots/$suite" ) &
+  done
+  wait
+fi
+
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 echo "pfwatch: installing into .venv (log: .venv/install.log) ..." >&2
