@@ -1,0 +1,115 @@
+"""Release detection and table choice (pfwatch.knowledge.releases)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pfwatch.config.defaults import parameter_knowledge
+from pfwatch.knowledge import releases
+
+
+def test_tables_are_the_shipped_releases() -> None:
+    assert releases.tables() == ("3.5.25", "3.7.11", "3.10.13")
+    assert releases.base_release() == "3.7.11"
+
+
+@pytest.mark.parametrize(
+    ("text", "parsed"),
+    [
+        ("3.10.13", (3, 10, 13)),
+        ("3.7", (3, 7, 0)),
+        ("3.7.11-0+deb12u1", (3, 7, 11)),
+        ("3.12-20260821", (3, 12, 0)),
+        (" 3.5.25\n", (3, 5, 25)),
+        ("three", None),
+        ("", None),
+        ("3", None),
+    ],
+)
+def test_parse_version(text: str, parsed: tuple[int, int, int] | None) -> None:
+    assert releases.parse_version(text) == parsed
+
+
+@pytest.mark.parametrize(
+    ("version", "table", "exact", "note"),
+    [
+        ("3.10.13", "3.10.13", True, ""),
+        ("3.10.2", "3.10.13", True, ""),
+        ("3.5.27", "3.5.25", True, ""),
+        ("3.7.11", "3.7.11", True, ""),
+        ("3.8.6", "3.7.11", False, "Postfix 3.8.6 has no facts of its own: using 3.7.11 facts"),
+        ("3.9.1", "3.7.11", False, "nearest older release"),
+        ("3.6.4", "3.5.25", False, "using 3.5.25 facts"),
+        ("3.12-20260821", "3.10.13", False, "Postfix 3.12.0 has no facts of its own"),
+        ("4.0.1", "3.10.13", False, "nearest older release"),
+        ("3.4.14", "3.5.25", False, "older than every release pfwatch knows"),
+        ("garbage", "3.7.11", False, "warning: cannot parse Postfix version 'garbage'"),
+        (None, "3.7.11", False, "Postfix release unknown"),
+    ],
+)
+def test_choose(version: str | None, table: str, exact: bool, note: str) -> None:
+    choice = releases.choose(version)
+    assert (choice.table, choice.exact) == (table, exact)
+    assert note in choice.note
+    assert bool(choice.note) == (not exact)
+
+
+def test_detect_trusts_log_then_postconf_then_configured() -> None:
+    assert releases.detect(log="3.10.13", postconf="3.7.11", configured="3.5.25") == (
+        releases.Detection("3.10.13", "log")
+    )
+    assert releases.detect(postconf="3.7.11", configured="3.5.25").source == "postconf"
+    assert releases.detect(configured="3.5.25").describe() == "3.5.25 (from configured)"
+    assert releases.detect().describe() == "unknown"
+
+
+def test_release_tables_differ_where_postfix_differs() -> None:
+    old = parameter_knowledge(None, release="3.5.25")
+    base = parameter_knowledge(None, release="3.7.11")
+    new = parameter_knowledge(None, release="3.10.13")
+    assert "smtp_tlsrpt_enable" in new.known() and "smtp_tlsrpt_enable" not in base.known()
+    assert new.defaults["smtpd_forbid_bare_newline"] == "normalize"
+    assert old.defaults["mail_version"] == "3.5.25"
+    assert new.defaults["mail_version"] == "3.10.13"
+    shared = set(old.defaults) & set(new.defaults) - {"mail_version", "mail_release_date"}
+    same = sum(old.defaults[n] == base.defaults[n] == new.defaults[n] for n in shared)
+    assert same > 0.9 * len(shared)
+
+
+def _config(tmp_path: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``pfwatch config`` where no postconf is on PATH (a sidecar without Postfix)."""
+    bare = {"PATH": str(Path(sys.executable).parent), **env}
+    return subprocess.run(
+        [sys.executable, "-m", "pfwatch", "config", "--config-dir", str(tmp_path), *args],
+        capture_output=True,
+        text=True,
+        env=bare,
+        check=False,
+        timeout=60,
+    )
+
+
+def test_config_uses_the_configured_release(tmp_path: Path) -> None:
+    (tmp_path / "main.cf").write_text("smtpd_banner = $smtpd_forbid_bare_newline\n")
+    new = _config(tmp_path, "-x", "--postfix-version", "3.10.13", env={})
+    old = _config(tmp_path, "-x", env={releases.ENV_VAR: "3.7.11"})
+    assert (new.returncode, old.returncode) == (0, 0), new.stderr + old.stderr
+    assert "smtpd_banner = normalize\n" in new.stdout
+    assert "smtpd_banner = no\n" in old.stdout
+    assert new.stderr == old.stderr == ""
+
+
+def test_config_says_once_which_table_serves(tmp_path: Path) -> None:
+    (tmp_path / "main.cf").write_text("smtpd_banner = $mail_version\n")
+    newer = _config(tmp_path, "-x", "--postfix-version", "3.11.2", env={})
+    assert newer.returncode == 0
+    assert "smtpd_banner = 3.10.13\n" in newer.stdout
+    assert newer.stderr.count("has no facts of its own: using 3.10.13 facts") == 1
+    broken = _config(tmp_path, "-x", "--postfix-version", "vintage", env={})
+    assert broken.returncode == 0
+    assert "warning: cannot parse Postfix version 'vintage'" in broken.stderr
+    assert "smtpd_banner = 3.7.11\n" in broken.stdout
