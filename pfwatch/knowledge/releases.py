@@ -178,3 +178,52 @@ def defaults_table(table: str) -> dict[str, Any]:
         "defaults": dict(sorted(defaults.items())),
         "raw": sorted(raw),
     }
+
+
+_READERS_FILE = re.compile(r"param-readers-(\d+\.\d+\.\d+)\.json$")
+
+
+@cache
+def _reader_deltas() -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    folder = _data_dir().joinpath("releases")
+    for entry in folder.iterdir() if folder.is_dir() else ():
+        named = _READERS_FILE.match(entry.name)
+        if named is not None:
+            try:
+                found[named.group(1)] = json.loads(entry.read_text("utf-8"))
+            except (OSError, ValueError) as exc:
+                raise InvariantBroken(f"knowledge data {entry.name} unusable: {exc}") from exc
+    return found
+
+
+@cache
+def readers(version: str) -> dict[str, dict[str, str]]:
+    """``{daemon or "global": {parameter: site}}`` for the release serving ``version``.
+
+    The base readers (data/param_readers.json, 3.7.11) with the differences that
+    scripts/gen_release_readers.py found in the source of the release of the same series
+    (or the nearest older one); a site added by a release reads ``"<release> file:line"``.
+    """
+    try:
+        base: dict[str, Any] = json.loads(
+            _data_dir().joinpath("param_readers.json").read_text("utf-8")
+        )
+    except (OSError, ValueError) as exc:
+        raise InvariantBroken(f"knowledge data param_readers.json unusable: {exc}") from exc
+    merged = {"global": dict(base["global"])}
+    merged.update({daemon: dict(rows) for daemon, rows in base["daemons"].items()})
+    parsed = parse_version(version)
+    deltas = sorted(((parse_version(v) or (0, 0, 0), v) for v in _reader_deltas()), reverse=True)
+    chosen = next((v for key, v in deltas if parsed and key[:2] <= parsed[:2]), None)
+    if chosen is None:
+        return merged
+    delta = _reader_deltas()[chosen]
+    for daemon, names in delta["removed"].items():
+        for name in names:
+            merged.get(daemon, {}).pop(name, None)
+    for daemon, rows in delta["added"].items():
+        target = merged.setdefault(daemon, {})
+        for name, site in rows.items():
+            target[name] = f"{chosen} {site}"
+    return merged

@@ -113,3 +113,16 @@ def test_config_says_once_which_table_serves(tmp_path: Path) -> None:
     assert broken.returncode == 0
     assert "warning: cannot parse Postfix version 'vintage'" in broken.stderr
     assert "smtpd_banner = 3.7.11\n" in broken.stdout
+
+
+def test_readers_per_release_cite_release_and_site() -> None:
+    new = releases.readers("3.10.13")
+    base = releases.readers("3.7.11")
+    old = releases.readers("3.5.25")
+    assert new["smtp"]["smtp_tlsrpt_enable"].startswith("3.10.13 src/smtp/")
+    assert "smtp_tlsrpt_enable" not in base["smtp"]
+    assert new["smtpd"]["smtpd_hide_client_session"].startswith("3.10.13 src/smtpd/smtpd.c:")
+    # 3.5 lacks readers that 3.7 has; everything else is shared with the base
+    assert sum(map(len, old.values())) < sum(map(len, base.values()))
+    assert base["smtpd"] == releases.readers("3.7.2")["smtpd"]
+    assert releases.readers("3.8.6")["smtpd"].keys() >= base["smtpd"].keys()
