@@ -92,9 +92,9 @@ def _names(source: PostfixSource) -> dict[str, str]:
             return resolved[macro]
         body = raw.get(macro)
         result: str | None = None
-        if body is not None and depth < 10 and '"' in body or (body or "").startswith("_"):
+        if body is not None and depth < 10:
             pieces = []
-            for literal, name in _TOKEN.findall(body or ""):
+            for literal, name in _TOKEN.findall(body):
                 piece = literal if name == "" else value(name, depth + 1)
                 if piece is None:
                     break
@@ -147,8 +147,7 @@ def extract(source: PostfixSource) -> dict[str, dict[str, str]]:
                 site_path = path if line > 0 else str(Path(path).parent / "smtp_params.c")
                 if suffix:
                     prefix = "LMTP" if daemon == "lmtp" else "SMTP"
-                    macro = f"VAR_{prefix}_{suffix}"
-                name = names.get(macro)
+                name = names.get(f"VAR_{prefix}_{suffix}" if suffix else macro)
                 if name is not None and name not in result["global"]:
                     rows.setdefault(name, f"{site_path}:{abs(line)}")
         result[daemon] = dict(sorted(rows.items()))
