@@ -227,3 +227,50 @@ def readers(version: str) -> dict[str, dict[str, str]]:
         for name, site in rows.items():
             target[name] = f"{chosen} {site}"
     return merged
+
+
+@dataclass(slots=True)
+class ReleaseTrack:
+    """The releases a log shows (``daemon started`` / ``reload -- version X``), in order.
+
+    Feed it every master start or reload; :meth:`summary` tells which release the log
+    ran (the newest seen), the table that serves it, and each upgrade (or downgrade)
+    between two master lines, as a JSON-ready dict.
+    """
+
+    seen: list[tuple[str, float]]
+
+    def __init__(self) -> None:
+        self.seen = []
+
+    def observe(self, version: str, at: float) -> None:
+        if not self.seen or self.seen[-1][0] != version:
+            self.seen.append((version, at))
+
+    def summary(
+        self, *, postconf: str | None = None, configured: str | None = None
+    ) -> dict[str, Any]:
+        logged = self.seen[-1][0] if self.seen else None
+        found = detect(log=logged, postconf=postconf, configured=configured)
+        choice = choose(found.version)
+        return {
+            "version": found.version,
+            "source": found.source,
+            "table": choice.table,
+            "exact": choice.exact,
+            "note": choice.note,
+            "upgrades": [
+                {"from": old, "to": new, "at": at}
+                for (old, _), (new, at) in zip(self.seen, self.seen[1:], strict=False)
+            ],
+        }
+
+
+def describe(summary: dict[str, Any]) -> str:
+    """One line for a text output: ``Postfix 3.10.13 (from log)`` and any note or upgrade."""
+    if summary["version"] is None:
+        return str(summary["note"])
+    line = f"Postfix {summary['version']} (from {summary['source']})"
+    changes = "; ".join(f"upgraded {u['from']} -> {u['to']}" for u in summary["upgrades"])
+    notes = [text for text in (changes, summary["note"]) if text]
+    return line + (": " + "; ".join(notes) if notes else "")
