@@ -8,7 +8,8 @@ tables (src/smtp/smtp_params.c, ``VAR_LMTP_SMTP(X)``) give ``smtp_X`` to smtp an
 ``lmtp_X`` to lmtp. The shipped readers (knowledge/data/param_readers.json, Postfix 3.7.11)
 stay the base: for every other release this script extracts both that release and the
 base release with the same rules and writes only the difference, each row citing
-release + file:line, to ``pfwatch/knowledge/data/releases/param-readers-<version>.json``.
+release + file:line, to ``pfwatch/knowledge/data/releases/param-readers-<version>.json``,
+with the services the release's stock master.cf (conf/master.cf) adds, drops or changes.
 
 Usage::
 
@@ -174,6 +175,31 @@ def check(source: PostfixSource, reference: dict[str, object]) -> int:
     return 0
 
 
+def master_services(source: PostfixSource) -> dict[str, str]:
+    """The stock master.cf's active services: ``"name type"`` -> the row, whitespace
+    collapsed, with its file:line (conf/master.cf; commented-out examples left out)."""
+    rows: dict[str, str] = {}
+    for number, line in enumerate(source.read("conf/master.cf").splitlines(), 1):
+        if line and not line[0].isspace() and not line.startswith("#"):
+            fields = line.split()
+            rows[" ".join(fields[:2])] = f"{' '.join(fields)} (conf/master.cf:{number})"
+    return rows
+
+
+def master_delta(base: dict[str, str], other: dict[str, str]) -> dict[str, object]:
+    """Services a release's stock master.cf adds, drops or changes (rows compared without
+    their line numbers)."""
+
+    def row(text: str) -> str:
+        return text.rsplit(" (conf/", 1)[0]
+
+    return {
+        "added": {k: v for k, v in other.items() if k not in base},
+        "removed": sorted(k for k in base if k not in other),
+        "changed": {k: v for k, v in other.items() if k in base and row(base[k]) != row(v)},
+    }
+
+
 def delta(base: dict[str, dict[str, str]], other: dict[str, dict[str, str]]) -> dict[str, object]:
     """Readers a release adds or lacks relative to the base release (same extractor)."""
     added: dict[str, dict[str, str]] = {}
@@ -204,6 +230,7 @@ def main(argv: list[str]) -> int:
             return check(base_source, reference)
         base = extract(base_source)
         base_version = base_source.version()
+        base_master = master_services(base_source)
         for tag in args.tags:
             source = open_source(args.git_dir, tag)
             version = source.version()
@@ -213,6 +240,7 @@ def main(argv: list[str]) -> int:
                 "generator": "scripts/gen_release_readers.py (CONFIG_*_TABLE of each daemon)",
                 "source": f"tag {tag}; every site is relative to postfix/ at that tag",
                 **delta(base, extract(source)),
+                "master_cf": master_delta(base_master, master_services(source)),
             }
             target = args.output_dir / f"param-readers-{version}.json"
             target.parent.mkdir(parents=True, exist_ok=True)

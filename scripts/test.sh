@@ -25,10 +25,14 @@ if [ "$(id -u)" = 0 ]; then
   chroots=${PFWATCH_CHROOT_DIR:-/var/cache/pfwatch-test/chroots}
   mkdir -p "$chroots"
   for suite in bullseye bookworm trixie; do
-    [ -x "$chroots/$suite/usr/sbin/postconf" ] && continue
+    if [ -x "$chroots/$suite/usr/sbin/postconf" ]; then
+      [ -n "$(ls "$chroots/$suite"/usr/lib/postfix/postfix-pcre.so* 2>/dev/null)" ] || \
+        DEBIAN_FRONTEND=noninteractive chroot "$chroots/$suite" apt-get install -y -qq postfix-pcre >/dev/null
+      continue
+    fi
     echo "pfwatch: building the $suite chroot in $chroots (log: $chroots/$suite.log) ..." >&2
     ( rm -rf "$chroots/$suite.tmp" \
-      && debootstrap --variant=minbase --include=postfix "$suite" "$chroots/$suite.tmp" \
+      && debootstrap --variant=minbase --include=postfix,postfix-pcre "$suite" "$chroots/$suite.tmp" \
          > "$chroots/$suite.log" 2>&1 \
       && mv "$chroots/$suite.tmp" "$chroots/$suite" ) &
   done
@@ -47,3 +51,12 @@ fi
 .venv/bin/ruff check pfwatch grammars tests bench
 .venv/bin/mypy
 .venv/bin/python -m pytest "$@"
+
+# The lifecycle acceptance scenarios again on each release of the matrix (~2.5 min each), for
+# a whole-suite run (no arguments) or when PFWATCH_RELEASE_MATRIX=1.
+if [ $# -eq 0 ] || [ "${PFWATCH_RELEASE_MATRIX:-0}" = 1 ]; then
+  for suite in bullseye bookworm trixie; do
+    .venv/bin/python -m pytest tests/integration/test_lifecycle_realpostfix.py \
+      --postfix-backend="chroot-$suite" -q -p no:cacheprovider
+  done
+fi

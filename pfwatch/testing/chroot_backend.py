@@ -1,7 +1,7 @@
 """The "chroot" backend: a :class:`PostfixInstance` running another Debian release's Postfix.
 
-A chroot made by ``debootstrap --variant=minbase --include=postfix SUITE DIR`` holds that
-release's Postfix (bullseye 3.5, bookworm 3.7, trixie 3.10). The instance directory is
+A chroot made by ``debootstrap --variant=minbase --include=postfix,postfix-pcre SUITE DIR``
+holds that release's Postfix (bullseye 3.5, bookworm 3.7, trixie 3.10). The instance directory is
 created below the chroot's ``/tmp``; inside the chroot a symbolic link named like the
 chroot's own host path points at ``/``, so every path of the instance is the same string
 on the host and inside the chroot (the host reads the maillog and edits files, the chroot's
@@ -61,7 +61,7 @@ def build_chroot(suite: str) -> Path:
     subprocess.run(["rm", "-rf", str(staging)], check=True)
     staging.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run(
-        ["debootstrap", "--variant=minbase", "--include=postfix", suite, str(staging)],
+        ["debootstrap", "--variant=minbase", "--include=postfix,postfix-pcre", suite, str(staging)],
         check=True,
         capture_output=True,
     )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -126,3 +128,16 @@ def test_readers_per_release_cite_release_and_site() -> None:
     assert sum(map(len, old.values())) < sum(map(len, base.values()))
     assert base["smtpd"] == releases.readers("3.7.2")["smtpd"]
     assert releases.readers("3.8.6")["smtpd"].keys() >= base["smtpd"].keys()
+
+
+def test_stock_master_cf_services_are_the_same_from_35_to_310() -> None:
+    """knowledge.defaults serves every release: no release adds, drops or changes a service."""
+    folder = resources.files("pfwatch.knowledge").joinpath("data", "releases")
+    deltas = [
+        json.loads(entry.read_text("utf-8"))
+        for entry in folder.iterdir()
+        if entry.name.startswith("param-readers-")
+    ]
+    assert {d["postfix_version"] for d in deltas} >= {"3.5.27", "3.6.20", "3.8.20", "3.10.13"}
+    for delta in deltas:
+        assert delta["master_cf"] == {"added": {}, "removed": [], "changed": {}}, delta
