@@ -21,7 +21,9 @@ warning (never an exception); a malformed shipped file raises
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -274,3 +276,28 @@ def describe(summary: dict[str, Any]) -> str:
     changes = "; ".join(f"upgraded {u['from']} -> {u['to']}" for u in summary["upgrades"])
     notes = [text for text in (changes, summary["note"]) if text]
     return line + (": " + "; ".join(notes) if notes else "")
+
+
+def postconf_version(postconf: str | None = "postconf", timeout: float = 10.0) -> str | None:
+    """``postconf -dh mail_version`` of the given postconf, or None when none answers."""
+    if postconf is None:
+        return None
+    try:
+        done = subprocess.run(
+            [postconf, "-dh", "mail_version"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=timeout,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    version = done.stdout.strip()
+    return version if done.returncode == 0 and version else None
+
+
+def startup_summary(postconf: str | None = "postconf") -> dict[str, Any]:
+    """The release known before any log line: postconf's, else ``PFWATCH_POSTFIX_VERSION``."""
+    return ReleaseTrack().summary(
+        postconf=postconf_version(postconf), configured=os.environ.get(ENV_VAR)
+    )
