@@ -199,6 +199,13 @@ def _reader_deltas() -> dict[str, dict[str, Any]]:
     return found
 
 
+def reader_deltas_newest_first() -> list[tuple[str, dict[str, Any]]]:
+    """``(release, delta)`` of every shipped readers delta, the newest release first."""
+    deltas = _reader_deltas()
+    order = sorted(deltas, key=lambda v: parse_version(v) or (0, 0, 0), reverse=True)
+    return [(version, deltas[version]) for version in order]
+
+
 @cache
 def readers(version: str) -> dict[str, dict[str, str]]:
     """``{daemon or "global": {parameter: site}}`` for the release serving ``version``.

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from pfwatch.config.defaults import parameter_knowledge
+from pfwatch.knowledge import params as kp
 from pfwatch.knowledge import releases
 
 
@@ -141,3 +142,12 @@ def test_stock_master_cf_services_are_the_same_from_35_to_310() -> None:
     assert {d["postfix_version"] for d in deltas} >= {"3.5.27", "3.6.20", "3.8.20", "3.10.13"}
     for delta in deltas:
         assert delta["master_cf"] == {"added": {}, "removed": [], "changed": {}}, delta
+
+
+def test_parameters_of_newer_releases_have_their_readers() -> None:
+    """An edit of a 3.10-only parameter is read by the daemons 3.10 reads it in."""
+    assert kp.readers("smtp_tlsrpt_enable") == {"smtp"}
+    assert kp.where_read("smtp", "smtp_tlsrpt_enable").startswith("3.10.13 src/smtp/")
+    assert kp.readers("smtpd_hide_client_session") == {"smtpd"}
+    # names the base release has keep the base's readers and citations
+    assert kp.where_read("smtpd", "smtpd_banner").startswith("src/smtpd/smtpd.c:")
