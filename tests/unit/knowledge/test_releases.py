@@ -151,3 +151,25 @@ def test_parameters_of_newer_releases_have_their_readers() -> None:
     assert kp.readers("smtpd_hide_client_session") == {"smtpd"}
     # names the base release has keep the base's readers and citations
     assert kp.where_read("smtpd", "smtpd_banner").startswith("src/smtpd/smtpd.c:")
+
+
+def test_snapshot_without_postconf_uses_the_configured_release(tmp_path: Path) -> None:
+    """watch/check read the configuration through build_snapshot and load_live_config."""
+    (tmp_path / "main.cf").write_text("smtpd_banner = x\n")
+    (tmp_path / "master.cf").write_text("")
+    probe = (
+        "import sys; from pfwatch.config.snapshot import build_snapshot; "
+        "from pfwatch.liveconfig import load_live_config; "
+        "s = build_snapshot(sys.argv[1]); c = load_live_config(sys.argv[1]); "
+        "print(s.expanded['smtpd_forbid_bare_newline'], c.value('smtpd_forbid_bare_newline'))"
+    )
+    for version, expected in (("3.10.13", "normalize normalize"), ("3.7.11", "no no")):
+        done = subprocess.run(
+            [sys.executable, "-c", probe, str(tmp_path)],
+            capture_output=True,
+            text=True,
+            env={"PATH": str(Path(sys.executable).parent), releases.ENV_VAR: version},
+            check=False,
+            timeout=60,
+        )
+        assert done.stdout.strip() == expected, done.stderr
