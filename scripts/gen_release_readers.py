@@ -9,7 +9,9 @@ tables (src/smtp/smtp_params.c, ``VAR_LMTP_SMTP(X)``) give ``smtp_X`` to smtp an
 stay the base: for every other release this script extracts both that release and the
 base release with the same rules and writes only the difference, each row citing
 release + file:line, to ``pfwatch/knowledge/data/releases/param-readers-<version>.json``,
-with the services the release's stock master.cf (conf/master.cf) adds, drops or changes.
+with the services the release's stock master.cf (conf/master.cf) adds, drops or changes,
+the parameters master(8) watches (restart needed, src/master/master_vars.c) and the lookup
+table types (src/util/dict_open.c, plugins in conf/postfix-files) that it adds or lacks.
 
 Usage::
 
@@ -186,6 +188,62 @@ def master_services(source: PostfixSource) -> dict[str, str]:
     return rows
 
 
+_WATCH = re.compile(r"MASTER_\w+_WATCH\s+\w+\s*\[\]\s*=\s*\{(.*?)\n\s*\};", re.S)
+_DICT_INFO = re.compile(r"DICT_OPEN_INFO\s+dict_open_info\s*\[\]\s*=\s*\{(.*?)\n\s*\};", re.S)
+_DICT_ENTRY = re.compile(r"^\s*(DICT_TYPE_\w+)\s*,", re.M)
+
+
+def restart_watched(source: PostfixSource, names: dict[str, str]) -> dict[str, str]:
+    """Parameters master(8) watches and will not change on reload (a stop and start is
+    needed): its ``MASTER_*_WATCH`` tables, src/master/master_vars.c."""
+    path = "src/master/master_vars.c"
+    text = source.read(path)
+    found: dict[str, str] = {}
+    for table in _WATCH.finditer(text):
+        start = text.count("\n", 0, table.start(1)) + 1
+        for entry in _ENTRY.finditer(table.group(1)):
+            line = start + table.group(1).count("\n", 0, entry.start(1))
+            name = names.get(entry.group(1))
+            if name:
+                found[name] = f"{path}:{line}"
+    return found
+
+
+def table_types(source: PostfixSource) -> dict[str, str]:
+    """Lookup table types: compiled into dict_open() (src/util/dict_open.c) or built as
+    plugins (conf/postfix-files), by name."""
+    path = "src/util/dict_open.c"
+    text = source.read(path)
+    types: dict[str, str] = {}
+    for _, header in source.read_many(source.files("src/util/", ".h")):
+        for macro, body in _DEFINE.findall(header):
+            if macro.startswith("DICT_TYPE_") and body.startswith('"'):
+                types[macro] = body.strip('"')
+    found: dict[str, str] = {}
+    info = _DICT_INFO.search(text)
+    if info is not None:
+        start = text.count("\n", 0, info.start(1)) + 1
+        for entry in _DICT_ENTRY.finditer(info.group(1)):
+            line = start + info.group(1).count("\n", 0, entry.start(1))
+            if entry.group(1) in types:
+                found[types[entry.group(1)]] = f"{path}:{line}"
+    # table types built as plugins (dynamicmaps.cf): conf/postfix-files lists their objects
+    files = "conf/postfix-files"
+    for number, row in enumerate(source.read(files).splitlines(), 1):
+        plugin = re.match(r"\$shlib_directory/\$\{LIB_PREFIX\}(\w+)\$\{LIB_SUFFIX\}:", row)
+        if plugin is not None:
+            found.setdefault(plugin.group(1), f"{files}:{number}")
+    return found
+
+
+def keyed_delta(base: dict[str, str], other: dict[str, str]) -> dict[str, object]:
+    """Names a release adds (with their sites) or lacks against the base."""
+    return {
+        "added": {k: v for k, v in sorted(other.items()) if k not in base},
+        "removed": sorted(k for k in base if k not in other),
+    }
+
+
 def master_delta(base: dict[str, str], other: dict[str, str]) -> dict[str, object]:
     """Services a release's stock master.cf adds, drops or changes (rows compared without
     their line numbers)."""
@@ -231,6 +289,9 @@ def main(argv: list[str]) -> int:
         base = extract(base_source)
         base_version = base_source.version()
         base_master = master_services(base_source)
+        base_names = _names(base_source)
+        base_watch = restart_watched(base_source, base_names)
+        base_types = table_types(base_source)
         for tag in args.tags:
             source = open_source(args.git_dir, tag)
             version = source.version()
@@ -241,6 +302,8 @@ def main(argv: list[str]) -> int:
                 "source": f"tag {tag}; every site is relative to postfix/ at that tag",
                 **delta(base, extract(source)),
                 "master_cf": master_delta(base_master, master_services(source)),
+                "restart_watched": keyed_delta(base_watch, restart_watched(source, _names(source))),
+                "table_types": keyed_delta(base_types, table_types(source)),
             }
             target = args.output_dir / f"param-readers-{version}.json"
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -173,3 +173,20 @@ def test_snapshot_without_postconf_uses_the_configured_release(tmp_path: Path) -
             timeout=60,
         )
         assert done.stdout.strip() == expected, done.stderr
+
+
+def test_restart_watched_parameters_and_table_types_per_release() -> None:
+    """master's watched parameters are the same 3.5 to 3.10; 3.9 added the mongodb table."""
+    folder = resources.files("pfwatch.knowledge").joinpath("data", "releases")
+    deltas = {
+        json.loads(entry.read_text("utf-8"))["postfix_version"]: json.loads(
+            entry.read_text("utf-8")
+        )
+        for entry in folder.iterdir()
+        if entry.name.startswith("param-readers-")
+    }
+    for delta in deltas.values():
+        assert delta["restart_watched"] == {"added": {}, "removed": []}
+    assert deltas["3.8.20"]["table_types"]["added"] == {}
+    for version in ("3.9.14", "3.10.13"):
+        assert deltas[version]["table_types"]["added"] == {"mongodb": "conf/postfix-files:78"}
