@@ -252,6 +252,21 @@ def _tracked(events: Iterable[LogEvent], track: releases.ReleaseTrack) -> Iterat
         yield event
 
 
+def _label_releases(doc: dict[str, Any], track: releases.ReleaseTrack) -> None:
+    """A log that mixes releases: each process gets the release running at its birth, and
+    each upgrade becomes a ``postfix_upgraded`` master event."""
+    if len(track.seen) < 2:
+        return
+    for proc in doc["processes"]:
+        born = proc["born_at"] if proc["born_at"] is not None else proc["first_seen_at"]
+        proc["postfix_release"] = track.release_at(born)
+    upgrades = [
+        {"name": "postfix_upgraded", "at": u["at"], "from": u["from"], "to": u["to"]}
+        for u in doc["postfix_release"]["upgrades"]
+    ]
+    doc["master_events"] = sorted([*doc["master_events"], *upgrades], key=lambda e: e["at"])
+
+
 def explain_document(
     logs: list[str],
     *,
@@ -287,6 +302,7 @@ def explain_document(
     findings = fold.run(state, _events(events, specs, facts))
     doc = report.build_document(state, findings, classifier.stats.to_json())
     doc["postfix_release"] = track.summary(configured=postfix_version)
+    _label_releases(doc, track)
     if keep_unrecognized:
         doc["unrecognized_lines"] = list(classifier.stats.unrecognized_samples)
     return doc

@@ -256,6 +256,15 @@ class ReleaseTrack:
         if not self.seen or self.seen[-1][0] != version:
             self.seen.append((version, at))
 
+    def release_at(self, at: float) -> str | None:
+        """The release whose master ran at ``at`` (the last start or reload before it);
+        before the first one, the first one seen."""
+        running = self.seen[0][0] if self.seen else None
+        for version, since in self.seen:
+            if since <= at:
+                running = version
+        return running
+
     def summary(
         self, *, postconf: str | None = None, configured: str | None = None
     ) -> dict[str, Any]:

@@ -114,6 +114,8 @@ def narrate(doc: dict[str, Any]) -> list[str]:
     )
     for event in doc["master_events"]:
         what = event["name"].replace("postfix_", "Postfix ")
+        if "to" in event:  # postfix_upgraded
+            what += f" from {event['from']} to {event['to']}"
         out.append(f"{hms(event['at'])}: {what}.")
     procs = _procs(doc)
     for change in doc["changes"]:

@@ -9,6 +9,7 @@ from click.testing import CliRunner
 from pfwatch.cli.explain_cmd import explain_document
 from pfwatch.cli.main import cli
 from pfwatch.knowledge import releases
+from pfwatch.sinks.narrative import narrate
 
 UPGRADE = """\
 Jun  1 10:00:00 mx postfix/master[100]: daemon started -- version 3.7.11, configuration /etc/postfix
@@ -59,3 +60,18 @@ def test_unparseable_version_warns_in_the_text_output(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.replace("│", " ").split())  # the panel wraps lines
     assert "Postfix vintage (from configured): warning: cannot parse Postfix version" in text
+
+
+def test_each_process_gets_the_release_running_at_its_birth(tmp_path: Path) -> None:
+    log = UPGRADE + "Jun  1 10:08:00 mx postfix/smtpd[201]: connect from client[192.0.2.2]\n"
+    doc = explain_document([_log(tmp_path, log)], year=2026)
+    by_label = {p["label"]: p.get("postfix_release") for p in doc["processes"]}
+    assert by_label["smtpd[101]"] == "3.7.11"
+    assert by_label["smtpd[201]"] == "3.10.13"
+    upgraded = [e for e in doc["master_events"] if e["name"] == "postfix_upgraded"]
+    assert [(e["from"], e["to"]) for e in upgraded] == [("3.7.11", "3.10.13")]
+
+
+def test_the_upgrade_is_told_in_the_narrative(tmp_path: Path) -> None:
+    doc = explain_document([_log(tmp_path, UPGRADE)], year=2026)
+    assert "10:06:00: Postfix upgraded from 3.7.11 to 3.10.13." in narrate(doc)
