@@ -2,10 +2,12 @@
 """Add (or refresh) one Postfix release's knowledge: the one command for a new release.
 
 Runs, for the release tag given, every generator that keeps per-release facts:
-scripts/gen_release_readers.py (parameter readers and stock master.cf against the 3.7.11
-base), scripts/gen_verbose_catalogue.py (the -v catalogue, regenerated over the releases it
-already covers plus this one) and, when a chroot of that release is given,
-scripts/gen_postconf_defaults.py --chroot (its defaults against the base).
+scripts/gen_release_readers.py (parameter readers, stock master.cf, restart-watched
+parameters and table types against the 3.7.11 base), scripts/gen_verbose_catalogue.py (the
+-v catalogue) and scripts/gen_catalogue_sites.py (where each release logs each catalogue
+row), both regenerated over the releases already covered plus this one, and, when a
+chroot of that release is given, scripts/gen_postconf_defaults.py --chroot (its defaults
+against the base).
 
 Usage: python scripts/gen_release.py POSTFIX_GIT_DIR TAG [--chroot DIR]
 Errors: exits with the first generator's non-zero status.
@@ -41,6 +43,7 @@ def main(argv: list[str]) -> int:
     steps = [
         [str(HERE / "gen_release_readers.py"), args.git_dir, args.tag],
         [str(HERE / "gen_verbose_catalogue.py"), args.git_dir, *tags],
+        [str(HERE / "gen_catalogue_sites.py"), args.git_dir, *tags],
     ]
     if args.chroot:
         steps.append([str(HERE / "gen_postconf_defaults.py"), "--chroot", args.chroot])
