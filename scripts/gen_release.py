@@ -7,7 +7,7 @@ parameters and table types against the 3.7.11 base), scripts/gen_verbose_catalog
 -v catalogue) and scripts/gen_catalogue_sites.py (where each release logs each catalogue
 row), both regenerated over the releases already covered plus this one, and, when a
 chroot of that release is given, scripts/gen_postconf_defaults.py --chroot (its defaults
-against the base).
+against the base), else scripts/gen_source_defaults.py (the defaults predicted from source).
 
 Usage: python scripts/gen_release.py POSTFIX_GIT_DIR TAG [--chroot DIR]
 Errors: exits with the first generator's non-zero status.
@@ -47,6 +47,8 @@ def main(argv: list[str]) -> int:
     ]
     if args.chroot:
         steps.append([str(HERE / "gen_postconf_defaults.py"), "--chroot", args.chroot])
+    else:
+        steps.append([str(HERE / "gen_source_defaults.py"), args.git_dir, args.tag])
     for step in steps:
         done = subprocess.run([sys.executable, *step], check=False)
         if done.returncode != 0:

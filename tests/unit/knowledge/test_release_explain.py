@@ -41,10 +41,10 @@ def test_log_release_wins_and_upgrade_is_shown(tmp_path: Path) -> None:
 
 def test_configured_release_when_the_log_has_none(tmp_path: Path) -> None:
     log = _log(tmp_path, NO_VERSION)
-    configured = explain_document([log], year=2026, postfix_version="3.8.4")["postfix_release"]
+    configured = explain_document([log], year=2026, postfix_version="3.11.1")["postfix_release"]
     assert (configured["source"], configured["table"], configured["exact"]) == (
         "configured",
-        "3.7.11",
+        "3.10.13",
         False,
     )
     assert "nearest older release" in releases.describe(configured)

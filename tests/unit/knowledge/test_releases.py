@@ -16,7 +16,7 @@ from pfwatch.knowledge import releases
 
 
 def test_tables_are_the_shipped_releases() -> None:
-    assert releases.tables() == ("3.5.25", "3.7.11", "3.10.13")
+    assert releases.tables() == ("3.5.25", "3.6.20", "3.7.11", "3.8.20", "3.9.14", "3.10.13")
     assert releases.base_release() == "3.7.11"
 
 
@@ -44,9 +44,10 @@ def test_parse_version(text: str, parsed: tuple[int, int, int] | None) -> None:
         ("3.10.2", "3.10.13", True, ""),
         ("3.5.27", "3.5.25", True, ""),
         ("3.7.11", "3.7.11", True, ""),
-        ("3.8.6", "3.7.11", False, "Postfix 3.8.6 has no facts of its own: using 3.7.11 facts"),
-        ("3.9.1", "3.7.11", False, "nearest older release"),
-        ("3.6.4", "3.5.25", False, "using 3.5.25 facts"),
+        ("3.8.6", "3.8.20", True, ""),
+        ("3.9.1", "3.9.14", True, ""),
+        ("3.6.4", "3.6.20", True, ""),
+        ("3.11.2", "3.10.13", False, "Postfix 3.11.2 has no facts of its own: using 3.10.13 facts"),
         ("3.12-20260821", "3.10.13", False, "Postfix 3.12.0 has no facts of its own"),
         ("4.0.1", "3.10.13", False, "nearest older release"),
         ("3.4.14", "3.5.25", False, "older than every release pfwatch knows"),
@@ -190,3 +191,22 @@ def test_restart_watched_parameters_and_table_types_per_release() -> None:
     assert deltas["3.8.20"]["table_types"]["added"] == {}
     for version in ("3.9.14", "3.10.13"):
         assert deltas[version]["table_types"]["added"] == {"mongodb": "conf/postfix-files:78"}
+
+
+def test_source_predicted_tables_of_releases_without_a_package() -> None:
+    """3.6, 3.8 and 3.9 (scripts/gen_source_defaults.py; the method reproduces postconf -d of
+    3.5.25 exactly and of 3.10.13 for 854 of 857 parameters)."""
+    eight = parameter_knowledge(None, release="3.8.6")
+    nine = parameter_knowledge(None, release="3.9.3")
+    six = parameter_knowledge(None, release="3.6.4")
+    assert eight.postfix_version == "3.8.20" and nine.postfix_version == "3.9.14"
+    assert "smtpd_client_ipv4_prefix_length" in eight.known()
+    assert "smtpd_client_ipv4_prefix_length" not in parameter_knowledge(None, release="3.7").known()
+    assert (
+        "maillog_file_permissions" in nine.known()
+        and "maillog_file_permissions" not in eight.known()
+    )
+    assert (
+        "smtp_per_record_deadline" in six.defaults
+        and "smtp_per_request_deadline" not in six.defaults
+    )

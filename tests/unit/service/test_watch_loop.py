@@ -324,15 +324,15 @@ def test_watch_started_and_status_name_the_postfix_release(
     """No postconf on PATH: the configured release (PFWATCH_POSTFIX_VERSION) is used, and
     a release without facts of its own says which table serves it."""
     monkeypatch.setenv("PATH", str(Path(sys.executable).parent))
-    monkeypatch.setenv("PFWATCH_POSTFIX_VERSION", "3.9.4")
+    monkeypatch.setenv("PFWATCH_POSTFIX_VERSION", "3.11.4")
     run = Running(files)
     try:
         started = run.wait(lambda e: e["event"] == "watch_started")
         release = started["postfix_release"]
         assert (release["version"], release["source"], release["table"]) == (
-            "3.9.4",
+            "3.11.4",
             "configured",
-            "3.7.11",
+            "3.10.13",
         )
         assert "nearest older release" in release["note"]
         with urllib.request.urlopen(f"http://127.0.0.1:{run.port}/status") as response:
