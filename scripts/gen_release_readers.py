@@ -11,7 +11,8 @@ base release with the same rules and writes only the difference, each row citing
 release + file:line, to ``pfwatch/knowledge/data/releases/param-readers-<version>.json``,
 with the services the release's stock master.cf (conf/master.cf) adds, drops or changes,
 the parameters master(8) watches (restart needed, src/master/master_vars.c) and the lookup
-table types (src/util/dict_open.c, plugins in conf/postfix-files) that it adds or lacks.
+table types (src/util/dict_open.c, plugins in conf/postfix-files) that it adds or lacks,
+and where it sets the lifetime or size of each client cache of knowledge/caches.py.
 
 Usage::
 
@@ -236,6 +237,25 @@ def table_types(source: PostfixSource) -> dict[str, str]:
     return found
 
 
+#: knowledge/caches.py rows -> (file, the code that sets the cache's lifetime or size)
+CACHE_ANCHORS = {
+    "rewrite_clnt": ("src/global/rewrite_clnt.c", "last_expire = time((time_t *) 0) + 30;"),
+    "resolve_clnt": ("src/global/resolve_clnt.c", "last_expire = time((time_t *) 0) + 30;"),
+    "smtpd_resolve": ("src/smtpd/smtpd_check.c", "smtpd_resolve_init(100);"),
+}
+
+
+def cache_sites(source: PostfixSource) -> dict[str, str | None]:
+    """Where each client cache of knowledge/caches.py gets its lifetime or size (first
+    occurrence), None when the release does not have that code."""
+    found: dict[str, str | None] = {}
+    for cache, (path, code) in CACHE_ANCHORS.items():
+        lines = source.read(path).splitlines()
+        hit = next((n for n, line in enumerate(lines, 1) if code in line), None)
+        found[cache] = f"{path}:{hit}" if hit is not None else None
+    return found
+
+
 def keyed_delta(base: dict[str, str], other: dict[str, str]) -> dict[str, object]:
     """Names a release adds (with their sites) or lacks against the base."""
     return {
@@ -304,6 +324,7 @@ def main(argv: list[str]) -> int:
                 "master_cf": master_delta(base_master, master_services(source)),
                 "restart_watched": keyed_delta(base_watch, restart_watched(source, _names(source))),
                 "table_types": keyed_delta(base_types, table_types(source)),
+                "caches": cache_sites(source),
             }
             target = args.output_dir / f"param-readers-{version}.json"
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,7 @@ import pytest
 from pfwatch.config.defaults import parameter_knowledge
 from pfwatch.knowledge import params as kp
 from pfwatch.knowledge import releases
+from pfwatch.knowledge.caches import CLIENT_CACHES
 
 
 def test_tables_are_the_shipped_releases() -> None:
@@ -210,3 +211,14 @@ def test_source_predicted_tables_of_releases_without_a_package() -> None:
         "smtp_per_record_deadline" in six.defaults
         and "smtp_per_request_deadline" not in six.defaults
     )
+
+
+def test_every_client_cache_exists_in_every_release() -> None:
+    """knowledge/caches.py's caches (30 s reply reuse, smtpd's resolve LRU) are the same code
+    in 3.5 to 3.10; each release's site is recorded."""
+    folder = resources.files("pfwatch.knowledge").joinpath("data", "releases")
+    for entry in folder.iterdir():
+        if entry.name.startswith("param-readers-"):
+            sites = json.loads(entry.read_text("utf-8"))["caches"]
+            assert set(sites) == {cache.name for cache in CLIENT_CACHES}
+            assert all(site is not None for site in sites.values()), entry.name
