@@ -37,6 +37,12 @@ if [ "$(id -u)" = 0 ]; then
       && mv "$chroots/$suite.tmp" "$chroots/$suite" ) &
   done
   wait
+  for suite in bullseye bookworm trixie; do
+    if [ ! -x "$chroots/$suite/usr/sbin/postconf" ]; then
+      echo "pfwatch: the $suite chroot could not be built; its log ends:" >&2
+      tail -n 5 "$chroots/$suite.log" >&2 || true
+    fi
+  done
 fi
 
 PY=${PYTHON:-python3}
