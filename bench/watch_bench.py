@@ -49,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from record import record
 from run import tile
 
-from pfwatch.testing.instance import PostfixInstance, free_port
+from pfwatch.instance.local import PostfixInstance, free_port
 
 FAKE_PID = 3_000_000
 Arrival = tuple[float, dict[str, Any]]

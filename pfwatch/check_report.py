@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pfwatch.cli.exit_status import ExitStatus
 from pfwatch.core.changes import needs_actions
 from pfwatch.core.state import Change
+from pfwatch.errors import ExitStatus
 from pfwatch.precheck import Assessment
 from pfwatch.sinks.plugin_output import Perfdatum, PluginReport, range_alerts
 

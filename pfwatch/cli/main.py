@@ -12,7 +12,8 @@ import importlib
 import click
 
 from pfwatch import __version__
-from pfwatch.cli.exit_status import ExitStatus, guarded
+from pfwatch.cli.exit_status import guarded
+from pfwatch.errors import ExitStatus
 
 COMMANDS: tuple[str, ...] = (
     # "module:attribute" of each subcommand, in --help order.

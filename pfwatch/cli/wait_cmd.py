@@ -23,11 +23,10 @@ from rich.table import Table
 
 from pfwatch.check_report import change_dict
 from pfwatch.cli.check_cmd import build_request
-from pfwatch.cli.exit_status import ExitStatus, status_for
 from pfwatch.cli.live_options import live_postfix_options
 from pfwatch.core.changes import needs_actions
 from pfwatch.core.state import Change
-from pfwatch.errors import PfwatchError, UsageError
+from pfwatch.errors import ExitStatus, PfwatchError, UsageError, describe, exit_status_of
 from pfwatch.livewatch import LiveSession
 
 
@@ -214,8 +213,9 @@ def wait(
             )
         )
     except (PfwatchError, OSError) as exc:
-        click.echo(f"pfwatch wait: UNKNOWN - {exc}", err=True)
-        return int(status_for(exc)) if isinstance(exc, PfwatchError) else 3
+        status = exit_status_of(exc)
+        click.echo(f"pfwatch wait: {status.name} - {describe(exc)}", err=True)
+        return int(status)
     finally:
         if session is not None:
             session.close()

@@ -14,6 +14,7 @@ from pfwatch.cli.explain_cmd import parse_changed_at
 from pfwatch.cli.main import cli, main
 from pfwatch.errors import UsageError
 from pfwatch.sinks.narrative import narrate
+from pfwatch.testing.times import epoch_times
 
 LOG = """\
 Jan 10 10:00:00 mx postfix/smtpd[100]: connect from a[192.0.2.1]
@@ -55,7 +56,9 @@ def test_json_document_has_summary_processes_and_changes(log: Path) -> None:
         "10:03=/etc/postfix/master.cf",
     )
     assert code == 0
-    doc = json.loads(out)
+    raw = json.loads(out)
+    assert raw["processes"][0]["first_seen_at"].endswith("Z")  # RFC 3339 in JSON output
+    doc = epoch_times(raw)
     assert doc["schema"] == "pfwatch.explain/1"
     summary = doc["summary"]
     assert summary["lines_recognized"] + summary["lines_unrecognized"] == summary["lines_postfix"]
@@ -129,7 +132,7 @@ def test_demo_routing_cache_window_covers_the_mail_that_still_went_to_virtual() 
     recorded = json.loads((root / "scenario.json").read_text())
     code, out = invoke("--demo", "--json")
     assert code == 0
-    doc = json.loads(out)
+    doc = epoch_times(json.loads(out))
     first = doc["changes"][0]
     window = first["routing_cache"]
     truth = {p["pid"]: p for p in recorded["truth"]["processes"]}

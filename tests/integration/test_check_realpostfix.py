@@ -26,9 +26,9 @@ from pfwatch.config.snapshot import build_snapshot, snapshot_to_json
 from pfwatch.core.fold import fold
 from pfwatch.core.state import EngineState, to_json
 from pfwatch.events import ConfigSnapshotTaken
+from pfwatch.instance.local import PostfixInstance
 from pfwatch.liveconfig import load_live_config
 from pfwatch.store.sqlite import StateStore
-from pfwatch.testing.instance import PostfixInstance
 
 pytestmark = pytest.mark.postfix
 

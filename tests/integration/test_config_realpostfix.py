@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from pfwatch.testing.instance import PostfixInstance
+from pfwatch.instance.local import PostfixInstance
 
 pytestmark = pytest.mark.postfix
 

@@ -17,10 +17,10 @@ import pytest
 from pfwatch.cli.main import main
 from pfwatch.config.maincf import parse_main_cf
 from pfwatch.config.mastercf import parse_master_cf
+from pfwatch.instance.local import PostfixUnavailable
 from pfwatch.lab import Lab, lab_instance
 from pfwatch.labconfig import NEUTRAL_TABLE, LabTargets, build_lab_config
 from pfwatch.labscript import LabScriptError
-from pfwatch.testing.instance import PostfixUnavailable
 
 SCRIPT = """\
 # banner first, then an alias table rebuilt with postmap
@@ -124,7 +124,7 @@ def test_without_postfix_it_says_how_to_get_one(
     def unavailable(self: object, timeout: float = 30.0) -> None:
         raise PostfixUnavailable("postfix not found on PATH: install Debian's postfix package")
 
-    monkeypatch.setattr("pfwatch.testing.instance.PostfixInstance.start", unavailable)
+    monkeypatch.setattr("pfwatch.instance.local.PostfixInstance.start", unavailable)
     code, out, err = pfwatch(capsys, "lab")
     assert code == 3
     assert "apt-get install postfix" in err

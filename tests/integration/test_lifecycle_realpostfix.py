@@ -41,9 +41,9 @@ from pfwatch.events import (
     ProcessTableSeen,
     Tick,
 )
+from pfwatch.instance.local import PostfixInstance
 from pfwatch.knowledge.caches import reply_reuse_seconds
 from pfwatch.maillog.reader import LogClassifier
-from pfwatch.testing.instance import PostfixInstance
 
 pytestmark = [pytest.mark.postfix, pytest.mark.slow]
 
