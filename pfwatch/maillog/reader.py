@@ -34,10 +34,11 @@ from pfwatch.maillog.envelope import (
     journal_envelope,
     parse_envelope,
 )
-from pfwatch.maillog.files import expand_paths, open_log, read_blocks
 from pfwatch.maillog.program import ProgramDecomposer, ProgramName
 from pfwatch.maillog.seek import OUT_OF_ORDER_SLACK, lines_before, start_offset
 from pfwatch.maillog.stats import SHAPES_LIMIT, LineStats, shape_of
+from pfwatch.sources.logfiles import open_log, read_blocks
+from pfwatch.sources.replay import expand
 
 __all__ = [
     "MAX_LINE_BYTES",
@@ -523,7 +524,7 @@ def iter_log_events(
     yielded.
     """
     events: list[LogEvent] = []
-    for name in expand_paths(paths):
+    for name in expand(paths):
         if not_before is not None and name != "-" and _written_before(name, not_before):
             continue
         handle = open_log(name)

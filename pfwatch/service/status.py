@@ -27,7 +27,8 @@ from pfwatch.core.report import change_row, process_row
 from pfwatch.core.state import Change, EngineState
 from pfwatch.events import Finding, machine_times
 from pfwatch.sinks.events_json import event_record
-from pfwatch.sinks.metrics import MetricsSnapshot, PendingChange, SourceStatus
+from pfwatch.sinks.metrics import MetricsSnapshot, PendingChange
+from pfwatch.sources.base import SourceStatus
 
 STATUS_SCHEMA = "pfwatch.status/1"
 
