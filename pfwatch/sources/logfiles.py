@@ -26,9 +26,10 @@ def open_log(name: str) -> IO[bytes]:
         return sys.stdin.buffer
     try:
         handle = Path(name).open("rb")  # noqa: SIM115 - the caller closes it
-        if handle.peek(2)[:2] == b"\x1f\x8b":
-            return gzip.GzipFile(fileobj=handle, mode="rb")  # type: ignore[return-value]
-        return handle
+        if handle.peek(2)[:2] != b"\x1f\x8b":
+            return handle
+        handle.close()  # gzip.open owns its file: closing the stream closes the file too
+        return gzip.open(name, "rb")  # type: ignore[return-value]
     except OSError as exc:
         raise SourceUnavailable(name, exc.strerror or str(exc)) from exc
 

@@ -118,6 +118,7 @@ def test_lock_dies_with_its_process(tmp_path: Path) -> None:
         StateStore.open(tmp_path, exclusive=True)
     holder.kill()
     holder.wait(timeout=10)
+    holder.stdout.close()
     StateStore.open(tmp_path, exclusive=True).close()
 
 
