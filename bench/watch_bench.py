@@ -1,6 +1,6 @@
 """Benchmark of ``pfwatch watch``: latencies, idle CPU and memory, in one run.
 
-Starts a private Postfix (pfwatch.testing.PostfixInstance) and ``pfwatch watch`` as a
+Starts a private Postfix (pfwatch.instance.local.PostfixInstance) and ``pfwatch watch`` as a
 subprocess on its configuration directory and on a log file the benchmark writes, with
 its stdout on a pipe read by a thread that stamps each line on arrival. Then measures:
 
