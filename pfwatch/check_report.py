@@ -141,9 +141,9 @@ def change_dict(change: Change, now: float) -> dict[str, Any]:
         ),
         "needs": needs_actions(change.needs),
         "needs_detail": [
-            {k: n.get(k) for k in ("action", "target", "why", "source")}
+            {"action": n.action, "target": n.target, "why": n.why, "source": n.source}
             for n in change.needs
-            if n.get("satisfied_at") is None
+            if n.satisfied_at is None
         ],
         "advisories": list(change.advisories),
         "live_at": change.live_at,

@@ -4,7 +4,7 @@ The watch service persists this state in SQLite between runs, so every field is 
 data (str, float, int, bool, None, lists, dicts of those) except the current
 :class:`~pfwatch.events.ConfigFacts`, which :func:`to_json`/:func:`from_json` convert.
 Inputs: none. Outputs: :class:`EngineState`, :class:`Process`, :class:`Change`,
-:class:`ClientTracker`, :class:`Settings`, :func:`to_json`, :func:`from_json`.
+:class:`Need`, :class:`ClientTracker`, :class:`Settings`, :func:`to_json`, :func:`from_json`.
 Errors: :class:`pfwatch.errors.StateError` for a JSON document that is not a state.
 """
 
@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import copy
 import json
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any, Literal
 
 from pfwatch.errors import StateError
 from pfwatch.events import ConfigFacts, ServiceFacts, TableFacts
@@ -99,6 +99,46 @@ class ClientTracker:
     """When the last smtpd (anvil's permanent client) exited."""
 
 
+NeedAction = Literal["postmap", "reload", "restart"]
+"""Actions without which a change never goes live, in the order they must happen."""
+
+
+@dataclass(frozen=True, slots=True)
+class Need:
+    """One action a change needs; ``satisfied_at`` is set when it was seen done.
+
+    Serialised as a dict with these keys (engine state, ``needs_detail`` of findings and
+    documents); :meth:`from_dict` reads state written by earlier versions unchanged.
+    """
+
+    action: NeedAction
+    why: str
+    source: str
+    target: str = ""
+    satisfied_at: float | None = None
+    satisfied_by: str = ""
+
+    def satisfied(self, at: float, by: str) -> Need:
+        """This need, done at ``at`` by ``by``."""
+        return replace(self, satisfied_at=at, satisfied_by=by)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "action": self.action,
+            "why": self.why,
+            "source": self.source,
+            "target": self.target,
+            "satisfied_at": self.satisfied_at,
+            "satisfied_by": self.satisfied_by,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Need:
+        if data.get("action") not in ("postmap", "reload", "restart"):
+            raise ValueError(f"unknown need action {data.get('action')!r}")
+        return cls(**data)
+
+
 @dataclass
 class Change:
     """One configuration change and everything predicted and confirmed about it."""
@@ -111,7 +151,7 @@ class Change:
     tables: list[dict[str, Any]]
     digest: str
     impacts: list[dict[str, Any]] = field(default_factory=list)
-    needs: list[dict[str, Any]] = field(default_factory=list)
+    needs: list[Need] = field(default_factory=list)
     stale: list[str] = field(default_factory=list)
     stale_until: dict[str, float] = field(default_factory=dict)
     until_session_end: list[str] = field(default_factory=list)
@@ -238,7 +278,10 @@ def from_json(text: str) -> EngineState:
         state.facts = facts_from_dict(doc["facts"]) if doc.get("facts") else None
         state.processes = {k: Process(**v) for k, v in doc["processes"].items()}
         state.history = [Process(**v) for v in doc["history"]]
-        state.changes = {k: Change(**v) for k, v in doc["changes"].items()}
+        state.changes = {
+            k: Change(**{**v, "needs": [Need.from_dict(n) for n in v.get("needs", [])]})
+            for k, v in doc["changes"].items()
+        }
         state.trackers = {k: ClientTracker(**v) for k, v in doc["trackers"].items()}
         for name in (
             "now",
