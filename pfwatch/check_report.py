@@ -124,7 +124,7 @@ def change_dict(change: Change, now: float) -> dict[str, Any]:
         "files": list(change.files),
         "parameters": list(change.parameters),
         "services": list(change.services),
-        "tables": [t.get("ref") for t in change.tables],
+        "tables": [t.ref for t in change.tables],
         "status": change.status,
         "stale_processes": [_label(k) for k in change.stale if k not in change.resolved],
         "affected": [

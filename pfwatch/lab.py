@@ -288,7 +288,7 @@ class Lab:
             if change.at < self.report.started_at:
                 continue
             names = [n for n in change.parameters if n != "*"] + list(change.services)
-            names += [str(t.get("ref")) for t in change.tables]
+            names += [t.ref for t in change.tables]
             rows.append(
                 {
                     "change_id": change.change_id,

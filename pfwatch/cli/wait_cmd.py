@@ -32,7 +32,7 @@ from pfwatch.livewatch import LiveSession
 
 def _what(change: Change) -> str:
     names = [n for n in change.parameters if n != "*"] + list(change.services)
-    names += [str(t.get("ref")) for t in change.tables]
+    names += [t.ref for t in change.tables]
     text = ", ".join(names) or ", ".join(Path(f).name for f in change.files)
     return text if len(text) <= 60 else text[:57] + "..."
 

@@ -10,7 +10,6 @@ Outputs: state mutations and findings. Errors: none.
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 from pfwatch.core import predict, routing_cache
@@ -29,7 +28,7 @@ def open_change(state: EngineState, ev: ConfigChanged, findings: list[Finding]) 
         files=list(ev.files),
         parameters=list(ev.parameters),
         services=list(ev.services),
-        tables=[asdict(t) for t in ev.tables],
+        tables=list(ev.tables),
         digest=ev.facts.digest,
         impacts=analysis.impacts,
         needs=analysis.needs,
@@ -52,7 +51,7 @@ def open_change(state: EngineState, ev: ConfigChanged, findings: list[Finding]) 
                 "files": change.files,
                 "parameters": change.parameters,
                 "services": change.services,
-                "tables": [t["ref"] for t in change.tables],
+                "tables": [t.ref for t in change.tables],
                 "affected": [
                     {k: i[k] for k in ("service", "type", "daemon", "mode", "why")}
                     for i in change.impacts
@@ -70,8 +69,8 @@ def open_change(state: EngineState, ev: ConfigChanged, findings: list[Finding]) 
 
 def _parts(change: Change) -> set[str]:
     """What a change consists of: each table, parameter and master.cf service it edits."""
-    tables = {t["ref"] for t in change.tables}
-    table_params = {p for t in change.tables for p in t["parameters"]}
+    tables = {t.ref for t in change.tables}
+    table_params = {p for t in change.tables for p in t.parameters}
     params = {p for p in change.parameters if p not in table_params}
     if not change.tables and not change.services and not params:
         params = {"*"}  # an edit of unknown parameters

@@ -91,7 +91,7 @@ def change_row(state: EngineState, change: Change) -> dict[str, Any]:
             "basis": change.live_basis,
             "reason": "",
         }
-    tables = [t["ref"] for t in change.tables]
+    tables = [t.ref for t in change.tables]
     return {
         "change_id": change.change_id,
         "changed_at": change.at,

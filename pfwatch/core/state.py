@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal
 
 from pfwatch.errors import StateError
-from pfwatch.events import ConfigFacts, ServiceFacts, TableFacts
+from pfwatch.events import ConfigFacts, ServiceFacts, TableEdit, TableFacts
 
 STATE_VERSION = 1
 _SERVICE_FIELDS = tuple(f for f in fields(ServiceFacts) if f.name != "overrides")
@@ -148,7 +148,7 @@ class Change:
     files: list[str]
     parameters: list[str]
     services: list[str]
-    tables: list[dict[str, Any]]
+    tables: list[TableEdit]
     digest: str
     impacts: list[dict[str, Any]] = field(default_factory=list)
     needs: list[Need] = field(default_factory=list)
@@ -205,6 +205,17 @@ class EngineState:
         """Whether a recent /proc poll, not inference, decides which processes live."""
         seen = self.proc_seen_at
         return seen is not None and self.now - seen <= self.settings.proc_fresh
+
+
+def table_edit_from_dict(data: dict[str, Any]) -> TableEdit:
+    """A change's table edit as the state document stores it (``asdict`` of it)."""
+    return TableEdit(
+        **{
+            **data,
+            "keys_changed": tuple(data.get("keys_changed", ())),
+            "parameters": tuple(data.get("parameters", ())),
+        }
+    )
 
 
 def facts_to_dict(facts: ConfigFacts) -> dict[str, Any]:
@@ -279,7 +290,13 @@ def from_json(text: str) -> EngineState:
         state.processes = {k: Process(**v) for k, v in doc["processes"].items()}
         state.history = [Process(**v) for v in doc["history"]]
         state.changes = {
-            k: Change(**{**v, "needs": [Need.from_dict(n) for n in v.get("needs", [])]})
+            k: Change(
+                **{
+                    **v,
+                    "tables": [table_edit_from_dict(t) for t in v["tables"]],
+                    "needs": [Need.from_dict(n) for n in v.get("needs", [])],
+                }
+            )
             for k, v in doc["changes"].items()
         }
         state.trackers = {k: ClientTracker(**v) for k, v in doc["trackers"].items()}

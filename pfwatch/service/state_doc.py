@@ -53,6 +53,7 @@ def _plain(record: Any) -> dict[str, Any]:
 def _change(change: Change) -> dict[str, Any]:
     """A change's fields; its typed needs as their dicts."""
     doc = dict(vars(change))
+    doc["tables"] = [asdict(table) for table in change.tables]
     doc["needs"] = [need.as_dict() for need in change.needs]
     return doc
 

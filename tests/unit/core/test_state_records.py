@@ -8,6 +8,7 @@ import pytest
 
 from pfwatch.core.state import Change, EngineState, Need, from_json, to_json
 from pfwatch.errors import StateError
+from pfwatch.events import TableEdit
 from pfwatch.service.state_doc import state_document
 
 OLD_NEED = {
@@ -28,7 +29,18 @@ def _state_with_need(need: Need) -> EngineState:
         files=["/etc/postfix/virtual"],
         parameters=[],
         services=[],
-        tables=[{"ref": "hash:/etc/postfix/virtual"}],
+        tables=[
+            TableEdit(
+                "hash:/etc/postfix/virtual",
+                "hash",
+                "/etc/postfix/virtual",
+                "/etc/postfix/virtual.db",
+                source_changed=True,
+                compiled_changed=False,
+                keys_changed=("a@example.com",),
+                parameters=("virtual_alias_maps",),
+            )
+        ],
         digest="d",
         needs=[need],
     )
@@ -58,6 +70,10 @@ def test_state_written_by_the_previous_version_loads() -> None:
     doc["changes"]["c1"]["needs"] = [dict(OLD_NEED)]  # as the dict-based engine wrote it
     state = from_json(json.dumps(doc))
     assert state.changes["c1"].needs == [Need.from_dict(OLD_NEED)]
+    assert (
+        state.changes["c1"].tables
+        == _state_with_need(Need.from_dict(OLD_NEED)).changes["c1"].tables
+    )
 
 
 def test_an_unknown_need_action_is_a_state_error() -> None:
