@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import json
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pfwatch.errors import StateError
 from pfwatch.events import ConfigFacts, ServiceFacts, TableEdit, TableFacts
@@ -99,6 +99,9 @@ class ClientTracker:
     """When the last smtpd (anvil's permanent client) exited."""
 
 
+ChangeStatus = Literal["pending", "needs_action", "live"]
+"""``needs_action``: it never goes live by itself (see its needs)."""
+
 NeedAction = Literal["postmap", "reload", "restart"]
 """Actions without which a change never goes live, in the order they must happen."""
 
@@ -134,7 +137,7 @@ class Need:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Need:
-        if data.get("action") not in ("postmap", "reload", "restart"):
+        if data.get("action") not in get_args(NeedAction):
             raise ValueError(f"unknown need action {data.get('action')!r}")
         return cls(**data)
 
@@ -158,7 +161,7 @@ class Change:
     resolved: dict[str, dict[str, Any]] = field(default_factory=dict)
     unseen: list[dict[str, Any]] = field(default_factory=list)
     advisories: list[str] = field(default_factory=list)
-    status: str = "pending"
+    status: ChangeStatus = "pending"
     live_at: float | None = None
     live_basis: str | None = None
     made_live_by: str = ""
@@ -289,6 +292,9 @@ def from_json(text: str) -> EngineState:
         state.facts = facts_from_dict(doc["facts"]) if doc.get("facts") else None
         state.processes = {k: Process(**v) for k, v in doc["processes"].items()}
         state.history = [Process(**v) for v in doc["history"]]
+        for key, value in doc["changes"].items():
+            if value.get("status") not in get_args(ChangeStatus):
+                raise ValueError(f"change {key}: unknown status {value.get('status')!r}")
         state.changes = {
             k: Change(
                 **{

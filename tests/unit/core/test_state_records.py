@@ -81,3 +81,10 @@ def test_an_unknown_need_action_is_a_state_error() -> None:
     doc["changes"]["c1"]["needs"][0]["action"] = "rebuild"
     with pytest.raises(StateError, match="unknown need action"):
         from_json(json.dumps(doc))
+
+
+def test_an_unknown_change_status_is_a_state_error() -> None:
+    doc = json.loads(to_json(_state_with_need(Need.from_dict(OLD_NEED))))
+    doc["changes"]["c1"]["status"] = "maybe"
+    with pytest.raises(StateError, match="unknown status 'maybe'"):
+        from_json(json.dumps(doc))
