@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 from pfwatch.events import Finding
@@ -87,13 +85,8 @@ def test_state_dir_from_environment(tmp_path: Path) -> None:
 
 def test_corrupt_state_is_one_line_and_unknown_status(tmp_path: Path) -> None:
     (tmp_path / "state.sqlite").write_bytes(b"garbage" * 100)
-    done = subprocess.run(
-        [sys.executable, "-m", "pfwatch", "history", "--state-dir", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 3
+    done = run_pfwatch("history", "--state-dir", str(tmp_path))
+    assert done.exit_code == 3
     assert done.stderr.startswith("pfwatch: ") and "state.sqlite" in done.stderr
     assert "Traceback" not in done.stderr
     assert (tmp_path / "state.sqlite").read_bytes() == b"garbage" * 100
