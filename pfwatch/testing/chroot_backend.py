@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pfwatch.testing.instance import PostfixInstance, PostfixUnavailable
+from pfwatch.instance.local import PostfixInstance, PostfixUnavailable
 
 CHROOT_DIR_ENV = "PFWATCH_CHROOT_DIR"
 DEFAULT_CHROOT_DIR = Path("/var/cache/pfwatch-test/chroots")

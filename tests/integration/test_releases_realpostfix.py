@@ -19,6 +19,8 @@ from collections import Counter
 
 import pytest
 
+from pfwatch.instance.layout import STOCK_SERVICES
+from pfwatch.instance.local import PostfixInstance
 from pfwatch.maillog.reader import LogClassifier, iter_log_events
 from pfwatch.testing.chroot_backend import (
     SUITES,
@@ -26,8 +28,6 @@ from pfwatch.testing.chroot_backend import (
     chroot_missing,
     release_of,
 )
-from pfwatch.testing.instance import PostfixInstance
-from pfwatch.testing.layout import STOCK_SERVICES
 from pfwatch.testing.plugin import unavailable
 
 pytestmark = [pytest.mark.postfix, pytest.mark.releases]
