@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from click.testing import CliRunner
-
 from pfwatch.cli.explain_cmd import explain_document
-from pfwatch.cli.main import cli
 from pfwatch.knowledge import releases
 from pfwatch.sinks.narrative import narrate
+from pfwatch.testing.cli import run_pfwatch
 
 UPGRADE = """\
 Jun  1 10:00:00 mx postfix/master[100]: daemon started -- version 3.7.11, configuration /etc/postfix
@@ -54,9 +52,7 @@ def test_configured_release_when_the_log_has_none(tmp_path: Path) -> None:
 
 def test_unparseable_version_warns_in_the_text_output(tmp_path: Path) -> None:
     log = _log(tmp_path, NO_VERSION)
-    result = CliRunner().invoke(
-        cli, ["explain", log, "--year", "2026", "--postfix-version", "vintage"], terminal_width=200
-    )
+    result = run_pfwatch("explain", log, "--year", "2026", "--postfix-version", "vintage")
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.replace("│", " ").split())  # the panel wraps lines
     assert "Postfix vintage (from configured): warning: cannot parse Postfix version" in text
