@@ -10,6 +10,7 @@ Service limits are resolved by :mod:`pfwatch.config.services`, the one place for
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -18,6 +19,7 @@ from pfwatch.config.diff import ConfigDiff, TableChange, diff_lines
 from pfwatch.config.services import expander_for, resolve_services
 from pfwatch.config.snapshot import Snapshot, TableState
 from pfwatch.events import ConfigFacts, ServiceFacts, TableEdit, TableFacts
+from pfwatch.knowledge import releases
 
 __all__ = [
     "ChangeInputs",
@@ -30,7 +32,7 @@ __all__ = [
 
 def service_facts(snapshot: Snapshot) -> tuple[ServiceFacts, ...]:
     """Every service's effective limits (:func:`pfwatch.config.services.resolve_service`)."""
-    knowledge = parameter_knowledge()
+    knowledge = parameter_knowledge(release=os.environ.get(releases.ENV_VAR))
     main_cf = str(PurePosixPath(snapshot.config_dir) / "main.cf")
     expander = expander_for(
         snapshot.parameters, snapshot.config_dir, knowledge.defaults, knowledge.raw, main_cf

@@ -36,7 +36,7 @@ from pfwatch.changewindow.livewatch import LiveSession
 from pfwatch.changewindow.precheck import CheckRequest
 from pfwatch.core.predict import change_prediction
 from pfwatch.core.state import Change
-from pfwatch.testing.instance import PostfixInstance
+from pfwatch.instance.local import PostfixInstance
 
 pytestmark = [pytest.mark.postfix, pytest.mark.slow]
 
