@@ -28,6 +28,7 @@ from pfwatch.events import ConfigSnapshotTaken
 from pfwatch.instance.local import PostfixInstance
 from pfwatch.store.sqlite import StateStore
 from pfwatch.testing.cli import run_pfwatch
+from pfwatch.testing.times import epoch_times
 
 pytestmark = pytest.mark.postfix
 
@@ -508,4 +509,5 @@ def test_prediction_uses_the_service_max_idle_from_o_override(
     exited = max(pf.wait_for_exit(pid, timeout=20) for pid in smtpds)
     assert exited - closed == pytest.approx(5.0, abs=1.0)
     # never before the truth, and within the log's 1 s resolution after it
-    assert exited - 0.1 <= pending["predicted_live_at"] <= exited + 1.5, (pending, exited)
+    predicted = epoch_times(pending)["predicted_live_at"]
+    assert exited - 0.1 <= predicted <= exited + 1.5, (pending, exited)
