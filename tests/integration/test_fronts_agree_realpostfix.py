@@ -138,7 +138,8 @@ class WaitFront(threading.Thread):
     def predicted(self) -> float | None:
         with self.lock:
             change = self.change()
-            return change_prediction(self.session.state, change)["predicted_live_at"]
+            value = change_prediction(self.session.state, change)["predicted_live_at"]
+            return None if value is None else float(value)
 
     def stop(self) -> None:
         self.stopping.set()
@@ -341,7 +342,7 @@ def test_fronts_agree(postfix_factory: Any, tmp_path: Path, scenario: Scenario) 
     needs = {
         "watch": tuple(detected["needs"]),
         "check": tuple(mid_change["needs"]),
-        "wait": tuple(n["action"] for n in wait_change.needs),
+        "wait": tuple(n.action for n in wait_change.needs),
         "explain": tuple(n["action"] for n in explain_change["needs_detail"]),
     }
     # a table-checking smtpd reopens a rebuilt table instead of exiting: no exit to wait for
