@@ -180,14 +180,18 @@ def _resolve_stale(state: EngineState, change: Change) -> bool:
         if gone.exit_basis != "observed" and now < latest + margin:
             waiting = True  # inferred: wait until even a delayed log line would have arrived
             continue
-        # observed: the latest it can have happened, but no later than now (it is gone)
-        at = latest if gone.exit_basis != "observed" else max(gone.exited_at, min(latest, now))
+        # never before the last moment it was seen alive: a /proc exit lies between the
+        # last poll that saw the process and the first that did not (``latest`` is that
+        # one); a log line stamped S was written in [S, S + resolution), so the exit it
+        # announces may be that late
+        at = max(gone.exited_at, latest)
         change.resolved[key] = {
             "at": at,
             "basis": gone.exit_basis or "inferred",
             "label": gone.label,
             "reason": gone.exit_reason or "unknown",
             "how": gone.exit_note,
+            "earliest": gone.exited_at if gone.exit_basis == "observed" else at,
             "latest": latest,
         }
     for entry in change.unseen:
@@ -262,7 +266,8 @@ def _satisfy_needs(state: EngineState, change: Change) -> None:
         if need.action == "reload":
             reload = _reload_after(state, change.at)
             if reload is not None:
-                change.needs[index] = need.satisfied(reload, "postfix reload")
+                # logged at a whole second: the reload may have come that much later
+                change.needs[index] = need.satisfied(reload + state.resolution(), "postfix reload")
                 argv_stale_until(state, change, reload)
                 continue
         if need.action in ("restart", "reload"):

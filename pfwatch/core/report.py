@@ -72,7 +72,8 @@ def change_row(state: EngineState, change: Change) -> dict[str, Any]:
                 "label": proc.label if proc else key,
                 "service": proc.service if proc else "",
                 "daemon": proc.daemon if proc else key.split("/")[1],
-                "exited_at": resolved["at"] if resolved else None,
+                # when the log or /proc saw it go; the live claim may be later
+                "exited_at": resolved.get("earliest", resolved["at"]) if resolved else None,
                 "exit_reason": resolved["reason"] if resolved else None,
                 "basis": resolved["basis"] if resolved else None,
                 "explanation": resolved["how"] if resolved else "",

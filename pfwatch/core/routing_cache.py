@@ -79,7 +79,7 @@ def cutoff(change: Change) -> tuple[float, float] | None:
         row = change.resolved.get(key)
         if row is None:
             return None
-        low.append(float(row["at"]))
+        low.append(float(row.get("earliest", row["at"])))
         high.append(float(row.get("latest", row["at"])))
     for entry in change.unseen:
         if entry["daemon"] != REWRITER:

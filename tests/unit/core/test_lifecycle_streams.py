@@ -62,6 +62,28 @@ def test_verbose_idle_timeout_is_observed_and_claimed_at_once() -> None:
     assert live.data["made_live_by"] == "postfix/smtpd/7"
 
 
+def test_a_logged_exit_is_live_at_the_end_of_its_whole_second_stamp() -> None:
+    """The line stamped S was written somewhere in [S, S + 1): the exit it announces may
+    be that late, and a live time is never dated before the process was last alive."""
+    b, facts = start(max_idle=10)
+    b.session(7, duration=1).change(facts, parameters=["smtpd_helo_required"])
+    b.wait(10).log("verbose_idle_timeout", "smtpd", 7)
+    _state, found = engine(b)
+    assert named(found, "change_live")[0].data["live_at"] == pytest.approx(T0 + 12, abs=1e-6)
+
+
+def test_an_exit_seen_in_proc_is_live_at_the_first_poll_without_it() -> None:
+    b, facts = start(max_idle=100)
+    b.at(T0 + 0.25).procs([("smtpd", 7, T0 - 50)])
+    b.at(T0 + 1.5).change(facts, parameters=["smtpd_helo_required"])
+    b.at(T0 + 2.75).procs([("smtpd", 7, T0 - 50)])  # last seen alive
+    b.at(T0 + 3.25).procs([])  # first poll without it
+    b.tick(T0 + 3.5)
+    _state, found = engine(b)
+    live = named(found, "change_live")[0].data
+    assert live["live_at"] == pytest.approx(T0 + 3.25, abs=1e-6) and live["basis"] == "observed"
+
+
 def test_new_session_on_a_stale_process_moves_its_predicted_exit() -> None:
     b, facts = start(max_idle=10)
     b.session(5, duration=1).change(facts, parameters=["smtpd_banner"])
@@ -218,7 +240,7 @@ def test_trivial_rewrite_rechecks_indexed_tables_every_10_seconds() -> None:
     state, _found = engine(b)
     change = next(iter(state.changes.values()))
     rewriter = next(k for k in change.stale if "trivial-rewrite" in k)
-    assert change.resolved[rewriter]["at"] == pytest.approx(T0 + 12)
+    assert change.resolved[rewriter]["at"] == pytest.approx(T0 + 12, abs=1e-6)
 
 
 def test_qmgr_parameter_needs_reload_and_global_ones_are_advisory_for_qmgr() -> None:
