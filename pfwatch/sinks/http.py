@@ -33,10 +33,8 @@ from prometheus_client.exposition import choose_encoder
 
 from pfwatch import __version__
 from pfwatch.errors import UsageError
+from pfwatch.settings import DEFAULT_HOST, DEFAULT_PORT
 from pfwatch.sinks.metrics import MetricsSnapshot
-
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 29125
 
 
 @dataclass(frozen=True, slots=True)
