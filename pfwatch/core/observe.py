@@ -58,7 +58,8 @@ def apply_log(state: EngineState, ev: LogEvent, findings: list[Finding]) -> None
     if kind == "verbose_process_generation" and proc.first_seen_at >= ev.at:
         proc.born_at, proc.born_exact = ev.at, True
     proc.last_activity_at = max(proc.last_activity_at, ev.at)
-    multi = spec_for(proc.daemon).skeleton in ("multi", "event")
+    spec = spec_for(proc.daemon)
+    multi = spec.skeleton in ("multi", "event")
     if multi and kind in ("verbose_connection_established", "verbose_connection_closed"):
         _client_line(state, proc, kind, ev.at, findings)
     elif kind in SESSION_OPEN:
@@ -88,7 +89,7 @@ def apply_log(state: EngineState, ev: LogEvent, findings: list[Finding]) -> None
                 proc.draining, proc.drain_reason = True, "use_limit"
         else:
             proc.last_session_end_at = ev.at
-    if spec_for(proc.daemon).name in REWRITE_CLIENTS and kind in CLIENT_USE:
+    if spec.name in REWRITE_CLIENTS and kind in CLIENT_USE:
         pm.client_use(state, proc, ev.at, findings)
     _observed_exit(state, proc, ev, findings)
     if proc.alive:
@@ -101,7 +102,9 @@ def _process_for(state: EngineState, ev: LogEvent, findings: list[Finding]) -> P
     if proc is not None:
         return proc
     # only recent exits matter (late last words, wrong inferences); older pids are reused
-    previous = next((p for p in reversed(state.history[-RECENT_EXITS:]) if p.key == key), None)
+    previous = None
+    if key in pm.lookups(state).exited_keys:
+        previous = next((p for p in reversed(state.history[-RECENT_EXITS:]) if p.key == key), None)
     if previous is not None and previous.exited_at is not None:
         grace = previous.exited_at + state.resolution() + 0.5
         if ev.at <= grace:
@@ -161,7 +164,11 @@ def _replaces(state: EngineState, proc: Process, findings: list[Finding]) -> Non
 
 def _revive(state: EngineState, proc: Process, ev: LogEvent, findings: list[Finding]) -> Process:
     """A process inferred to have exited logged again: the inference was wrong."""
-    state.history.remove(proc)
+    history = state.history
+    for index in range(len(history) - 1, -1, -1):  # it is among the recent exits
+        if history[index] is proc:
+            del history[index]
+            break
     findings.append(
         Finding(
             "process_exit_retracted",
@@ -185,6 +192,7 @@ def _revive(state: EngineState, proc: Process, ev: LogEvent, findings: list[Find
     if draining:
         proc.draining, proc.drain_reason = True, "reload"
     state.processes[proc.key] = proc
+    pm.registered(state, proc)
     return proc
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from pfwatch.core.state import ClientTracker, EngineState, Process
+from pfwatch.core.state import ClientTracker, EngineState, Lookups, Process
 from pfwatch.events import Basis, Finding, ServiceFacts
 from pfwatch.knowledge.daemons import SKELETONS, spec_for
 
@@ -29,6 +29,7 @@ def parse_seconds(value: str | None, default: float) -> float:
 
 _LIMITS_CACHE: dict[tuple[str, str, str, float, int], tuple[float | None, int | None]] = {}
 _SERVICE_CACHE: dict[tuple[str, str, str], ServiceFacts | None] = {}
+_IPC_CACHE: dict[tuple[str, float, float], tuple[float, float]] = {}
 NEVER = 1e18
 """``next_due`` when nothing is due: far in the future, but a plain JSON number."""
 
@@ -104,11 +105,40 @@ def _limits(state: EngineState, service: str, daemon: str) -> tuple[float | None
 
 def ipc_limits(state: EngineState) -> tuple[float, float]:
     """(ipc_idle, ipc_ttl) from the configuration, else the settings' defaults."""
-    params = state.facts.parameters if state.facts is not None else {}
-    return (
-        parse_seconds(params.get("ipc_idle"), state.settings.ipc_idle),
-        parse_seconds(params.get("ipc_ttl"), state.settings.ipc_ttl),
+    settings = state.settings
+    key = (
+        state.facts.digest if state.facts is not None else "",
+        settings.ipc_idle,
+        settings.ipc_ttl,
     )
+    found = _IPC_CACHE.get(key)
+    if found is None:
+        if len(_IPC_CACHE) > 1000:
+            _IPC_CACHE.clear()
+        params = state.facts.parameters if state.facts is not None else {}
+        found = _IPC_CACHE[key] = (
+            parse_seconds(params.get("ipc_idle"), settings.ipc_idle),
+            parse_seconds(params.get("ipc_ttl"), settings.ipc_ttl),
+        )
+    return found
+
+
+def lookups(state: EngineState) -> Lookups:
+    """The state's derived indexes, built from its processes and history on first use."""
+    found = state.lookups
+    if not found.built:
+        found.exited_keys.update(p.key for p in state.history)
+        for proc in state.processes.values():
+            if proc.daemon == "trivial-rewrite":
+                found.rewriters.setdefault(proc.instance, {})[proc.key] = proc
+        found.built = True
+    return found
+
+
+def registered(state: EngineState, proc: Process) -> None:
+    """Record in the lookups that ``proc`` is alive again (in ``state.processes``)."""
+    if proc.daemon == "trivial-rewrite":
+        lookups(state).rewriters.setdefault(proc.instance, {})[proc.key] = proc
 
 
 def process_key(instance: str, daemon: str, pid: int) -> str:
@@ -155,6 +185,7 @@ def started(  # noqa: PLR0917 - mirrors the fields of a process_started finding
         inferred=inferred,
     )
     state.processes[key] = proc
+    registered(state, proc)
     findings.append(
         Finding(
             "process_started",
@@ -199,6 +230,10 @@ def exited(  # noqa: PLR0917 - mirrors the fields of a process_exited finding
     proc.session_open = False
     state.processes.pop(proc.key, None)
     state.history.append(proc)
+    index = lookups(state)
+    index.exited_keys.add(proc.key)
+    if proc.daemon == "trivial-rewrite":
+        index.rewriters.get(proc.instance, {}).pop(proc.key, None)
     if len(state.history) > state.settings.history_limit:
         del state.history[: len(state.history) - state.settings.history_limit]
     for tracker in state.trackers.values():
@@ -248,115 +283,134 @@ def idle_deadline(state: EngineState, proc: Process) -> tuple[float, float, str]
     single/dgram/trigger: ``max_idle`` after the last connection closed (or the last
     activity). multi/event: ``max_idle`` after the last client let go (trackers).
     """
+    found = _deadline(state, proc)
+    if found is None:
+        return None
+    base, idle, rule = found
+    res = state.resolution()
+    return base + idle + res / 2, base + idle + res, _rule_text(state, proc, rule, idle)
+
+
+# Which rule of idle_deadline applies; its text is written only when a finding needs it.
+_DRAINING, _TRIGGER, _ANVIL, _CLIENT_LINES, _IPC_CLIENTS, _SINGLE = range(6)
+
+
+def _deadline(state: EngineState, proc: Process) -> tuple[float, float, int] | None:
+    """(base, delay, rule) of :func:`idle_deadline`: the exit is due ``delay`` after
+    ``base``, at the latest one timestamp resolution later."""
     idle, _ = limits(state, proc.service, proc.daemon)
     spec = spec_for(proc.daemon)
-    res = state.resolution()
     if proc.draining and not proc.session_open:
-        last = proc.last_activity_at
-        return last + res / 2, last + res, f"finishes its last request ({proc.drain_reason})"
-    if spec.skeleton == "trigger" and idle is not None:
-        return _trigger_deadline(state, proc, idle)
-    if idle is None or proc.session_open or spec.skeleton == "master":
+        return proc.last_activity_at, 0.0, _DRAINING
+    skeleton = spec.skeleton
+    if skeleton == "trigger" and idle is not None:
+        facts = service_facts(state, proc.service, proc.daemon)
+        wakeup = float(facts.wakeup) if facts is not None and facts.wakeup else 60.0
+        if idle >= wakeup:
+            return None
+        return proc.last_activity_at, idle, _TRIGGER
+    if idle is None or proc.session_open or skeleton == "master":
         return None
+    last = proc.last_activity_at
     if spec.name == "anvil":
-        return _anvil_deadline(state, proc, idle)
-    if spec.skeleton in ("multi", "event"):
+        # every smtpd holds a connection for its lifetime (anvil_clnt.c:193-196)
+        if any(
+            p.daemon == "smtpd" and p.instance == proc.instance for p in state.processes.values()
+        ):
+            return None
+        tracker = state.trackers.get(proc.instance)
+        gone = tracker.holders_gone_at if tracker is not None else None
+        return max(gone or last, last), idle, _ANVIL
+    if skeleton in ("multi", "event"):
         if proc.client_lines:
             if proc.clients > 0:
                 return None
-            base = max(proc.last_session_end_at or proc.last_activity_at, proc.last_activity_at)
-            rule = (
-                f"max_idle {idle:g} s after its last client disconnected (-v connection "
-                f"lines): {SKELETONS[spec.skeleton].idle} ({SKELETONS[spec.skeleton].idle_source})"
-            )
-            return base + idle + res / 2, base + idle + res, rule
+            return max(proc.last_session_end_at or last, last), idle, _CLIENT_LINES
         if spec.name not in ("trivial-rewrite", "proxymap", "scache", "verify"):
             return None
         tracker = state.trackers.get(proc.instance)
         if tracker is None or tracker.clients:
             return None
-        zero = tracker.zero_since if tracker.zero_since is not None else proc.last_activity_at
-        base = max(zero, proc.last_activity_at)
-        rule = (
-            "its clients let go ipc_idle after their last request (clnt_stream.c:174-182); "
-            f"then max_idle {idle:g} s passed with no client: "
-            f"{SKELETONS[spec.skeleton].idle} ({SKELETONS[spec.skeleton].idle_source})"
+        zero = tracker.zero_since if tracker.zero_since is not None else last
+        return max(zero, last), idle, _IPC_CLIENTS
+    base = proc.last_session_end_at if proc.last_session_end_at is not None else last
+    return max(base, last), idle, _SINGLE
+
+
+def _rule_text(state: EngineState, proc: Process, rule: int, idle: float) -> str:
+    """The explanation of an idle deadline (see :func:`_deadline`)."""
+    if rule == _DRAINING:
+        return f"finishes its last request ({proc.drain_reason})"
+    if rule == _TRIGGER:
+        facts = service_facts(state, proc.service, proc.daemon)
+        wakeup = float(facts.wakeup) if facts is not None and facts.wakeup else 60.0
+        return (
+            f"max_idle {idle:g} s is shorter than the master's {wakeup:g} s wakeup: it idles "
+            "out after its last trigger (src/master/trigger_server.c:288-289)"
         )
-        return base + idle + res / 2, base + idle + res, rule
-    base = (
-        proc.last_session_end_at
-        if proc.last_session_end_at is not None
-        else (proc.last_activity_at)
-    )
-    base = max(base, proc.last_activity_at)
-    rule = (
-        f"max_idle {idle:g} s after its last connection: "
-        f"{SKELETONS[spec.skeleton].idle} ({SKELETONS[spec.skeleton].idle_source})"
-    )
-    return base + idle + res / 2, base + idle + res, rule
-
-
-def _trigger_deadline(
-    state: EngineState, proc: Process, idle: float
-) -> tuple[float, float, str] | None:
-    """pickup: every trigger re-arms the idle timer (trigger_server.c:288-289); the master's
-    wakeup is one, so it idles out only when max_idle is shorter than the wakeup."""
-    facts = service_facts(state, proc.service, proc.daemon)
-    wakeup = float(facts.wakeup) if facts is not None and facts.wakeup else 60.0
-    if idle >= wakeup:
-        return None
-    base = proc.last_activity_at
-    res = state.resolution()
-    rule = (
-        f"max_idle {idle:g} s is shorter than the master's {wakeup:g} s wakeup: it idles out "
-        "after its last trigger (src/master/trigger_server.c:288-289)"
-    )
-    return base + idle + res / 2, base + idle + res, rule
-
-
-def _anvil_deadline(
-    state: EngineState, proc: Process, idle: float
-) -> tuple[float, float, str] | None:
-    """anvil: every smtpd holds a connection for its lifetime (anvil_clnt.c:193-196)."""
-    if any(p.daemon == "smtpd" and p.instance == proc.instance for p in state.processes.values()):
-        return None
-    tracker = state.trackers.get(proc.instance)
-    gone = tracker.holders_gone_at if tracker is not None else None
-    base = max(gone or proc.last_activity_at, proc.last_activity_at)
-    res = state.resolution()
-    rule = (
-        "anvil idles only after the last smtpd (which holds a connection for its whole "
-        f"life, src/global/anvil_clnt.c:193-196) is gone, then {idle:g} s "
-        "(max_idle, at least anvil_rate_time_unit: src/anvil/anvil.c:998-1004)"
-    )
-    return base + idle + res / 2, base + idle + res, rule
+    if rule == _ANVIL:
+        return (
+            "anvil idles only after the last smtpd (which holds a connection for its whole "
+            f"life, src/global/anvil_clnt.c:193-196) is gone, then {idle:g} s "
+            "(max_idle, at least anvil_rate_time_unit: src/anvil/anvil.c:998-1004)"
+        )
+    skeleton = SKELETONS[spec_for(proc.daemon).skeleton]
+    how = f"{skeleton.idle} ({skeleton.idle_source})"
+    if rule == _CLIENT_LINES:
+        return (
+            f"max_idle {idle:g} s after its last client disconnected (-v connection lines): {how}"
+        )
+    if rule == _IPC_CLIENTS:
+        return (
+            "its clients let go ipc_idle after their last request (clnt_stream.c:174-182); "
+            f"then max_idle {idle:g} s passed with no client: {how}"
+        )
+    return f"max_idle {idle:g} s after its last connection: {how}"
 
 
 def schedule(state: EngineState, proc: Process) -> None:
-    """Register when ``proc`` next needs attention from :func:`advance`."""
-    deadline = idle_deadline(state, proc)
-    if deadline is not None:
-        _touch_due(state, deadline[1] + state.settings.margin)
+    """Register when ``proc`` next needs attention from :func:`advance`.
+
+    Only an earlier moment than ``next_due`` matters: every rule of :func:`_deadline`
+    starts at or after the last activity, so a process whose idle limit from its last
+    line ends after ``next_due`` needs no deadline computed now.
+    """
+    due = state.next_due
+    if due is not None:
+        delay = 0.0
+        if not proc.draining:
+            idle, _ = limits(state, proc.service, proc.daemon)
+            if idle is None:
+                return  # no idle exit at all (and not draining): nothing to register
+            delay = idle
+        # the sum in the order _touch_due gets it below: never more than that value
+        if due <= proc.last_activity_at + delay + state.resolution() + state.settings.margin:
+            return
+    found = _deadline(state, proc)
+    if found is not None:
+        base, delay, _ = found
+        _touch_due(state, base + delay + state.resolution() + state.settings.margin)
 
 
 def client_use(state: EngineState, client: Process, at: float, findings: list[Finding]) -> None:
     """A rewrite/resolve client used trivial-rewrite at ``at`` (proof that one runs)."""
-    tracker = state.trackers.setdefault(client.instance, ClientTracker())
-    _, ttl = ipc_limits(state)
+    tracker = state.trackers.get(client.instance)
+    if tracker is None:
+        tracker = state.trackers[client.instance] = ClientTracker()
+    ipc_idle, ttl = ipc_limits(state)
     held = tracker.clients.get(client.key)
     if held is not None and at - held[0] >= ttl:
         tracker.disconnects += 1
         held = None
-    tracker.clients[client.key] = [held[0] if held else at, at]
+    if held is None:
+        tracker.clients[client.key] = [at, at]
+    else:
+        held[1] = at  # [connected_at, last_use]: the connection is reused
     tracker.zero_since = None
     tracker.last_use = at
-    _touch_due(state, at + ipc_limits(state)[0])
+    _touch_due(state, at + ipc_idle)
     if not state.proc_authoritative():
-        rewriters = [
-            p
-            for p in state.processes.values()
-            if p.daemon == "trivial-rewrite" and p.instance == client.instance
-        ]
+        rewriters = lookups(state).rewriters.get(client.instance)
         if not rewriters:
             phantom = started(
                 state,
@@ -375,7 +429,8 @@ def client_use(state: EngineState, client: Process, at: float, findings: list[Fi
             )
             tracker.disconnects = 0
             phantom.last_activity_at = at
-        for p in rewriters:
+            return
+        for p in rewriters.values():
             p.last_activity_at = max(p.last_activity_at, at)
 
 
@@ -406,6 +461,7 @@ def advance(state: EngineState, now: float, findings: list[Finding]) -> None:
     state.next_due = None
     advance_trackers(state, now)
     margin = state.settings.margin
+    res = state.resolution()
     for proc in list(state.processes.values()):
         if state.proc_authoritative() and not proc.inferred:
             # /proc decides; should the polls stop, inference takes over again
@@ -432,10 +488,11 @@ def advance(state: EngineState, now: float, findings: list[Finding]) -> None:
                 findings,
             )
             continue
-        deadline = idle_deadline(state, proc)
-        if deadline is None:
+        found = _deadline(state, proc)
+        if found is None:
             continue
-        estimate, latest, rule = deadline
+        base, delay, rule = found
+        latest = base + delay + res
         if now >= latest + margin:
             if tracker is not None and proc.daemon == "trivial-rewrite":
                 proc.clients_gone_at = tracker.zero_since
@@ -444,10 +501,10 @@ def advance(state: EngineState, now: float, findings: list[Finding]) -> None:
             exited(
                 state,
                 proc,
-                estimate,
+                base + delay + res / 2,
                 reason,
                 "inferred",
-                f"silent past its idle limit: {rule}{silent}",
+                f"silent past its idle limit: {_rule_text(state, proc, rule, delay)}{silent}",
                 findings,
                 latest=latest,
             )

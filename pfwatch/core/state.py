@@ -2,9 +2,10 @@
 
 The watch service persists this state in SQLite between runs, so every field is plain
 data (str, float, int, bool, None, lists, dicts of those) except the current
-:class:`~pfwatch.events.ConfigFacts`, which :func:`to_json`/:func:`from_json` convert.
-Inputs: none. Outputs: :class:`EngineState`, :class:`Process`, :class:`Change`,
-:class:`ClientTracker`, :class:`Settings`, :func:`to_json`, :func:`from_json`.
+:class:`~pfwatch.events.ConfigFacts`, which :func:`to_json`/:func:`from_json` convert, and
+the derived :class:`Lookups` (not persisted). Inputs: none. Outputs: :class:`EngineState`,
+:class:`Process`, :class:`Change`, :class:`ClientTracker`, :class:`Settings`,
+:func:`to_json`, :func:`from_json`.
 Errors: :class:`pfwatch.errors.StateError` for a JSON document that is not a state.
 """
 
@@ -134,6 +135,21 @@ class Change:
 
 
 @dataclass
+class Lookups:
+    """Indexes over the state's processes and history for the fold's hot path.
+
+    Derived data: neither persisted nor compared, built from the state on first use
+    (:func:`pfwatch.core.processes.lookups`) and kept current by the process model.
+    """
+
+    built: bool = False
+    exited_keys: set[str] = field(default_factory=set)
+    """Keys of every process moved to the history (a superset: trimmed ones stay)."""
+    rewriters: dict[str, dict[str, Process]] = field(default_factory=dict)
+    """Live trivial-rewrite processes per instance, by key."""
+
+
+@dataclass
 class EngineState:
     """Everything the core knows; :func:`pfwatch.core.fold.fold` is its only writer."""
 
@@ -152,6 +168,7 @@ class EngineState:
     phantom_seq: int = 0
     next_due: float | None = None
     config_errors: int = 0
+    lookups: Lookups = field(default_factory=Lookups, compare=False, repr=False)
 
     def copy(self) -> EngineState:
         """A deep copy (the state is plain data)."""
@@ -215,6 +232,8 @@ def to_json(state: EngineState) -> str:
     doc: dict[str, Any] = {"version": STATE_VERSION}
     for f in fields(state):
         value = getattr(state, f.name)
+        if f.name == "lookups":
+            continue
         if f.name == "facts":
             doc["facts"] = facts_to_dict(value) if value is not None else None
         elif f.name in ("settings",):

@@ -333,10 +333,18 @@ REWRITE_CLIENTS: frozenset[str] = frozenset(
 RESOLVE_CACHE_HOLDERS: frozenset[str] = frozenset({"smtpd"})
 
 
+_RESOLVED: dict[str, DaemonSpec] = {}
+"""Rows already looked up by the name a process logs under (the engine asks per event)."""
+
+
 def spec_for(daemon: str) -> DaemonSpec:
     """The row for a daemon (aliases resolved); unknown names are treated as single-server."""
-    name = ALIASES.get(daemon, daemon)
-    found = DAEMONS.get(name)
-    if found is not None:
-        return found
-    return DaemonSpec(name, "single", "unknown daemon: assumed single_server skeleton")
+    found = _RESOLVED.get(daemon)
+    if found is None:
+        name = ALIASES.get(daemon, daemon)
+        found = DAEMONS.get(name) or DaemonSpec(
+            name, "single", "unknown daemon: assumed single_server skeleton"
+        )
+        if len(_RESOLVED) < 4096:
+            _RESOLVED[daemon] = found
+    return found
