@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import Field, asdict, dataclass, field, fields
 from typing import Any
 
 from pfwatch.errors import StateError
@@ -168,7 +168,9 @@ class EngineState:
     phantom_seq: int = 0
     next_due: float | None = None
     config_errors: int = 0
-    lookups: Lookups = field(default_factory=Lookups, compare=False, repr=False)
+    lookups: Lookups = field(
+        default_factory=Lookups, compare=False, repr=False, metadata={"persisted": False}
+    )
 
     def copy(self) -> EngineState:
         """A deep copy (the state is plain data)."""
@@ -182,6 +184,11 @@ class EngineState:
         """Whether a recent /proc poll, not inference, decides which processes live."""
         seen = self.proc_seen_at
         return seen is not None and self.now - seen <= self.settings.proc_fresh
+
+
+def persisted_fields() -> tuple[Field[Any], ...]:
+    """The fields of :class:`EngineState` that a saved state holds (not the lookups)."""
+    return tuple(f for f in fields(EngineState) if f.metadata.get("persisted", True))
 
 
 def facts_to_dict(facts: ConfigFacts) -> dict[str, Any]:
@@ -230,10 +237,8 @@ def facts_from_dict(data: dict[str, Any]) -> ConfigFacts:
 def to_json(state: EngineState) -> str:
     """Serialise the whole state to one JSON document."""
     doc: dict[str, Any] = {"version": STATE_VERSION}
-    for f in fields(state):
+    for f in persisted_fields():
         value = getattr(state, f.name)
-        if f.name == "lookups":
-            continue
         if f.name == "facts":
             doc["facts"] = facts_to_dict(value) if value is not None else None
         elif f.name in ("settings",):
