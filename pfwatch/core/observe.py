@@ -41,59 +41,80 @@ BIRTH_EVIDENCE = SESSION_OPEN | {
 running before it: its birth is unknown."""
 
 
+EXIT_KINDS = frozenset(
+    {
+        "verbose_idle_timeout",
+        "table_changed",
+        "table_changed_draining",
+        "verbose_master_disconnect",
+        "verbose_retire",
+        "diagnostic",
+    }
+)
+"""The kinds :func:`_observed_exit` acts on (a diagnostic only when fatal or a panic)."""
+
+
 def apply_log(state: EngineState, ev: LogEvent, findings: list[Finding]) -> None:
     """Fold one classified log line into the process model."""
-    if ev.daemon in MASTER_DAEMONS:
+    daemon = ev.daemon
+    if daemon in MASTER_DAEMONS:
         master_events.apply(state, ev, findings)
         return
-    if ev.pid <= 0 or not ev.daemon or ev.daemon in COMMANDS:
+    if ev.pid <= 0 or not daemon or daemon in COMMANDS:
         return
-    found = _process_for(state, ev, findings)
-    if found is None:
-        return
-    proc = found
+    proc = state.processes.get(pm.process_key(ev.instance, daemon, ev.pid))
+    if proc is None:
+        proc = _process_for(state, ev, findings)
+        if proc is None:
+            return
     kind = ev.kind
+    at = ev.at
     if kind.startswith("verbose_"):
         proc.verbose = True
-    if kind == "verbose_process_generation" and proc.first_seen_at >= ev.at:
-        proc.born_at, proc.born_exact = ev.at, True
-    proc.last_activity_at = max(proc.last_activity_at, ev.at)
-    spec = spec_for(proc.daemon)
-    multi = spec.skeleton in ("multi", "event")
-    if multi and kind in ("verbose_connection_established", "verbose_connection_closed"):
-        _client_line(state, proc, kind, ev.at, findings)
+        if kind == "verbose_process_generation" and proc.first_seen_at >= at:
+            proc.born_at, proc.born_exact = at, True
+    if at > proc.last_activity_at:  # noqa: PLR1730 - max() costs a call per line
+        proc.last_activity_at = at
+    spec = spec_for(daemon)
+    idle, max_use = pm.limits(state, proc.service, daemon)
+    if kind == "message_activity":
+        if not proc.session_open and not proc.verbose:
+            queue_id = ev.fields.get("queue_id", "")
+            if queue_id and queue_id != proc.last_queue_id:
+                proc.last_queue_id = queue_id
+                proc.sessions += 1
+                proc.uses += 1
+                proc.last_session_end_at = at
+                if max_use and proc.uses >= max_use:
+                    proc.draining, proc.drain_reason = True, "use_limit"
+            else:
+                proc.last_session_end_at = at
+    elif spec.skeleton in ("multi", "event") and kind in (
+        "verbose_connection_established",
+        "verbose_connection_closed",
+    ):
+        _client_line(state, proc, kind, at, findings)
     elif kind in SESSION_OPEN:
         if (
             proc.born_at is None
             and proc.sessions == 0
-            and (ev.at - proc.first_seen_at <= state.resolution())
+            and (at - proc.first_seen_at <= state.resolution())
         ):
             # a warning logged while accepting its first connection came first
             proc.born_at = proc.first_seen_at
         if not proc.session_open:
             proc.session_open = True
-            proc.session_started_at = ev.at
+            proc.session_started_at = at
             proc.sessions += 1
             proc.uses += 1
     elif kind in SESSION_CLOSE:
-        _session_closed(state, proc, ev.at, findings)
-    elif kind == "message_activity" and not proc.session_open and not proc.verbose:
-        queue_id = ev.fields.get("queue_id", "")
-        if queue_id and queue_id != proc.last_queue_id:
-            proc.last_queue_id = queue_id
-            proc.sessions += 1
-            proc.uses += 1
-            proc.last_session_end_at = ev.at
-            _, max_use = pm.limits(state, proc.service, proc.daemon)
-            if max_use and proc.uses >= max_use:
-                proc.draining, proc.drain_reason = True, "use_limit"
-        else:
-            proc.last_session_end_at = ev.at
-    if spec.name in REWRITE_CLIENTS and kind in CLIENT_USE:
-        pm.client_use(state, proc, ev.at, findings)
-    _observed_exit(state, proc, ev, findings)
-    if proc.alive:
-        pm.schedule(state, proc)
+        _session_closed(state, proc, at, findings)
+    if kind in CLIENT_USE and spec.name in REWRITE_CLIENTS:
+        pm.client_use(state, proc, at, findings)
+    if kind in EXIT_KINDS:
+        _observed_exit(state, proc, ev, findings)
+    if proc.exited_at is None:
+        pm.schedule_idle(state, proc, idle)
 
 
 def _process_for(state: EngineState, ev: LogEvent, findings: list[Finding]) -> Process | None:

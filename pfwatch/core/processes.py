@@ -375,11 +375,18 @@ def schedule(state: EngineState, proc: Process) -> None:
     starts at or after the last activity, so a process whose idle limit from its last
     line ends after ``next_due`` needs no deadline computed now.
     """
+    if state.next_due is not None and not proc.draining:
+        schedule_idle(state, proc, limits(state, proc.service, proc.daemon)[0])
+    else:
+        schedule_idle(state, proc, 0.0)
+
+
+def schedule_idle(state: EngineState, proc: Process, idle: float | None) -> None:
+    """:func:`schedule` with the process's ``max_idle`` (from :func:`limits`) at hand."""
     due = state.next_due
     if due is not None:
         delay = 0.0
         if not proc.draining:
-            idle, _ = limits(state, proc.service, proc.daemon)
             if idle is None:
                 return  # no idle exit at all (and not draining): nothing to register
             delay = idle
@@ -408,9 +415,12 @@ def client_use(state: EngineState, client: Process, at: float, findings: list[Fi
         held[1] = at  # [connected_at, last_use]: the connection is reused
     tracker.zero_since = None
     tracker.last_use = at
-    _touch_due(state, at + ipc_idle)
+    let_go = at + ipc_idle
+    if state.next_due is None or let_go < state.next_due:  # _touch_due, inlined
+        state.next_due = let_go
     if not state.proc_authoritative():
-        rewriters = lookups(state).rewriters.get(client.instance)
+        index = state.lookups if state.lookups.built else lookups(state)
+        rewriters = index.rewriters.get(client.instance)
         if not rewriters:
             phantom = started(
                 state,
