@@ -447,21 +447,23 @@ def client_use(state: EngineState, client: Process, at: float, findings: list[Fi
 def advance_trackers(state: EngineState, now: float) -> None:
     """Let clients go ``ipc_idle`` after their last use (clnt_stream.c:174-182)."""
     ipc_idle, _ = ipc_limits(state)
+    rewriters = lookups(state).rewriters
     for instance, tracker in state.trackers.items():
-        for key, (_, last) in sorted(tracker.clients.items(), key=lambda kv: kv[1][1]):
-            client = state.processes.get(key)
-            if client is not None and client.session_open:
-                continue
-            let_go = last + ipc_idle
-            if let_go <= now:
-                del tracker.clients[key]
-                _client_gone(tracker, let_go)
-        if tracker.clients:
-            due = min(v[1] for v in tracker.clients.values()) + ipc_idle
+        clients = tracker.clients
+        if clients and min(v[1] for v in clients.values()) + ipc_idle <= now:
+            for key, (_, last) in sorted(clients.items(), key=lambda kv: kv[1][1]):
+                client = state.processes.get(key)
+                if client is not None and client.session_open:
+                    continue
+                let_go = last + ipc_idle
+                if let_go <= now:
+                    del clients[key]
+                    _client_gone(tracker, let_go)
+        if clients:
+            due = min(v[1] for v in clients.values()) + ipc_idle
             _touch_due(state, due)
-        for proc in state.processes.values():
-            if proc.instance == instance and proc.daemon == "trivial-rewrite":
-                schedule(state, proc)
+        for proc in list(rewriters.get(instance, {}).values()):
+            schedule(state, proc)
 
 
 def advance(state: EngineState, now: float, findings: list[Finding]) -> None:
@@ -472,15 +474,17 @@ def advance(state: EngineState, now: float, findings: list[Finding]) -> None:
     advance_trackers(state, now)
     margin = state.settings.margin
     res = state.resolution()
+    authoritative = state.proc_authoritative()  # exits below change neither now nor polls
     for proc in list(state.processes.values()):
-        if state.proc_authoritative() and not proc.inferred:
+        if authoritative and not proc.inferred:
             # /proc decides; should the polls stop, inference takes over again
             _touch_due(state, (state.proc_seen_at or now) + state.settings.proc_fresh)
             continue
-        _, max_use = limits(state, proc.service, proc.daemon)
         tracker = state.trackers.get(proc.instance)
+        rewriter = proc.daemon == "trivial-rewrite"
+        max_use = limits(state, proc.service, proc.daemon)[1] if rewriter else None
         if (
-            proc.daemon == "trivial-rewrite"
+            rewriter
             and max_use
             and tracker is not None
             and not tracker.clients
