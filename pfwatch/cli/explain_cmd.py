@@ -27,8 +27,6 @@ import click
 import orjson
 
 from pfwatch.cli.exit_status import ExitStatus
-from pfwatch.config.facts import facts_from_snapshot
-from pfwatch.config.snapshot import build_snapshot
 from pfwatch.core import fold, report
 from pfwatch.core.changes import ALL
 from pfwatch.core.state import EngineState, Settings
@@ -45,7 +43,6 @@ from pfwatch.knowledge.defaults import default_services
 from pfwatch.knowledge.tables import split_ref, table_type
 from pfwatch.maillog.reader import LineStats, LogClassifier, iter_log_events
 from pfwatch.maillog.worker import WorkerReader, worth_a_worker
-from pfwatch.sinks.narrative import render
 
 _TIME_ONLY = re.compile(r"^\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?$")
 _SYSLOG_DATE = re.compile(r"^([A-Z][a-z]{2})\s+(\d{1,2})\s+(\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)$")
@@ -119,6 +116,10 @@ def load_facts(config_dir: str | None, max_idle: float | None) -> ConfigFacts:
         return ConfigFacts(config_dir="", digest=digest, parameters={}, services=services)
     if not Path(config_dir).is_dir():
         raise SourceUnavailable(config_dir, "not a directory")
+    # the configuration parser loads only when a directory is given (explain's start-up)
+    from pfwatch.config.facts import facts_from_snapshot  # noqa: PLC0415
+    from pfwatch.config.snapshot import build_snapshot  # noqa: PLC0415
+
     facts = facts_from_snapshot(build_snapshot(config_dir))
     if max_idle is not None:
         facts = replace(
@@ -387,5 +388,7 @@ def explain(
         # orjson writes a busy log's document (tens of MB) about 10x faster than json
         click.echo(orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS))
     else:
+        from pfwatch.sinks.narrative import render  # noqa: PLC0415 - rich, for text only
+
         render(doc, show_unrecognized=unrecognized)
     return int(ExitStatus.OK)
