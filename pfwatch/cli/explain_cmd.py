@@ -283,8 +283,13 @@ def explain_document(
     if max_idle is not None:
         settings.max_idle = max_idle
     state = EngineState(settings=settings)
-    findings = fold.run(state, _events(events, specs, facts))
-    doc = report.build_document(state, findings, stats().to_json())
+    digest = report.FindingDigest()  # memory stays bounded: no list of every finding
+    step = fold.step
+    for event in _events(events, specs, facts):
+        found = step(state, event)
+        if found:
+            digest.extend(found)
+    doc = report.build_document(state, digest, stats().to_json())
     if keep_unrecognized:
         doc["unrecognized_lines"] = list(stats().unrecognized_samples)
     return doc
