@@ -14,13 +14,14 @@ import hashlib
 import itertools
 import json
 import re
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, tzinfo
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
@@ -255,12 +256,14 @@ def explain_document(
     keep_unrecognized: int = 0,
     tz: tzinfo | None = None,
     parallel: bool | None = None,
+    lazy_rows: bool = False,
 ) -> dict[str, Any]:
     """Replay ``logs`` and return the explain document (the API behind the command).
 
     ``tz`` is the zone of log timestamps without an offset (default: this machine's).
     ``parallel``: classify in a worker process (None: when the files are large enough,
     see :func:`~pfwatch.maillog.worker.worth_a_worker`); the document is the same.
+    ``lazy_rows``: ``processes`` is an iterator (see :func:`write_json`).
     """
     specs = [parse_changed_at(v) for v in changed_at]
     reference = time.mktime((year, 12, 31, 23, 59, 59, 0, 0, -1)) if year else None
@@ -289,10 +292,32 @@ def explain_document(
         found = step(state, event)
         if found:
             digest.extend(found)
-    doc = report.build_document(state, digest, stats().to_json())
+    doc = report.build_document(state, digest, stats().to_json(), lazy_rows=lazy_rows)
     if keep_unrecognized:
         doc["unrecognized_lines"] = list(stats().unrecognized_samples)
     return doc
+
+
+_JSON = orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS
+_ROWS_PLACEHOLDER = "\x00pfwatch: the process rows\x00"
+
+
+def write_json(doc: dict[str, Any], out: BinaryIO) -> None:
+    """Write ``doc`` as indented JSON, its ``processes`` rows one at a time.
+
+    The rows are most of a busy log's document: made and written one by one, they never
+    all sit in memory (nor does their text). The text is what one ``orjson.dumps`` of the
+    whole document writes.
+    """
+    rows = doc["processes"]
+    text = orjson.dumps({**doc, "processes": _ROWS_PLACEHOLDER}, option=_JSON)
+    before, after = text.split(orjson.dumps(_ROWS_PLACEHOLDER), 1)
+    out.write(before + b"[")
+    separator = b"\n"
+    for row in rows:
+        out.write(separator + b"    " + orjson.dumps(row, option=_JSON).replace(b"\n", b"\n    "))
+        separator = b",\n"
+    out.write((b"]" if separator == b"\n" else b"\n  ]") + after + b"\n")
 
 
 def _demo_paths() -> tuple[Path, dict[str, Any]]:
@@ -388,10 +413,13 @@ def explain(
         year=year,
         keep_unrecognized=10_000 if unrecognized else 0,
         tz=zone,
+        lazy_rows=as_json,
     )
     if as_json:
         # orjson writes a busy log's document (tens of MB) about 10x faster than json
-        click.echo(orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS))
+        sys.stdout.flush()
+        write_json(doc, sys.stdout.buffer)
+        sys.stdout.buffer.flush()
     else:
         from pfwatch.sinks.narrative import render  # noqa: PLC0415 - rich, for text only
 

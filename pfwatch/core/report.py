@@ -147,8 +147,13 @@ def build_document(
     state: EngineState,
     findings: list[Finding] | FindingDigest,
     summary: dict[str, Any] | None = None,
+    *,
+    lazy_rows: bool = False,
 ) -> dict[str, Any]:
-    """The whole explain document (see docs/explain-json.md)."""
+    """The whole explain document (see docs/explain-json.md).
+
+    ``lazy_rows``: ``processes`` is an iterator of rows made as it is consumed (a writer
+    that streams them keeps a busy log's tens of MB of rows out of memory)."""
     processes = sorted(
         [*state.history, *state.processes.values()],
         key=lambda p: (p.born_at if p.born_at is not None else p.first_seen_at, p.key),
@@ -173,7 +178,11 @@ def build_document(
             "max_idle": state.settings.max_idle,
             "max_use": state.settings.max_use,
         },
-        "processes": [process_row(state, p) for p in processes],
+        "processes": (
+            (process_row(state, p) for p in processes)
+            if lazy_rows
+            else [process_row(state, p) for p in processes]
+        ),
         "master_events": events,
         "table_restarts": [
             {"process": p.key, "label": p.label, "at": p.exited_at, "explanation": p.exit_note}
