@@ -227,7 +227,8 @@ def _events(logs: Iterator[Event], specs: list[ChangeSpec], facts: ConfigFacts) 
         while changes and changes[0][0] <= event.at:
             at, i, spec = changes.pop(0)
             yield change_event(spec, at, facts, i + 1)
-        last = max(last, event.at)
+        if event.at > last:  # noqa: PLR1730 - max() costs a call per line
+            last = event.at
         yield event
     for at, i, spec in changes:
         yield change_event(spec, at, facts, i + 1)
