@@ -27,11 +27,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import click
 import orjson
 
-from pfwatch.cli.exit_status import ExitStatus
 from pfwatch.core import fold, report
 from pfwatch.core.changes import ALL
 from pfwatch.core.state import EngineState, Settings
-from pfwatch.errors import SourceUnavailable, UsageError
+from pfwatch.errors import ExitStatus, SourceUnavailable, UsageError
 from pfwatch.events import (
     ConfigChanged,
     ConfigFacts,
@@ -39,6 +38,7 @@ from pfwatch.events import (
     Event,
     TableEdit,
     Tick,
+    machine_times,
 )
 from pfwatch.knowledge.defaults import default_services
 from pfwatch.knowledge.tables import split_ref, table_type
@@ -304,19 +304,22 @@ _ROWS_PLACEHOLDER = "\x00pfwatch: the process rows\x00"
 
 
 def write_json(doc: dict[str, Any], out: BinaryIO) -> None:
-    """Write ``doc`` as indented JSON, its ``processes`` rows one at a time.
+    """Write ``doc`` as indented JSON (moments in RFC 3339: :func:`machine_times`), its
+    ``processes`` rows one at a time.
 
     The rows are most of a busy log's document: made and written one by one, they never
     all sit in memory (nor does their text). The text is what one ``orjson.dumps`` of the
     whole document writes.
     """
     rows = doc["processes"]
-    text = orjson.dumps({**doc, "processes": _ROWS_PLACEHOLDER}, option=_JSON)
+    head = machine_times({**doc, "processes": _ROWS_PLACEHOLDER})
+    text = orjson.dumps(head, option=_JSON)
     before, after = text.split(orjson.dumps(_ROWS_PLACEHOLDER), 1)
     out.write(before + b"[")
     separator = b"\n"
     for row in rows:
-        out.write(separator + b"    " + orjson.dumps(row, option=_JSON).replace(b"\n", b"\n    "))
+        row_text = orjson.dumps(machine_times(row), option=_JSON)
+        out.write(separator + b"    " + row_text.replace(b"\n", b"\n    "))
         separator = b",\n"
     out.write((b"]" if separator == b"\n" else b"\n  ]") + after + b"\n")
 

@@ -5,17 +5,19 @@ command object; ``COMMANDS`` maps each name to that object's import path and its
 summary. A command's module is imported only when that command runs (or when asked for its
 own help), so ``pfwatch --version``, ``pfwatch --help`` and a light command do not pay
 for every other command's imports. Inputs: argv. Outputs: exit codes from
-:mod:`pfwatch.cli.exit_status`. Errors: never a traceback (see ``guarded``).
+:mod:`pfwatch.errors`. Errors: never a traceback (see ``guarded``).
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 
 import click
 
 from pfwatch import __version__
-from pfwatch.cli.exit_status import ExitStatus, guarded
+from pfwatch.cli.exit_status import guarded
+from pfwatch.errors import ExitStatus
 
 COMMANDS: dict[str, tuple[str, str]] = {
     # name: ("module:attribute", the first paragraph of the command's help: the summary
@@ -103,7 +105,11 @@ def cli() -> None:
     """
 
 
-def main() -> None:
-    """Console-script entry point: commands return an exit status (or None for OK)."""
-    result = guarded(lambda: cli.main(standalone_mode=False))
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console-script entry point: commands return an exit status (or None for OK).
+
+    ``argv`` defaults to ``sys.argv[1:]``; tests pass it (:mod:`pfwatch.testing.cli`).
+    """
+    args = None if argv is None else list(argv)
+    result = guarded(lambda: cli.main(args=args, prog_name="pfwatch", standalone_mode=False))
     raise SystemExit(int(result) if isinstance(result, int) else int(ExitStatus.OK))

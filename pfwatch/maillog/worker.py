@@ -29,9 +29,10 @@ from typing import Any
 from pfwatch.errors import SourceUnavailable
 from pfwatch.events import LogEvent
 from pfwatch.maillog.construct import make_log_event
-from pfwatch.maillog.files import expand_paths, open_log
 from pfwatch.maillog.reader import LogClassifier, iter_log_events
 from pfwatch.maillog.stats import LineStats
+from pfwatch.sources.logfiles import open_log
+from pfwatch.sources.replay import expand
 
 __all__ = ["MIN_PARALLEL_BYTES", "WorkerReader", "worth_a_worker"]
 
@@ -52,7 +53,7 @@ def worth_a_worker(paths: Sequence[str]) -> bool:
     if cores < 2 or os.getloadavg()[0] > cores - 1 or any(p == "-" for p in paths):
         return False
     total = 0
-    for name in expand_paths(paths):
+    for name in expand(paths):
         try:
             info = Path(name).stat()
         except OSError:
@@ -106,7 +107,7 @@ class WorkerReader:
         self._paths = list(paths)
         self._options = options
         self._stats: LineStats | None = None
-        for name in expand_paths(self._paths):  # unreadable paths fail here, clearly
+        for name in expand(self._paths):  # unreadable paths fail here, clearly
             open_log(name).close()
 
     @property
