@@ -248,7 +248,7 @@ def bench_startup(args: argparse.Namespace, work: Path) -> list[bool]:
             "postconf -n": ["postconf", "-c", str(conf), "-n"],
             "pfwatch --version": [*pfwatch, "--version"],
             "pfwatch --help": [*pfwatch, "--help"],
-            "pfwatch check": [*pfwatch, "check", "--config-dir", str(conf), "--no-git"],
+            "pfwatch check": [*pfwatch, "check", "--config-dir", str(conf)],
         },
         "start-up",
     )
