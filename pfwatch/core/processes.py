@@ -2,7 +2,9 @@
 
 Folds :class:`~pfwatch.events.LogEvent` and :class:`~pfwatch.events.ProcessTableSeen`
 into :class:`~pfwatch.core.state.Process` records and turns silence into inferred exits
-by the skeleton rules of :mod:`pfwatch.knowledge.daemons`. Pure: no I/O, no clock.
+by the skeleton rules of :mod:`pfwatch.knowledge.daemons`; keeps the state's derived
+:class:`~pfwatch.core.state.Lookups` current, so that a replay's work per line does not
+grow with the number of processes. Pure: no I/O, no clock.
 Inputs: the state, one event. Outputs: mutations of the state plus appended
 :class:`~pfwatch.events.Finding` objects. Errors: none (odd lines are only noted).
 """
