@@ -10,6 +10,7 @@ names sinks emit.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -199,6 +200,7 @@ class Finding:
     data: Mapping[str, Any] = field(default_factory=dict)
 
 
+@functools.lru_cache(maxsize=8192)  # a log's moments repeat: many lines share a second
 def rfc3339_utc(at: float) -> str:
     """POSIX seconds -> ``2026-11-22T00:45:00.123456Z``: RFC 3339, UTC, microseconds.
 
