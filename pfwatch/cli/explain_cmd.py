@@ -16,7 +16,7 @@ import json
 import re
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, tzinfo
 from importlib import resources
@@ -36,10 +36,12 @@ from pfwatch.events import (
     ConfigFacts,
     ConfigSnapshotTaken,
     Event,
+    LogEvent,
     TableEdit,
     Tick,
     machine_times,
 )
+from pfwatch.knowledge import releases
 from pfwatch.knowledge.defaults import default_services
 from pfwatch.knowledge.tables import split_ref, table_type
 from pfwatch.maillog.reader import LineStats, LogClassifier, iter_log_events
@@ -247,6 +249,36 @@ def _in_time_order(logs: list[str], reference: float | None, tz: tzinfo | None) 
     return sorted(logs, key=lambda p: firsts[p])
 
 
+def _tracked(events: Iterable[LogEvent], track: releases.ReleaseTrack) -> Iterator[Event]:
+    """The events unchanged; every master start or reload tells ``track`` its version."""
+    for event in events:
+        if event.kind in ("master_started", "master_reloaded") and event.fields.get("version"):
+            track.observe(event.fields["version"], event.at)
+        yield event
+
+
+def _label_releases(doc: dict[str, Any], track: releases.ReleaseTrack) -> None:
+    """A log that mixes releases: each process gets the release running at its birth, and
+    each upgrade becomes a ``postfix_upgraded`` master event."""
+    if len(track.seen) < 2:
+        return
+
+    def labelled(rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        for proc in rows:
+            born = proc["born_at"] if proc["born_at"] is not None else proc["first_seen_at"]
+            proc["postfix_release"] = track.release_at(born)
+            yield proc
+
+    rows = doc["processes"]
+    # lazy rows (explain --json) are labelled as they are written
+    doc["processes"] = list(labelled(rows)) if isinstance(rows, list) else labelled(rows)
+    upgrades = [
+        {"name": "postfix_upgraded", "at": u["at"], "from": u["from"], "to": u["to"]}
+        for u in doc["postfix_release"]["upgrades"]
+    ]
+    doc["master_events"] = sorted([*doc["master_events"], *upgrades], key=lambda e: e["at"])
+
+
 def explain_document(
     logs: list[str],
     *,
@@ -258,10 +290,12 @@ def explain_document(
     tz: tzinfo | None = None,
     parallel: bool | None = None,
     lazy_rows: bool = False,
+    postfix_version: str | None = None,
 ) -> dict[str, Any]:
     """Replay ``logs`` and return the explain document (the API behind the command).
 
     ``tz`` is the zone of log timestamps without an offset (default: this machine's).
+    ``postfix_version`` is the operator's word on the release, trusted less than the log.
     ``parallel``: classify in a worker process (None: when the files are large enough,
     see :func:`~pfwatch.maillog.worker.worth_a_worker`); the document is the same.
     ``lazy_rows``: ``processes`` is an iterator (see :func:`write_json`).
@@ -274,14 +308,17 @@ def explain_document(
         "coalesce_activity": True,
     }  # fmt: skip
     ordered = _in_time_order(logs, reference, tz)
+    logged: Iterable[LogEvent]
     if parallel if parallel is not None else worth_a_worker(ordered):
         reader = WorkerReader(ordered, **options)  # classifies on the other core
-        events: Iterator[Event] = reader.events()
+        logged = reader.events()
         stats: Callable[[], LineStats] = lambda: reader.stats  # noqa: E731
     else:
         classifier = LogClassifier(**options)
-        events = iter(iter_log_events(ordered, classifier))
+        logged = iter_log_events(ordered, classifier)
         stats = lambda: classifier.stats  # noqa: E731
+    track = releases.ReleaseTrack()
+    events: Iterator[Event] = _tracked(logged, track)
     facts = load_facts(config_dir, max_idle)
     settings = Settings()
     if max_idle is not None:
@@ -294,6 +331,8 @@ def explain_document(
         if found:
             digest.extend(found)
     doc = report.build_document(state, digest, stats().to_json(), lazy_rows=lazy_rows)
+    doc["postfix_release"] = track.summary(configured=postfix_version)
+    _label_releases(doc, track)
     if keep_unrecognized:
         doc["unrecognized_lines"] = list(stats().unrecognized_samples)
     return doc
@@ -384,6 +423,12 @@ def _demo_changes(meta: dict[str, Any]) -> tuple[str, ...]:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @click.option("--unrecognized", is_flag=True, help="Also print Postfix lines not understood.")
 @click.option("--demo", is_flag=True, help="Replay the recorded scenario shipped with pfwatch.")
+@click.option(
+    "--postfix-version",
+    envvar=releases.ENV_VAR,
+    default=None,
+    help=f"Postfix release, when the log has no 'daemon started' line [env: {releases.ENV_VAR}].",
+)
 def explain(
     *,
     logs: tuple[str, ...],
@@ -394,6 +439,7 @@ def explain(
     as_json: bool,
     unrecognized: bool,
     demo: bool,
+    postfix_version: str | None = None,
 ) -> int:
     """Explain a maillog: every process's life and when each edit went live, and why."""
     paths = list(logs)
@@ -418,6 +464,7 @@ def explain(
         keep_unrecognized=10_000 if unrecognized else 0,
         tz=zone,
         lazy_rows=as_json,
+        postfix_version=postfix_version,
     )
     if as_json:
         # orjson writes a busy log's document (tens of MB) about 10x faster than json
