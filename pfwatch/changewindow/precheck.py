@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pfwatch.baseline import (
+from pfwatch.changewindow.baseline import (
     ProcessPicture,
     birth_polls,
     discover_processes,
@@ -35,18 +35,18 @@ from pfwatch.baseline import (
     mtimes_of,
     oldest_start,
 )
+from pfwatch.changewindow.liveconfig import LiveConfig, load_live_config
+from pfwatch.changewindow.whatif import CONFIG_FILES, changed_event, snapshot_with_texts
 from pfwatch.config.diff import ConfigDiff, diff_lines, diff_snapshots
 from pfwatch.config.snapshot import (
     Snapshot,
     build_snapshot,
     snapshot_from_json,
 )
-from pfwatch.core.fold import step
+from pfwatch.core.fold import fold_order, step
 from pfwatch.core.state import Change, EngineState, from_json
 from pfwatch.errors import StateError, UsageError
 from pfwatch.events import (
-    ConfigChanged,
-    ConfigSnapshotTaken,
     Event,
     Finding,
     LogEvent,
@@ -54,8 +54,6 @@ from pfwatch.events import (
     Tick,
 )
 from pfwatch.lint import LintFinding
-from pfwatch.liveconfig import LiveConfig, load_live_config
-from pfwatch.whatif import CONFIG_FILES, changed_event, snapshot_with_texts
 
 if TYPE_CHECKING:
     from pfwatch.maillog.reader import LogClassifier
@@ -196,9 +194,8 @@ def _journal_events(since: float, config: LiveConfig) -> list[LogEvent]:
 
 
 def _merge(*streams: Iterable[Event]) -> list[Event]:
-    order = {ConfigSnapshotTaken: 0, ConfigChanged: 1}
     merged = [e for stream in streams for e in stream]
-    merged.sort(key=lambda e: (e.at, order.get(type(e), 2)))
+    merged.sort(key=fold_order)
     return merged
 
 
