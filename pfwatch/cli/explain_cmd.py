@@ -45,7 +45,7 @@ from pfwatch.knowledge import releases
 from pfwatch.knowledge.defaults import default_services
 from pfwatch.knowledge.tables import split_ref, table_type
 from pfwatch.maillog.reader import LineStats, LogClassifier, iter_log_events
-from pfwatch.maillog.worker import WorkerReader, worth_a_worker
+from pfwatch.maillog.worker import WorkerReader
 
 _TIME_ONLY = re.compile(r"^\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?$")
 _SYSLOG_DATE = re.compile(r"^([A-Z][a-z]{2})\s+(\d{1,2})\s+(\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)$")
@@ -288,7 +288,7 @@ def explain_document(
     year: int | None = None,
     keep_unrecognized: int = 0,
     tz: tzinfo | None = None,
-    parallel: bool | None = None,
+    parallel: bool = False,
     lazy_rows: bool = False,
     postfix_version: str | None = None,
 ) -> dict[str, Any]:
@@ -296,8 +296,8 @@ def explain_document(
 
     ``tz`` is the zone of log timestamps without an offset (default: this machine's).
     ``postfix_version`` is the operator's word on the release, trusted less than the log.
-    ``parallel``: classify in a worker process (None: when the files are large enough,
-    see :func:`~pfwatch.maillog.worker.worth_a_worker`); the document is the same.
+    ``parallel``: classify in a worker process (:mod:`pfwatch.maillog.worker`; the
+    document is the same, but on two cores it is slower than in-process today).
     ``lazy_rows``: ``processes`` is an iterator (see :func:`write_json`).
     """
     specs = [parse_changed_at(v) for v in changed_at]
@@ -309,7 +309,7 @@ def explain_document(
     }  # fmt: skip
     ordered = _in_time_order(logs, reference, tz)
     logged: Iterable[LogEvent]
-    if parallel if parallel is not None else worth_a_worker(ordered):
+    if parallel:
         reader = WorkerReader(ordered, **options)  # classifies on the other core
         logged = reader.events()
         stats: Callable[[], LineStats] = lambda: reader.stats  # noqa: E731

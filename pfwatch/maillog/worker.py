@@ -7,6 +7,8 @@ the first one folds. Events travel in pickled batches through a pipe (bounded: t
 waits while the parent is behind); each event is sent as the arguments of
 :func:`~pfwatch.maillog.construct.make_log_event`, the cheapest way to rebuild it. The
 classifier's statistics arrive after the last batch (:attr:`WorkerReader.stats`).
+Measured on two cores, moving the events costs more than the second core saves (the
+child, pickling, is the slower side), so ``explain`` uses it only when asked.
 Inputs: paths and the classifier's options. Outputs: LogEvents, then LineStats.
 Errors: an unreadable path raises :class:`~pfwatch.errors.SourceUnavailable` in the parent
 before the child starts; a child that fails otherwise raises
@@ -18,12 +20,9 @@ from __future__ import annotations
 import contextlib
 import io
 import multiprocessing
-import os
 import pickle
-import stat
 from collections.abc import Iterator, Sequence
 from multiprocessing.connection import Connection
-from pathlib import Path
 from typing import Any
 
 from pfwatch.errors import SourceUnavailable
@@ -34,34 +33,10 @@ from pfwatch.maillog.stats import LineStats
 from pfwatch.sources.logfiles import open_log
 from pfwatch.sources.replay import expand
 
-__all__ = ["MIN_PARALLEL_BYTES", "WorkerReader", "worth_a_worker"]
+__all__ = ["WorkerReader"]
 
-MIN_PARALLEL_BYTES = 8 << 20
-"""Plain files smaller than this (about 60,000 lines) are read in-process: starting the
-child and moving the events costs more than it saves."""
 BATCH = 2048
 """Events per pickled message."""
-
-
-def worth_a_worker(paths: Sequence[str]) -> bool:
-    """Whether ``paths`` are regular files together large enough, and a core is idle.
-
-    Moving the events between processes costs about a third of classifying them: with no
-    idle core to run the child, the in-process path is faster.
-    """
-    cores = os.cpu_count() or 1
-    if cores < 2 or os.getloadavg()[0] > cores - 1 or any(p == "-" for p in paths):
-        return False
-    total = 0
-    for name in expand(paths):
-        try:
-            info = Path(name).stat()
-        except OSError:
-            return False  # the in-process path reports it
-        if not stat.S_ISREG(info.st_mode):
-            return False
-        total += info.st_size
-    return total >= MIN_PARALLEL_BYTES
 
 
 def _event_args(event: LogEvent) -> tuple[Any, tuple[Any, ...]]:
