@@ -1,0 +1,76 @@
+"""Randomized real-Postfix trials (:mod:`pfwatch.testing.trials`): pfwatch vs /proc.
+
+Each case runs one trial: random ``max_idle``, ``max_use``, process limit, Poisson traffic
+with bursts and gaps from several clients, one random edit; the truth is the process table
+polled every 20 ms. A few trials by default; ``PFWATCH_CALIBRATION_TRIALS=N`` runs N,
+``PFWATCH_CALIBRATION_SEED=S`` starts at seed S (each trial prints its seed: rerun one
+with ``PFWATCH_CALIBRATION_TRIALS=1 PFWATCH_CALIBRATION_SEED=S``). The calibration
+statistics over hundreds of trials are ``bench/calibration.py``'s job; here each trial
+must meet the rules that hold for every single one.
+
+Asserted per trial: the edit-time ``earliest`` bound never comes after the truth; the
+confirmed live time of every decisive daemon is never before the truth (with /proc:
+within 2 s after; from the log alone: within the 1 s stamp resolution after the truth,
+plus 1 s of scheduling noise on a loaded machine, where a process born in the very second
+of the edit counts as possibly stale: its first line may be stamped before the edit);
+trivial-rewrite's exit, inferred from the log alone, lies within [truth, truth + 1.5 s]
+plus that noise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+
+import pytest
+
+from pfwatch.testing import trials
+
+pytestmark = [pytest.mark.postfix, pytest.mark.slow]
+
+TRIALS = int(os.environ.get("PFWATCH_CALIBRATION_TRIALS", "3"))
+FIRST_SEED = int(os.environ.get("PFWATCH_CALIBRATION_SEED", str(random.randrange(1, 10**6))))
+NOISE = 1.0
+"""Scheduling noise allowed on a loaded 2-core machine (seconds)."""
+SLACK = 0.05
+"""Half the truth poller's period, and a little more."""
+
+
+@pytest.fixture(scope="module")
+def _available() -> None:
+    from pfwatch.testing.instance import unavailable_reason  # noqa: PLC0415
+
+    reason = unavailable_reason()
+    if reason is not None:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+@pytest.mark.parametrize("seed", range(FIRST_SEED, FIRST_SEED + TRIALS))
+def test_random_trial(
+    seed: int, _available: None, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    print(f"PFWATCH_CALIBRATION_SEED={seed}")
+    trace = trials.run_trial(seed)
+    result = trials.score(trace)
+    print(trials.summary_line(result))
+    print("CALIBRATION-TRIAL " + json.dumps(result))
+    assert not trace.timed_out, f"seed {seed}: the stale processes never all exited"
+    for engine, data in result["engines"].items():
+        for daemon, said in data["daemons"].items():
+            truth = result["truth"][daemon]
+            assert truth is not None
+            if said["earliest"] is not None:
+                assert said["earliest"] <= truth + SLACK, (seed, engine, daemon, said, truth)
+            confirmed = said["confirmed"]
+            assert confirmed is not None, (seed, engine, daemon, "never confirmed")
+            if engine == "log+proc":
+                assert truth - SLACK <= confirmed <= truth + 2.0, (seed, engine, daemon)
+                continue
+            # from the log alone, a process born in the edit's second may count as stale
+            upper = result["truth_log"][daemon]
+            assert truth - SLACK <= confirmed <= upper + 1.0 + NOISE, (seed, daemon, said)
+            if daemon == "trivial-rewrite":
+                assert confirmed <= upper + 1.5 + NOISE, (seed, said, truth)
