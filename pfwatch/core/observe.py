@@ -13,7 +13,7 @@ from pfwatch.core import master_events
 from pfwatch.core import processes as pm
 from pfwatch.core.state import EngineState, Process
 from pfwatch.events import Finding, LogEvent, ProcessTableSeen
-from pfwatch.knowledge.daemons import COMMANDS, REWRITE_CLIENTS, spec_for
+from pfwatch.knowledge.daemons import COMMANDS, spec_for
 
 SESSION_OPEN = frozenset(
     {"session_connect", "postscreen_connect", "verbose_connection_established"}
@@ -88,7 +88,9 @@ def apply_log(state: EngineState, ev: LogEvent, findings: list[Finding]) -> None
                 proc.draining, proc.drain_reason = True, "use_limit"
         else:
             proc.last_session_end_at = ev.at
-    if spec_for(proc.daemon).name in REWRITE_CLIENTS and kind in CLIENT_USE:
+    if kind in CLIENT_USE and pm.contacts_rewrite(
+        state, proc, ev.fields.get("queue_id", ""), ev.at
+    ):
         pm.client_use(state, proc, ev.at, findings)
     _observed_exit(state, proc, ev, findings)
     if proc.alive:

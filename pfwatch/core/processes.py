@@ -13,7 +13,13 @@ import re
 
 from pfwatch.core.state import ClientTracker, EngineState, Process
 from pfwatch.events import Basis, Finding, ServiceFacts
-from pfwatch.knowledge.daemons import SKELETONS, spec_for
+from pfwatch.knowledge.daemons import (
+    QMGRS,
+    RESOLVED_BEFORE,
+    REWRITE_CLIENTS,
+    SKELETONS,
+    spec_for,
+)
 
 _TIME = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _UNIT = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
@@ -31,6 +37,10 @@ _LIMITS_CACHE: dict[tuple[str, str, str, float, int], tuple[float | None, int | 
 _SERVICE_CACHE: dict[tuple[str, str, str], ServiceFacts | None] = {}
 NEVER = 1e18
 """``next_due`` when nothing is due: far in the future, but a plain JSON number."""
+QMGR_PASS = 60.0
+"""Seconds within which qmgr's later lines for a queue id belong to the same active-queue
+pass (deliveries, ``removed``) and are not new resolve requests."""
+QUEUE_LINES_KEPT = 4096
 
 
 def service_facts(state: EngineState, service: str, daemon: str) -> ServiceFacts | None:
@@ -339,8 +349,41 @@ def schedule(state: EngineState, proc: Process) -> None:
         _touch_due(state, deadline[1] + state.settings.margin)
 
 
+def contacts_rewrite(state: EngineState, client: Process, queue_id: str, at: float) -> bool:
+    """Whether a log line of ``client`` shows a request to trivial-rewrite.
+
+    qmgr resolves a message's recipients when it moves it into the active queue, right
+    after logging ``from=`` (src/qmgr/qmgr_message.c:659,1041); its later lines for the
+    message (the delivery results it logs, ``removed``, src/qmgr/qmgr_active.c:582) ask
+    nothing. The log fast path keeps only the queue id, so the first qmgr line of a queue
+    id is taken as the active-queue line, and so is one after a pause of
+    :data:`QMGR_PASS` seconds (a deferred message back from the deferred queue). A
+    message flushed back within that time is missed (its resolve counts as the pass's).
+    A delivery agent's line stands in for qmgr's request when no qmgr line of the queue
+    id was seen (:data:`~pfwatch.knowledge.daemons.RESOLVED_BEFORE`).
+    """
+    name = spec_for(client.daemon).name
+    if name in RESOLVED_BEFORE:
+        tracker = state.trackers.get(client.instance)
+        return bool(queue_id) and (tracker is None or queue_id not in tracker.queue_lines)
+    if name not in REWRITE_CLIENTS:
+        return False
+    if name not in QMGRS or not queue_id:
+        return True
+    tracker = state.trackers.setdefault(client.instance, ClientTracker())
+    lines = tracker.queue_lines
+    last = lines.pop(queue_id, None)
+    lines[queue_id] = at
+    if len(lines) > QUEUE_LINES_KEPT:
+        for old in list(lines)[: QUEUE_LINES_KEPT // 2]:
+            del lines[old]
+    return last is None or at - last > QMGR_PASS
+
+
 def client_use(state: EngineState, client: Process, at: float, findings: list[Finding]) -> None:
     """A rewrite/resolve client used trivial-rewrite at ``at`` (proof that one runs)."""
+    if not state.proc_authoritative():
+        _retire_rewriters(state, client.instance, at, findings)
     tracker = state.trackers.setdefault(client.instance, ClientTracker())
     _, ttl = ipc_limits(state)
     held = tracker.clients.get(client.key)
@@ -377,6 +420,35 @@ def client_use(state: EngineState, client: Process, at: float, findings: list[Fi
             phantom.last_activity_at = at
         for p in rewriters:
             p.last_activity_at = max(p.last_activity_at, at)
+
+
+def _retire_rewriters(
+    state: EngineState, instance: str, at: float, findings: list[Finding]
+) -> None:
+    """A request stamped at or after a trivial-rewrite's latest possible idle exit went to
+    a new one: the old one had exited (the margin for late log lines is not waited for,
+    since this line itself is later than that exit)."""
+    for proc in list(state.processes.values()):
+        if proc.daemon != "trivial-rewrite" or proc.instance != instance:
+            continue
+        deadline = idle_deadline(state, proc)
+        if deadline is None or at < deadline[1]:
+            continue
+        estimate, latest, rule = deadline
+        tracker = state.trackers.get(instance)
+        if tracker is not None:
+            proc.clients_gone_at = tracker.zero_since
+        exited(
+            state,
+            proc,
+            estimate,
+            "idle_timeout",
+            "inferred",
+            f"silent past its idle limit: {rule}; the next request (at {at:.0f}) came "
+            "after its latest possible exit",
+            findings,
+            latest=latest,
+        )
 
 
 def advance_trackers(state: EngineState, now: float) -> None:

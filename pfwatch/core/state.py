@@ -97,6 +97,8 @@ class ClientTracker:
     last_use: float | None = None
     holders_gone_at: float | None = None
     """When the last smtpd (anvil's permanent client) exited."""
+    queue_lines: dict[str, float] = field(default_factory=dict)
+    """qmgr's last line per queue id: tells its active-queue (resolving) line apart."""
 
 
 @dataclass
