@@ -462,7 +462,9 @@ def _engine_done(state: EngineState, trace: Trace) -> bool:
         return True
     if change.status in {"live", "needs_action"}:
         return True
-    if trace.probe_at is not None and time.time() > trace.probe_at + 30.0:
+    if trace.probe_at is None or time.time() < trace.probe_at + MARGIN + 1.5:
+        return False
+    if time.time() > trace.probe_at + 30.0:
         return True
     daemons = set(EDIT_DAEMONS[trace.plan.edit])
     keys = [k for k in change.stale if k.split("/")[1] in daemons]
@@ -476,7 +478,10 @@ def _engine_rows(trace: Trace, with_proc: bool) -> dict[str, Any]:
     detected: dict[str, Any] = {}
     at_edit: dict[str, dict[str, Any]] = {}
     live: dict[str, Any] = {}
-    for target, event in trace.events:
+    last = trace.events[-1][1].at if trace.events else trace.changed_at
+    # the trial stopped reading once it had settled; the log had ended: let the margin pass
+    ending: list[tuple[str, Event]] = [("all", Tick(at=last + MARGIN + 1.5))]
+    for target, event in [*trace.events, *ending]:
         if target == "proc" and not with_proc:
             continue
         for finding in step(state, event):

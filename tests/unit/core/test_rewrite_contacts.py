@@ -81,3 +81,30 @@ def test_request_inside_the_exit_second_keeps_the_old_process() -> None:
     _state, gone, alive = rewriters(b)
     assert not gone
     assert alive == [pytest.approx(T0 + 15, abs=1e-3)]
+
+
+def test_disconnect_counts_as_a_request_only_after_several_recipients() -> None:
+    b = start().session(30, duration=2, queue_id="AAA")  # client= at T0+1, ends T0+2
+    b.log("session_connect", "smtpd", 31, client="c[127.0.0.1]")
+    b.wait(1).log("session_disconnect", "smtpd", 31, client="c", stats="ehlo=1 quit=1")
+    state, _gone, _alive = rewriters(b)
+    assert "postfix/smtpd/31" not in state.trackers["postfix"].clients
+    b.log("session_connect", "smtpd", 32, client="c[127.0.0.1]")
+    b.wait(1).log("session_disconnect", "smtpd", 32, client="c", stats="rcpt=2/3 quit=1")
+    state, _gone, _alive = rewriters(b)
+    assert state.trackers["postfix"].clients["postfix/smtpd/32"][1] == T0 + 4
+
+
+def test_idle_processes_waiting_for_the_accept_lock_hold_their_connection() -> None:
+    # two idle smtpd: the one idle longer holds the accept lock and exits at its idle
+    # deadline; only then can the other run its ipc_idle timer (single_server.c:810-819)
+    b = start().session(30, duration=2, queue_id="AAA")  # ends T0+2
+    b.session(31, duration=2, queue_id="BBB")  # ends T0+4
+    b.tick(T0 + 9.5)
+    state, _gone, _alive = rewriters(b)
+    clients = state.trackers["postfix"].clients
+    # smtpd[30] asked at T0+1 and let go at T0+6; smtpd[31] waits for T0+2+10
+    assert "postfix/smtpd/30" not in clients and "postfix/smtpd/31" in clients
+    b.tick(T0 + 12.5)
+    state, _gone, _alive = rewriters(b)
+    assert "postfix/smtpd/31" not in state.trackers["postfix"].clients
