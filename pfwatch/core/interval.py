@@ -140,7 +140,7 @@ def _single_runs(
     earliest = now
     latest: float | None = now
     for low, high, left in stale:
-        earliest = max(earliest, min(low, now + max(left, 1) * SESSION))
+        earliest = max(earliest, min(low, now + SESSION) if left else min(low, now))
         if latest is not None:
             latest = None if not max_use or idle == math.inf else max(latest, high + left * idle)
     runs = [
@@ -265,12 +265,8 @@ def _multi_runs(
     last_message = tracker.last_use if tracker is not None and tracker.last_use else now
     hold, per_message = _client_hold(state, instance)
     earliest = let_go + idle
-    if max_use:
-        if held and count0 >= max_use:
-            earliest = let_go
-        else:
-            pauses = math.ceil(max(0, max_use - count0) / PAUSE_DISCONNECTS)
-            earliest = min(earliest, now + max(0, pauses - 1) * ipc_idle + hold)
+    if max_use:  # enough disconnects may come sooner than expected: at the next pause
+        earliest = min(earliest, let_go if held else now + hold)
     runs = []
     for rate, until in rates:
         zero = let_go + rng.uniform(0.0, res)
