@@ -180,6 +180,7 @@ class TruthRow:
     name: str
     first_seen: float
     gone_at: float | None = None
+    last_alive: float | None = None
 
 
 class TruthPoller(threading.Thread):
@@ -199,7 +200,7 @@ class TruthPoller(threading.Thread):
         alive = {p.pid for p in procs}
         with self.lock:
             for p in procs:
-                self.rows.setdefault(p.pid, TruthRow(p.name, now))
+                self.rows.setdefault(p.pid, TruthRow(p.name, now)).last_alive = now
             for pid, row in self.rows.items():
                 if row.gone_at is None and pid not in alive:
                     row.gone_at = now
@@ -276,7 +277,7 @@ class _Recorder:
     def __init__(self, pf: PostfixInstance, trace: Trace) -> None:
         self.pf, self.trace = pf, trace
         self.classifier = LogClassifier(reference_time=trace.reference_time)
-        self.offset = pf.log_offset()
+        self.offset = 0  # the whole log: the start-up probe session used up an smtpd use
         self.partial = b""
         self.engine = EngineState(settings=Settings(margin=MARGIN, max_idle=float(pf.max_idle)))
         self.lock = threading.Lock()
@@ -527,8 +528,10 @@ def score(trace: Trace) -> dict[str, Any]:
     """Per-trial measurements: truth and both engines' statements, relative to the edit."""
     plan = trace.plan
     at = trace.changed_at
+    _refine_truth(trace)
     truth: dict[str, float | None] = {}
     truth_log: dict[str, float | None] = {}
+    last_alive: dict[str, float] = {}
     for daemon in EDIT_DAEMONS[plan.edit]:
         gone = [trace.truth[p].gone_at for p, name in trace.stale_truth.items() if name == daemon]
         truth[daemon] = (
@@ -544,6 +547,10 @@ def score(trace: Trace) -> dict[str, Any]:
         ]
         known = [g for g in [truth[daemon], *maybe] if g is not None]
         truth_log[daemon] = None if truth[daemon] is None else max(known)
+        alive = [
+            trace.truth[p].last_alive or at for p, n in trace.stale_truth.items() if n == daemon
+        ]
+        last_alive[daemon] = max([at, *alive])
     result: dict[str, Any] = {
         "seed": plan.seed,
         "edit": plan.edit,
@@ -559,6 +566,7 @@ def score(trace: Trace) -> dict[str, Any]:
         "stale_truth": sorted(f"{n}[{p}]" for p, n in trace.stale_truth.items()),
         "truth": {d: _rel(t, at) for d, t in truth.items()},
         "truth_log": {d: _rel(t, at) for d, t in truth_log.items()},
+        "last_alive": {d: _rel(t, at) for d, t in last_alive.items()},
         "engines": {},
     }
     for name, with_proc in (("log", False), ("log+proc", True)):
@@ -584,6 +592,22 @@ def score(trace: Trace) -> dict[str, Any]:
         engine["live_at"] = _rel(live.get("live_at"), at) if live else None
         result["engines"][name] = engine
     return result
+
+
+def _refine_truth(trace: Trace) -> None:
+    """Both pollers are samples: a process is gone by the first poll of either that missed
+    it (the 20 ms truth poller can lag on a loaded machine; the recorder polls too)."""
+    polls = [e for target, e in trace.events if isinstance(e, ProcessTableSeen)]
+    for pid in trace.stale_truth:
+        row = trace.truth[pid]
+        alive = row.last_alive if row.last_alive is not None else row.first_seen
+        for poll in polls:
+            if any(p.pid == pid for p in poll.processes):
+                alive = max(alive, poll.at)
+            elif poll.at > alive and (row.gone_at is None or poll.at < row.gone_at):
+                row.gone_at = poll.at
+                break
+        row.last_alive = alive
 
 
 def _rel_interval(
