@@ -1,6 +1,6 @@
 """Randomized real-Postfix trials: random limits, traffic and edits, judged by /proc.
 
-One trial starts a private Postfix (:class:`~pfwatch.testing.instance.PostfixInstance`)
+One trial starts a private Postfix (:class:`~pfwatch.instance.local.PostfixInstance`)
 with a random ``max_idle``, ``max_use`` and ``default_process_limit``, drives Poisson SMTP
 traffic on loopback from several concurrent clients (steady phases, bursts and idle
 gaps), makes one random configuration edit in the middle of the traffic (an smtpd-read
@@ -18,7 +18,7 @@ stored trial can be scored again by a newer engine (``bench/calibration.py --rep
 
 Inputs: a seed (everything random derives from it: rerun a trial with the same seed).
 Outputs: :class:`Trace` (picklable) and :func:`score` rows (plain JSON data).
-Errors: :class:`~pfwatch.testing.instance.PostfixUnavailable` when Postfix cannot run
+Errors: :class:`~pfwatch.instance.local.PostfixUnavailable` when Postfix cannot run
 here; ``smtplib``/``OSError`` failures of single messages are counted, not raised.
 """
 
@@ -51,8 +51,8 @@ from pfwatch.events import (
     ProcessTableSeen,
     Tick,
 )
+from pfwatch.instance.local import PostfixInstance
 from pfwatch.maillog.reader import LogClassifier
-from pfwatch.testing.instance import PostfixInstance
 
 TRUTH_POLL = 0.02
 """Seconds between /proc polls of the truth."""

@@ -40,7 +40,7 @@ SLACK = 0.05
 
 @pytest.fixture(scope="module")
 def _available() -> None:
-    from pfwatch.testing.instance import unavailable_reason  # noqa: PLC0415
+    from pfwatch.instance.local import unavailable_reason  # noqa: PLC0415
 
     reason = unavailable_reason()
     if reason is not None:
