@@ -47,6 +47,7 @@ from pfwatch.events import (
     ConfigSnapshotTaken,
     Event,
     Finding,
+    LogEvent,
     ProcessInfo,
     ProcessTableSeen,
     Tick,
@@ -238,6 +239,8 @@ class Trace:
     failed: int = 0
     timed_out: bool = False
     maillog: str = ""
+    whole_log: bool = False
+    """The recorded stream starts at the first log line (earlier traces started later)."""
 
     def save(self, path: Path) -> None:
         path.write_bytes(pickle.dumps(self))
@@ -368,7 +371,9 @@ def run_trial(seed: int, *, base_dir: str | None = None, timeout: float = 120.0)
 
 
 def _drive(pf: PostfixInstance, plan: TrialPlan, timeout: float) -> Trace:
-    trace = Trace(plan=plan, reference_time=time.time(), change_id=f"trial-{plan.seed}")
+    trace = Trace(
+        plan=plan, reference_time=time.time(), change_id=f"trial-{plan.seed}", whole_log=True
+    )
     poller = TruthPoller(pf)
     poller.start()
     recorder = _Recorder(pf, trace)
@@ -480,9 +485,10 @@ def _engine_rows(trace: Trace, with_proc: bool) -> dict[str, Any]:
     at_edit: dict[str, dict[str, Any]] = {}
     live: dict[str, Any] = {}
     last = trace.events[-1][1].at if trace.events else trace.changed_at
+    events = [*_missed_start(trace), *trace.events]
     # the trial stopped reading once it had settled; the log had ended: let the margin pass
     ending: list[tuple[str, Event]] = [("all", Tick(at=last + MARGIN + 1.5))]
-    for target, event in [*trace.events, *ending]:
+    for target, event in [*events, *ending]:
         if target == "proc" and not with_proc:
             continue
         for finding in step(state, event):
@@ -508,6 +514,31 @@ def _engine_rows(trace: Trace, with_proc: bool) -> dict[str, Any]:
         "live": live,
         "status": change.status if change is not None else "missing",
     }
+
+
+def _missed_start(trace: Trace) -> list[tuple[str, Event]]:
+    """Lines an older trace did not record (before the trial began reading): the start-up
+    probe session, the set-up reload. Recovered from the kept maillog."""
+    if trace.whole_log:
+        return []
+    first = next((e for _, e in trace.events if isinstance(e, LogEvent)), None)
+    if first is None:
+        return []
+    classifier = LogClassifier(reference_time=trace.reference_time)
+    missed: list[tuple[str, Event]] = []
+    for line in trace.maillog.splitlines():
+        event = classifier.feed(line)
+        if event is None:
+            continue
+        if (event.at, event.kind, event.pid, event.daemon) == (
+            first.at,
+            first.kind,
+            first.pid,
+            first.daemon,
+        ):
+            return missed
+        missed.append(("all", event))
+    return []
 
 
 def _per_daemon(rows: list[dict[str, Any]], at: float) -> dict[str, dict[str, Any]]:
