@@ -47,7 +47,7 @@ SPREAD_SHORT = 0.8
 """Log-normal spread of the rate per run, plus this much more with no history."""
 STOP_SHARE = 0.12
 """Share of runs in which the traffic stops at once (it often does after a burst)."""
-PERSIST = 60.0
+PERSIST = 30.0
 """Mean seconds a traffic pattern goes on: each run's traffic stops after an exponential
 time with this mean (a process held by traffic is freed when it pauses)."""
 HORIZON = 3600.0
