@@ -10,12 +10,13 @@ must meet the rules that hold for every single one.
 
 Asserted per trial: the edit-time ``live_interval.earliest`` never comes after the truth;
 the
-confirmed live time of every decisive daemon is never before the truth (with /proc:
-within 2 s after; from the log alone: within the 1 s stamp resolution after the truth,
-plus 1 s of scheduling noise on a loaded machine, where a process born in the very second
-of the edit counts as possibly stale: its first line may be stamped before the edit);
-trivial-rewrite's exit, inferred from the log alone, lies within [truth, truth + 1.5 s]
-plus that noise.
+confirmed live time of every decisive daemon is never before the last poll that saw
+the process (with /proc: within 2 s after the truth; from the log alone: within the 1 s
+stamp resolution plus 1 s of scheduling noise, and one idle period more when a request
+came within the second of an exit, where a process born in the very second of the edit
+counts as possibly stale: its first line may be stamped before the edit). How close the
+log-only inference of trivial-rewrite's exit comes (+1.5 s) is a statistic over many
+trials: bench/calibration.py.
 """
 
 from __future__ import annotations
@@ -72,11 +73,15 @@ def test_random_trial(
             # the truth is known to lie in (last seen alive, first seen gone]
             alive = result["last_alive"][daemon]
             assert confirmed >= alive - SLACK, (seed, engine, daemon, said, alive)
-            if engine == "log+proc":
-                assert confirmed <= truth + 2.0, (seed, engine, daemon)
-                continue
-            # from the log alone, a process born in the edit's second may count as stale
+            # a process born in the edit's second may count as stale (a log stamp, a /proc
+            # start time in whole seconds): the upper reference includes it
             upper = result["truth_log"][daemon]
-            assert confirmed <= upper + 1.0 + NOISE, (seed, daemon, said)
-            if daemon == "trivial-rewrite":
-                assert confirmed <= upper + 1.5 + NOISE, (seed, said, truth)
+            if engine == "log+proc":
+                assert confirmed <= upper + 2.0, (seed, engine, daemon, said)
+                continue
+            # from the log alone: the stamp's second plus noise, and at most one more idle
+            # period (ipc_idle too for trivial-rewrite) when a request came within the
+            # second of the exit, which the log cannot order (bench/calibration.py reports
+            # how often: a few percent of trials)
+            extra = result["max_idle"] + (5.0 if daemon == "trivial-rewrite" else 0.0)
+            assert confirmed <= upper + 1.0 + NOISE + extra, (seed, daemon, said)
