@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pfwatch.check_report import _change_lines, change_dict
+from pfwatch.changewindow.check_report import _change_lines, change_dict
 from pfwatch.core.state import Change
 
 NOW = 1_700_000_000.0
