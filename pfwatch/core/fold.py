@@ -65,36 +65,30 @@ def step(state: EngineState, event: Event) -> list[Finding]:
             state.log_began_at = at
         if state.coarse_timestamps and at != int(at):
             state.coarse_timestamps = False
-            state.lookups.process_due = None  # every deadline moves a second earlier
     if at > state.now:  # noqa: PLR1730 - max() costs a call per event
         state.now = at
     due = state.next_due
     if due is None or state.now >= due:  # pm.advance's own test, saving a call per event
         pm.advance(state, state.now, findings)
     if isinstance(event, LogEvent):
-        if event.daemon in observe.MASTER_DAEMONS:
-            state.lookups.process_due = None  # a reload drains processes unregistered
         observe.apply_log(state, event, findings)
         if event.kind in observe.BIRTH_EVIDENCE and state.changes:
             stale.reconsider(state, f"{event.instance}/{event.daemon}/{event.pid}")
         if event.kind == "table_changed":
             confirm.table_rebuilt(state, event)
     elif isinstance(event, ProcessTableSeen):
-        state.lookups.process_due = None
         first = state.proc_seen_at is None
         observe.apply_proc(state, event, findings)
         if first:
             stale.proc_became_visible(state)
     elif isinstance(event, ConfigChanged):
         state.next_due = None  # limits may have changed: recompute every deadline
-        state.lookups.process_due = None
         if state.facts is None:
             state.facts = event.facts
             observe.refresh_services(state)
         confirm.open_change(state, event, findings)
     elif isinstance(event, ConfigSnapshotTaken):
         state.next_due = None
-        state.lookups.process_due = None
         state.facts = event.facts
         observe.refresh_services(state)
     elif isinstance(event, ConfigError):

@@ -133,28 +133,14 @@ def lookups(state: EngineState) -> Lookups:
         for proc in state.processes.values():
             if proc.daemon == "trivial-rewrite":
                 found.rewriters.setdefault(proc.instance, {})[proc.key] = proc
-            if follows_trackers(proc):
-                found.followers[proc.key] = proc
         found.built = True
     return found
 
 
-TRACKER_FOLLOWERS = frozenset({"trivial-rewrite", "proxymap", "scache", "verify"})
-"""Daemons whose idle deadline can follow their clients' connections (the trackers)."""
-
-
-def follows_trackers(proc: Process) -> bool:
-    """Whether the trackers (not only the process's own lines) move its deadline."""
-    return spec_for(proc.daemon).name in TRACKER_FOLLOWERS
-
-
 def registered(state: EngineState, proc: Process) -> None:
     """Record in the lookups that ``proc`` is alive again (in ``state.processes``)."""
-    index = lookups(state)
     if proc.daemon == "trivial-rewrite":
-        index.rewriters.setdefault(proc.instance, {})[proc.key] = proc
-    if follows_trackers(proc):
-        index.followers[proc.key] = proc
+        lookups(state).rewriters.setdefault(proc.instance, {})[proc.key] = proc
 
 
 def process_key(instance: str, daemon: str, pid: int) -> str:
@@ -250,7 +236,6 @@ def exited(  # noqa: PLR0917 - mirrors the fields of a process_exited finding
     index.exited_keys.add(proc.key)
     if proc.daemon == "trivial-rewrite":
         index.rewriters.get(proc.instance, {}).pop(proc.key, None)
-    index.followers.pop(proc.key, None)
     if len(state.history) > state.settings.history_limit:
         del state.history[: len(state.history) - state.settings.history_limit]
     for tracker in state.trackers.values():
@@ -401,10 +386,7 @@ def schedule(state: EngineState, proc: Process) -> None:
 
 def schedule_idle(state: EngineState, proc: Process, idle: float | None) -> None:
     """:func:`schedule` with the process's ``max_idle`` (from :func:`limits`) at hand."""
-    index = state.lookups
-    process_due = index.process_due if index.built else None
-    # process_due >= next_due: a deadline after it moves neither
-    due = process_due if process_due is not None else state.next_due
+    due = state.next_due
     if due is not None:
         delay = 0.0
         if not proc.draining:
@@ -417,10 +399,7 @@ def schedule_idle(state: EngineState, proc: Process, idle: float | None) -> None
     found = _deadline(state, proc)
     if found is not None:
         base, delay, _ = found
-        when = base + delay + state.resolution() + state.settings.margin
-        _touch_due(state, when)
-        if process_due is not None and when < process_due and proc.key not in index.followers:
-            index.process_due = when
+        _touch_due(state, base + delay + state.resolution() + state.settings.margin)
 
 
 def contacts_rewrite(state: EngineState, client: Process, ev: LogEvent) -> bool:
@@ -475,10 +454,7 @@ def client_use(state: EngineState, client: Process, at: float, findings: list[Fi
     if held is not None and at - held[0] >= ttl:
         tracker.disconnects += 1
         held = None
-    if held is None:
-        tracker.clients[client.key] = [at, at]
-    else:
-        held[1] = at  # [connected_at, last_use]: the connection is reused
+    tracker.clients[client.key] = [held[0] if held else at, at]
     tracker.zero_since = tracker.last_gone = None
     tracker.last_use = at
     let_go = at + ipc_idle
@@ -616,23 +592,12 @@ def advance(state: EngineState, now: float, findings: list[Finding]) -> None:
     """Turn silence up to ``now`` into inferred exits (never before latest + margin)."""
     if state.next_due is not None and now < state.next_due:
         return
-    index = lookups(state)
     authoritative = state.proc_authoritative()  # exits below change neither now nor polls
-    # Often only a client of trivial-rewrite is due (ipc_idle after each use): when no
-    # other process's deadline has come (process_due, see Lookups), only the processes
-    # whose deadlines follow their clients (the followers) need to be looked at.
-    registered_due = index.process_due
-    partial = registered_due is not None and now < registered_due and not authoritative
     state.next_due = None
     advance_trackers(state, now)
     margin = state.settings.margin
     res = state.resolution()
-    if partial:
-        procs = list(index.followers.values())  # in the order of state.processes
-    else:
-        procs = list(state.processes.values())
-        index.process_due = NEVER  # lowered below by every touch, schedule's too
-    for proc in procs:
+    for proc in list(state.processes.values()):
         if authoritative and not proc.inferred:
             # /proc decides; should the polls stop, inference takes over again
             _touch_due(state, (state.proc_seen_at or now) + state.settings.proc_fresh)
@@ -681,12 +646,5 @@ def advance(state: EngineState, now: float, findings: list[Finding]) -> None:
             )
         else:
             _touch_due(state, latest + margin)
-            due = index.process_due
-            if due is not None and latest + margin < due and proc.key not in index.followers:
-                index.process_due = latest + margin
-    if partial:
-        _touch_due(state, index.process_due)
-    elif authoritative:
-        index.process_due = None
     if state.next_due is None:
         state.next_due = NEVER

@@ -198,14 +198,6 @@ class Lookups:
     """Keys of every process moved to the history (a superset: trimmed ones stay)."""
     rewriters: dict[str, dict[str, Process]] = field(default_factory=dict)
     """Live trivial-rewrite processes per instance, by key."""
-    followers: dict[str, Process] = field(default_factory=dict)
-    """Live processes whose deadlines follow their clients (trivial-rewrite, proxymap,
-    scache, verify), by key, in the order of ``processes``."""
-    process_due: float | None = None
-    """The earliest deadline of any process but the followers as the process model last
-    registered it (``next_due`` also holds the trackers'); None when unknown: after an
-    event that may bring a deadline forward unregistered (a master line, a /proc poll, a
-    configuration, sub-second timestamps)."""
 
 
 @dataclass
