@@ -15,7 +15,8 @@ Installed with pfwatch, so operators can test their own configurations too::
 
 Fixtures: ``postfix_factory`` (callable taking :class:`PostfixInstance` keyword options,
 returning a started instance; all are closed at teardown) and ``postfix_instance`` (one
-started instance, options from the ``postfix_options`` marker). Command-line options:
+started instance, options from the ``postfix_options`` marker; a test marked
+``local_backend_only(reason)`` is skipped with the docker backend). Command-line options:
 ``--postfix-backend=local|docker`` (default ``$PFWATCH_POSTFIX_BACKEND`` or ``local``) and
 ``--postfix-keep`` (keep each instance's directory for inspection) and
 ``--postfix-reap-orphans`` (first remove instances whose creating process died). Every
@@ -72,6 +73,11 @@ def pytest_configure(config: pytest.Config) -> None:
         "postfix_options(**kwargs): PostfixInstance options for the postfix_instance fixture",
     )
     config.addinivalue_line("markers", "postfix: uses a real Postfix instance (pfwatch.testing)")
+    config.addinivalue_line(
+        "markers",
+        "local_backend_only(reason): looks at this host's processes; skipped with the docker "
+        "backend, whose pids belong to the container",
+    )
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -113,6 +119,9 @@ def _new_instance(backend: str, keep: bool, options: dict[str, Any]) -> PostfixI
 def postfix_factory(request: pytest.FixtureRequest) -> Iterator[PostfixFactory]:
     """Start any number of private instances; every one is stopped and removed afterwards."""
     backend = str(request.config.getoption("--postfix-backend"))
+    local_only = request.node.get_closest_marker("local_backend_only")
+    if local_only is not None and backend != "local":
+        pytest.skip(f"{backend} backend: {local_only.args[0] if local_only.args else ''}")
     keep = bool(request.config.getoption("--postfix-keep"))
     started: list[PostfixInstance] = []
 
