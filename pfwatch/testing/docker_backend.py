@@ -226,7 +226,13 @@ class DockerPostfixInstance(PostfixInstance):
         """The container's live processes (zombies, i.e. exited but unreaped, left out)."""
         if self._container is None:
             return []
-        listing = parse_proc_listing(self.run(["sh", "-c", PROC_LISTING_SCRIPT]).stdout)
+        try:
+            text = self.run(["sh", "-c", PROC_LISTING_SCRIPT]).stdout
+        except (_docker().errors.APIError, subprocess.CalledProcessError):
+            if self._container is None:  # closed meanwhile (a poller in another thread)
+                return []
+            raise
+        listing = parse_proc_listing(text)
         return [entry for entry in listing if entry.state != "Z"]
 
     def _master_in(self, listing: list[ProcEntry]) -> int | None:
@@ -284,7 +290,7 @@ class DockerPostfixInstance(PostfixInstance):
             if self._container is not None:
                 self.stop()
         finally:
-            if self._container is not None:
-                self._container.stop()  # removes the container and its anonymous volumes
-                self._container = None
+            container, self._container = self._container, None
+            if container is not None:
+                container.stop()  # removes the container and its anonymous volumes
             super().close()
