@@ -34,7 +34,10 @@ size_of() { docker image inspect -f '{{.Size}}' "$1" | awk '{printf "%.1f MB", $
 t0=$(seconds)
 rm -rf .build/wheels
 mkdir -p .build/wheels
-"$PY" -m pip wheel --quiet --disable-pip-version-check --wheel-dir .build/wheels . \
+# Fixed zip time stamps: the same sources give the same wheel, so the image layers that
+# install it stay cached.
+SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-315532800} \
+  "$PY" -m pip wheel --quiet --disable-pip-version-check --wheel-dir .build/wheels . \
   >.build/wheels.log 2>&1 || { cat .build/wheels.log >&2; exit 1; }
 report "wheels (pip wheel .)" "$(since "$t0")" "$(ls .build/wheels | wc -l) wheels"
 
