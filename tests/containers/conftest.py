@@ -1,7 +1,9 @@
 """Fixtures of the container tests: the engine check and per-test container cleanup.
 
-A test that fails gets the state and log of every container it started printed (captured
-output of the teardown); every container is removed, pass or fail.
+Without an engine (or the images) the tests marked ``docker`` are left out with ONE line
+in the summary saying why; under CI (``CI`` true) they run and fail instead. A test that
+fails gets the state and log of every container it started printed (captured output of
+the teardown); every container is removed, pass or fail.
 """
 
 from __future__ import annotations
@@ -10,10 +12,38 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.containers.engine import PFWATCH_IMAGE, POSTFIX_IMAGE, Containers, require_engine
+from tests.containers.engine import (
+    PFWATCH_IMAGE,
+    POSTFIX_IMAGE,
+    Containers,
+    engine_problem,
+    in_ci,
+    require_engine,
+)
+
+MISSING = pytest.StashKey[tuple[str, int]]()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    wanted = [item for item in items if item.get_closest_marker("docker")]
+    if not wanted or in_ci():
+        return
+    problem = engine_problem(PFWATCH_IMAGE, POSTFIX_IMAGE)
+    if problem is None:
+        return
+    config.hook.pytest_deselected(items=wanted)
+    items[:] = [item for item in items if not item.get_closest_marker("docker")]
+    config.stash[MISSING] = (problem, len(wanted))
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    if MISSING in config.stash:
+        problem, count = config.stash[MISSING]
+        terminalreporter.write_line(f"SKIPPED {count} container tests: {problem}", yellow=True)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -27,9 +57,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 FAILED = pytest.StashKey[bool]()
 
 
-@pytest.fixture
-def containers(request: pytest.FixtureRequest) -> Iterator[Containers]:
+@pytest.fixture(scope="session")
+def docker_engine() -> None:
+    """The engine and both images, checked once: without them every container test skips
+    (fails under CI) with the same single line."""
     require_engine(PFWATCH_IMAGE, POSTFIX_IMAGE)
+
+
+@pytest.fixture
+def containers(request: pytest.FixtureRequest, docker_engine: None) -> Iterator[Containers]:
     group = Containers(f"pfwatch-test-{uuid.uuid4().hex[:8]}")
     try:
         yield group

@@ -31,12 +31,12 @@ SIDECAR_UID = 65532
 T = TypeVar("T")
 
 
-def _in_ci() -> bool:
+def in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
 
 
 def _unavailable(reason: str) -> None:
-    if _in_ci():
+    if in_ci():
         pytest.fail(f"container tests: {reason} (CI is set: scripts/test.sh must provide it)")
     pytest.skip(f"container tests: {reason}")
 
@@ -49,16 +49,24 @@ def docker(
     )
 
 
-def require_engine(*images: str) -> None:
-    """Skip (fail under CI) with one line unless the engine answers and the images exist."""
+def engine_problem(*images: str) -> str | None:
+    """Why the container tests cannot run here (no client, no engine, an image missing)."""
     if shutil.which("docker") is None:
-        _unavailable("no docker client (run bash scripts/test.sh to install the engine)")
+        return "no docker client (bash scripts/test.sh installs the engine)"
     info = docker("info", "--format", "{{.ServerVersion}}", check=False, timeout=30)
     if info.returncode != 0:
-        _unavailable("no Docker engine answers (bash scripts/docker-setup.sh starts one)")
+        return "no Docker engine answers (bash scripts/docker-setup.sh starts one)"
     for image in images:
         if docker("image", "inspect", image, check=False).returncode != 0:
-            _unavailable(f"image {image} missing (bash scripts/build-images.sh builds it)")
+            return f"image {image} missing (bash scripts/build-images.sh builds it)"
+    return None
+
+
+def require_engine(*images: str) -> None:
+    """Skip (fail under CI) unless the engine answers and the images exist."""
+    problem = engine_problem(*images)
+    if problem is not None:
+        _unavailable(problem)
 
 
 class ContainerDied(AssertionError):

@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from pfwatch.testing.instance import free_port
-from tests.containers.engine import PFWATCH_IMAGE, POSTFIX_IMAGE, Containers, docker, require_engine
+from tests.containers.engine import PFWATCH_IMAGE, POSTFIX_IMAGE, Containers, docker
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -80,8 +80,7 @@ class Project:
 
 
 @pytest.fixture
-def project() -> Iterator[Project]:
-    require_engine(PFWATCH_IMAGE, POSTFIX_IMAGE)
+def project(docker_engine: None) -> Iterator[Project]:
     up = Project()
     try:
         yield up

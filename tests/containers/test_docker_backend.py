@@ -15,13 +15,12 @@ import os
 import pytest
 
 from pfwatch.testing.docker_backend import RYUK_ENV, DockerPostfixInstance
-from tests.containers.engine import POSTFIX_IMAGE, docker, require_engine
+from tests.containers.engine import docker
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 
-def test_docker_backend_runs_postfix_on_the_host_network_and_cleans_up() -> None:
-    require_engine(POSTFIX_IMAGE)
+def test_docker_backend_runs_postfix_on_the_host_network_and_cleans_up(docker_engine: None) -> None:
     pf = DockerPostfixInstance(max_idle=2)
     try:
         pf.start()

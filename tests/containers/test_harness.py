@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.containers.engine import POSTFIX_IMAGE, ContainerDied, Containers, docker, require_engine
+from tests.containers.engine import POSTFIX_IMAGE, ContainerDied, Containers, docker
 
 pytestmark = pytest.mark.docker
 
 
-def test_a_container_dying_mid_test_fails_with_its_log_and_is_removed() -> None:
-    require_engine(POSTFIX_IMAGE)
+def test_a_container_dying_mid_test_fails_with_its_log_and_is_removed(docker_engine: None) -> None:
     group = Containers("pfwatch-test-harness")
     try:
         name = group.run("dies", POSTFIX_IMAGE, "sh", "-c", "echo last words; sleep 1; exit 3")
