@@ -69,11 +69,12 @@ class Sidecar:
         for name in ("main.cf", "master.cf", "access"):  # past Postfix's 2 s cool-down
             os.utime(self.config / name, (os.path.getmtime(self.config / name) - 5,) * 2)
 
-    def postconf(self, **params: str) -> None:
+    def postconf(self, *, in_place: bool = False, **params: str) -> None:
+        """Set main.cf parameters, by rename (default) or rewriting the file in place."""
         lines = (self.config / "main.cf").read_text().splitlines()
         kept = [line for line in lines if line.split("=")[0].strip() not in params]
         kept += [f"{name} = {value}" for name, value in params.items()]
-        (self.config / "main.cf").write_text("\n".join(kept) + "\n")
+        self.write("main.cf", "\n".join(kept) + "\n", in_place=in_place)
 
     def write(self, name: str, text: str, *, in_place: bool = False) -> None:
         path = self.config / name
