@@ -130,26 +130,42 @@ def test_sidecar_end_to_end(containers: Containers) -> None:
     _, delay_in_place = wait_live(side, second, stale_pids(second))
     assert "ESMTP third" in side.banner()
 
-    # -- a table edited without postmap: pending, needs postmap; postmap makes it live
-    side.send_mail()  # an smtpd that opened the old table, now idle
+    # -- a table edited without postmap: pending, needs postmap. postmap then rebuilds it,
+    # but the smtpd serving a session keeps the old table until the session ends
+    session = side.session()
     since = len(side.events())
     side.write("access", "blocked@client.test REJECT\nspam@client.test REJECT\n")
     table = group.wait_for(lambda: side.find("change_detected", since), "table source edit")[0]
     assert table["tables"] == ["hash:/etc/postfix/access"] and table["needs"] == ["postmap"]
+    busy = set(side.daemons("smtpd"))
+    assert busy <= stale_pids(table), (busy, table["stale_processes"])
     time.sleep(1.1)  # Berkeley DB change detection compares whole-second mtimes
-    postmapped = time.time()
     group.exec(side.postfix, "postmap", "hash:/etc/postfix/access")
-    _, delay_table = wait_live(side, table, stale_pids(table), since=postmapped)
     rebuilt = group.wait_for(
         lambda: [
             e for e in side.find("change_detected", since) if e["change_id"] != table["change_id"]
         ],
         "the rebuilt access.db as a change",
     )[0]
-    assert rebuilt["needs"] == []
-    wait_live(side, rebuilt, stale_pids(rebuilt))
+    assert rebuilt["needs"] == [] and busy <= stale_pids(rebuilt), rebuilt
+    time.sleep(2)
+    assert side.find("change_live", since) == [], "live while the session's smtpd still runs"
+    session_end = time.time()
+    session.quit()
+    # An smtpd checks its tables before it accepts the next client and exits if they
+    # changed (pre_accept, src/smtpd/smtpd.c): the end of the session makes the edit live
+    # although the process stays until the next connection or max_idle.
+    live = group.wait_for(
+        lambda: side.find("change_live", since, change_id=table["change_id"]), "table live"
+    )[0]
+    delay_table = time.time() - session_end
+    assert "session_end" in live["explanation"] and live["made_live_by"].endswith(
+        tuple(f"/{pid}" for pid in busy)
+    ), live
+    group.wait_for(lambda: side.find("change_live", since, change_id=rebuilt["change_id"]), "db")
     with pytest.raises(smtplib.SMTPRecipientsRefused):  # the rebuilt table is in force
         side.send_mail(sender="spam@client.test")
+    group.wait_for(lambda: not busy & set(side.daemons("smtpd")), "the old smtpd restarted")
 
     # -- postfix reload through docker exec, then mail
     since = len(side.events())
@@ -212,8 +228,8 @@ def test_sidecar_end_to_end(containers: Containers) -> None:
         f"(psutil's whole-second start time says {psutil_view:+.3f}s)"
     )
     print(
-        "confirmation delay in containers (last stale exit, or postmap, seen -> change_live "
+        "confirmation delay in containers (last stale exit, or session end, seen -> change_live "
         "seen): "
-        f"rename {delay_rename:.2f}s, in place {delay_in_place:.2f}s, table (postmap) "
+        f"rename {delay_rename:.2f}s, in place {delay_in_place:.2f}s, table (postmap + session) "
         f"{delay_table:.2f}s, after restart {delay_restart:.2f}s; max_idle {MAX_IDLE}s"
     )
