@@ -37,6 +37,7 @@ if [ "$containers" = 1 ]; then
 fi
 
 .venv/bin/ruff check pfwatch grammars tests bench
+.venv/bin/ruff format --check pfwatch grammars tests bench
 .venv/bin/mypy
 .venv/bin/python -m pytest "$@"
 if [ "$containers" = 1 ] && [ $# -eq 0 ]; then

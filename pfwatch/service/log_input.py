@@ -32,7 +32,7 @@ from pfwatch.errors import SourceUnavailable, StateError
 from pfwatch.events import LogEvent
 from pfwatch.maillog.classify import UNRECOGNIZED
 from pfwatch.maillog.reader import LogClassifier
-from pfwatch.sinks.metrics import SourceStatus
+from pfwatch.sources.base import SourceStatus
 from pfwatch.sources.follow import Follower
 from pfwatch.sources.journald import JournalSource
 from pfwatch.sources.position import FilePosition

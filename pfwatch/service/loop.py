@@ -58,7 +58,8 @@ from pfwatch.settings import Settings
 from pfwatch.sinks.base import FanOut, Sink
 from pfwatch.sinks.events_json import EventsJsonSink
 from pfwatch.sinks.http import HttpEndpoint, health_from
-from pfwatch.sinks.metrics import MetricsSnapshot, PfwatchMetrics, SourceStatus
+from pfwatch.sinks.metrics import MetricsSnapshot, PfwatchMetrics
+from pfwatch.sources.base import SourceStatus
 from pfwatch.sources.files import DirectoryWatcher
 from pfwatch.store.outbox import Outbox, state_error_finding
 from pfwatch.store.sqlite import StateStore

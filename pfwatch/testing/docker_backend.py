@@ -33,8 +33,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from pfwatch.instance.local import PostfixInstance, PostfixUnavailable, ProcessInfo
 from pfwatch.sources.procfs import boot_time
-from pfwatch.testing.instance import PostfixInstance, PostfixUnavailable, ProcessInfo
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
 IMAGE_ENV = "PFWATCH_POSTFIX_IMAGE"

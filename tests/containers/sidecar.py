@@ -18,7 +18,7 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from pfwatch.testing.instance import free_port
+from pfwatch.instance.local import free_port
 from tests.containers.conftest import owned_by_sidecar
 from tests.containers.engine import PFWATCH_IMAGE, POSTFIX_IMAGE, Containers, docker
 

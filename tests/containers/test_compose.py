@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pfwatch.testing.instance import free_port
+from pfwatch.instance.local import free_port
 from tests.containers.engine import PFWATCH_IMAGE, POSTFIX_IMAGE, Containers, docker
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]

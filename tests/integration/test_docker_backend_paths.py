@@ -16,9 +16,9 @@ from typing import Any
 import psutil
 import pytest
 
+from pfwatch.instance.local import unavailable_reason
 from pfwatch.sources.procfs import start_time
 from pfwatch.testing import docker_backend as db
-from pfwatch.testing.instance import unavailable_reason
 from pfwatch.testing.plugin import unavailable
 
 pytestmark = pytest.mark.postfix

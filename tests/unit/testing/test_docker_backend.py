@@ -9,10 +9,10 @@ from pathlib import Path
 import psutil
 import pytest
 
+from pfwatch.instance.layout import main_cf_params, render_master_cf
+from pfwatch.instance.local import PostfixUnavailable
 from pfwatch.sources.procfs import start_time
 from pfwatch.testing import docker_backend as db
-from pfwatch.testing.instance import PostfixUnavailable
-from pfwatch.testing.layout import main_cf_params, render_master_cf
 
 
 def test_container_layout_is_the_local_one_on_loopback_with_the_sink() -> None:
