@@ -33,9 +33,16 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 if ! docker info >/dev/null 2>&1; then
+  # An engine still shutting down holds its pid file: wait for it to go (a stale file
+  # whose process is gone is replaced by dockerd itself).
+  for _ in $(seq 1 30); do
+    old_pid=$(cat /var/run/docker.pid 2>/dev/null || true)
+    [ -n "$old_pid" ] && kill -0 "$old_pid" 2>/dev/null || break
+    sleep 1
+  done
   echo "docker-setup: starting dockerd (log: $DOCKERD_LOG)" >&2
-  $SUDO setsid nohup dockerd --bridge=none --iptables=false --ip-masq=false \
-    >"$DOCKERD_LOG" 2>&1 </dev/null &
+  $SUDO sh -c 'exec setsid nohup dockerd --bridge=none --iptables=false --ip-masq=false \
+    >"$1" 2>&1 </dev/null' dockerd "$DOCKERD_LOG" &
   for _ in $(seq 1 60); do
     docker info >/dev/null 2>&1 && break
     sleep 0.5
