@@ -47,6 +47,7 @@ from pfwatch.events import (
     LogEvent,
     Tick,
 )
+from pfwatch.knowledge import releases
 from pfwatch.logging import Format, configure_logging, get_logger, redactor
 from pfwatch.sdnotify import notify, watchdog_interval
 from pfwatch.service import events_file, startup
@@ -112,6 +113,7 @@ class WatchService:
         self.store: StateStore | None = None
         self.http: HttpEndpoint | None = None
         self.address: tuple[str, int] | None = None
+        self._release = releases.startup_summary()
 
     # -- public -------------------------------------------------------------------------
 
@@ -244,6 +246,7 @@ class WatchService:
                     "journal": self.settings.journal,
                     "state_dir": str(self.settings.state_dir),
                     "listen": f"{host}:{port}",
+                    "postfix_release": self._release,
                 },
             ),
         )
@@ -424,6 +427,7 @@ class WatchService:
                     "config_dir": str(self.settings.config_dir),
                     "maillog": str(self.settings.maillog) if self.settings.maillog else None,
                     "state_dir": str(self.settings.state_dir),
+                    "postfix_release": self._release,
                 },
             )
 

@@ -16,8 +16,10 @@ Installed with pfwatch, so operators can test their own configurations too::
 Fixtures: ``postfix_factory`` (callable taking :class:`PostfixInstance` keyword options,
 returning a started instance; all are closed at teardown) and ``postfix_instance`` (one
 started instance, options from the ``postfix_options`` marker; a test marked
-``local_backend_only(reason)`` is skipped with the docker backend). Command-line options:
-``--postfix-backend=local|docker`` (default ``$PFWATCH_POSTFIX_BACKEND`` or ``local``) and
+``not_in_container(reason)`` is skipped with the docker backend). Command-line options:
+``--postfix-backend=local|docker|chroot-SUITE`` (default ``$PFWATCH_POSTFIX_BACKEND`` or
+``local``; chroot-bullseye, chroot-bookworm and chroot-trixie run Postfix 3.5, 3.7 and 3.10
+from the cached chroots of :mod:`pfwatch.testing.chroot_backend`) and
 ``--postfix-keep`` (keep each instance's directory for inspection) and
 ``--postfix-reap-orphans`` (first remove instances whose creating process died). Every
 test using one of the fixtures gets the ``postfix`` marker (select with ``-m``).
@@ -37,7 +39,7 @@ import pytest
 
 from pfwatch.instance.local import PostfixInstance, PostfixUnavailable, reap_orphans
 
-BACKENDS = ("local", "docker")
+BACKENDS = ("local", "docker", "chroot-bullseye", "chroot-bookworm", "chroot-trixie")
 
 PostfixFactory = Callable[..., PostfixInstance]
 
@@ -48,7 +50,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--postfix-backend",
         choices=BACKENDS,
         default=os.environ.get("PFWATCH_POSTFIX_BACKEND", "local"),
-        help="where test instances run: host binaries (local, root) or a container (docker)",
+        help="where test instances run: host binaries (local, root), a container (docker) or "
+        "another Debian release's Postfix in a cached chroot (chroot-SUITE, root)",
     )
     group.addoption(
         "--postfix-reap-orphans",
@@ -75,8 +78,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "postfix: uses a real Postfix instance (pfwatch.testing)")
     config.addinivalue_line(
         "markers",
-        "local_backend_only(reason): looks at this host's processes; skipped with the docker "
-        "backend, whose pids belong to the container",
+        "not_in_container(reason): needs Postfix's pids to be this host's; skipped with the "
+        "docker backend, whose pids belong to the container",
     )
 
 
@@ -112,6 +115,10 @@ def _new_instance(backend: str, keep: bool, options: dict[str, Any]) -> PostfixI
         from pfwatch.testing.docker_backend import DockerPostfixInstance  # noqa: PLC0415
 
         return DockerPostfixInstance(**options)
+    if backend.startswith("chroot-"):
+        from pfwatch.testing.chroot_backend import ChrootPostfixInstance  # noqa: PLC0415
+
+        return ChrootPostfixInstance(backend.removeprefix("chroot-"), **options)
     return PostfixInstance(**options)
 
 
@@ -119,9 +126,9 @@ def _new_instance(backend: str, keep: bool, options: dict[str, Any]) -> PostfixI
 def postfix_factory(request: pytest.FixtureRequest) -> Iterator[PostfixFactory]:
     """Start any number of private instances; every one is stopped and removed afterwards."""
     backend = str(request.config.getoption("--postfix-backend"))
-    local_only = request.node.get_closest_marker("local_backend_only")
-    if local_only is not None and backend != "local":
-        pytest.skip(f"{backend} backend: {local_only.args[0] if local_only.args else ''}")
+    host_only = request.node.get_closest_marker("not_in_container")
+    if host_only is not None and backend == "docker":
+        pytest.skip(f"docker backend: {host_only.args[0] if host_only.args else ''}")
     keep = bool(request.config.getoption("--postfix-keep"))
     started: list[PostfixInstance] = []
 
