@@ -70,7 +70,7 @@ fi
 if [ "$containers" = 1 ] && [ $# -eq 0 ]; then
   echo "pfwatch: the real-Postfix fixture tests with the docker backend" >&2
   .venv/bin/python -m pytest -q --postfix-backend=docker tests/integration/test_fixture.py \
-    tests/integration/test_lifecycle_realpostfix.py tests/integration/test_maillog_realpostfix.py
+    tests/integration/test_lifecycle_realpostfix.py
 fi
 
 # The lifecycle acceptance scenarios again on each release of the matrix (~2.5 min each), for
