@@ -28,7 +28,7 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO, cast
@@ -57,8 +57,10 @@ from pfwatch.service.status import LastEvents, SourceHealth, metrics_snapshot, s
 from pfwatch.settings import Settings
 from pfwatch.sinks.base import FanOut, Sink
 from pfwatch.sinks.events_json import EventsJsonSink
-from pfwatch.sinks.http import HttpEndpoint, health_from
+from pfwatch.sinks.http import HttpEndpoint, health_from, is_loopback
+from pfwatch.sinks.httpserver import Limits
 from pfwatch.sinks.metrics import MetricsSnapshot, PfwatchMetrics, SourceStatus
+from pfwatch.sinks.webconfig import WebConfig
 from pfwatch.sources.files import DirectoryWatcher
 from pfwatch.store.outbox import Outbox, state_error_finding
 from pfwatch.store.sqlite import StateStore
@@ -81,6 +83,9 @@ class WatchOptions:
     """Log bytes read per cycle at most: small batches keep peak memory (RSS) low."""
     health_every: float = 1.0
     journalctl: str = "journalctl"
+    web_config: WebConfig | None = None
+    """TLS and basic auth of the endpoint (``--web-config``), loaded before start-up."""
+    http_limits: Limits = field(default_factory=Limits)
     keep_settled_changes: int = 32
     """Live or superseded changes kept in the engine state (the store keeps them all)."""
 
@@ -210,8 +215,17 @@ class WatchService:
             lambda: health_from(self._metrics_snapshot()),
             host=self.settings.listen_host,
             port=self.settings.listen_port,
+            web_config=self.options.web_config,
+            limits=self.options.http_limits,
         ).start()
         self.address = self.http.address
+        web = self.options.web_config
+        if not is_loopback(self.settings.listen_host) and (web is None or web.auth is None):
+            self.log.warning(
+                "listen_unprotected",
+                listen=self.settings.listen,
+                message="the endpoint listens beyond loopback without basic auth (--web-config)",
+            )
 
     def _install_signals(self) -> None:
         if threading.current_thread() is not threading.main_thread():
