@@ -2,7 +2,9 @@
 
 Which log kinds (see the LogEvent.kind contract) open or close sessions, prove use,
 or show an exit; a new pid of a one-process service retires the old one; /proc polls
-give exact births and exits. Master and postfix-script lines go to
+give exact births and exits, and while they are fresh a logged exit waits for /proc to
+confirm it (a line claiming the exit of a process /proc still shows a few seconds later
+becomes ``log_line_untrusted``). Master and postfix-script lines go to
 :mod:`pfwatch.core.master_events`. Pure: no I/O, no clock. Inputs: the state, one
 event. Outputs: state mutations and appended findings. Errors: none.
 """
@@ -30,6 +32,9 @@ SESSION_CLOSE = frozenset(
 CLIENT_USE = frozenset({"message_activity", "noqueue", "session_disconnect", "session_abort"})
 MASTER_DAEMONS = frozenset({"master", "postfix-script"})
 RECENT_EXITS = 512
+EXIT_CLAIM_GRACE = 3.0
+"""Seconds a process may stay in /proc after a log line said it exits (it logs, then
+cleans up and exits; a poll runs every second)."""
 BIRTH_EVIDENCE = SESSION_OPEN | {
     "verbose_process_generation",
     "verbose_daemon_started",
@@ -248,64 +253,43 @@ def _session_closed(state: EngineState, proc: Process, at: float, findings: list
         )
 
 
+def _exit_claim(ev: LogEvent) -> tuple[str, str] | None:
+    """The exit reason and note a log line states, or None when it states no exit."""
+    kind = ev.kind
+    if kind == "verbose_idle_timeout":
+        return "idle_timeout", '"idle timeout -- exiting" (-v; src/master/single_server.c:268-269)'
+    if kind in ("table_changed", "table_changed_draining"):
+        table = ev.fields.get("table", "?")
+        how = "drains in the background" if kind == "table_changed_draining" else "exits"
+        return "table_changed", (
+            f"table {table} changed: the process {how} before its next request "
+            "(src/util/dict.c:583-609)"
+        )
+    if kind == "verbose_master_disconnect":
+        mode = ev.fields.get("mode", "exiting")
+        return "reload", f'"master disconnect -- {mode}" (-v; single_server.c:259-260)'
+    if kind == "verbose_retire":
+        return "use_limit", '"time to retire" (-v; single_server.c:250-251)'
+    if kind == "diagnostic" and ev.fields.get("severity") in ("fatal", "panic"):
+        return "crash", f"{ev.fields.get('severity')}: {ev.fields.get('text', '')}"[:200]
+    return None
+
+
 def _observed_exit(
     state: EngineState, proc: Process, ev: LogEvent, findings: list[Finding]
 ) -> None:
-    kind = ev.kind
-    if kind == "verbose_idle_timeout":
-        pm.exited(
-            state,
-            proc,
-            ev.at,
-            "idle_timeout",
-            "observed",
-            '"idle timeout -- exiting" (-v; src/master/single_server.c:268-269)',
-            findings,
-        )
-    elif kind in ("table_changed", "table_changed_draining"):
-        table = ev.fields.get("table", "?")
-        how = "drains in the background" if kind == "table_changed_draining" else "exits"
-        pm.exited(
-            state,
-            proc,
-            ev.at,
-            "table_changed",
-            "observed",
-            f"table {table} changed: the process {how} before its next request "
-            "(src/util/dict.c:583-609)",
-            findings,
-        )
-    elif kind == "verbose_master_disconnect":
-        pm.exited(
-            state,
-            proc,
-            ev.at,
-            "reload",
-            "observed",
-            f'"master disconnect -- {ev.fields.get("mode", "exiting")}" (-v; '
-            "single_server.c:259-260)",
-            findings,
-        )
-    elif kind == "verbose_retire":
-        pm.exited(
-            state,
-            proc,
-            ev.at,
-            "use_limit",
-            "observed",
-            '"time to retire" (-v; single_server.c:250-251)',
-            findings,
-        )
-    elif kind == "diagnostic" and ev.fields.get("severity") in ("fatal", "panic"):
-        pm.exited(
-            state,
-            proc,
-            ev.at,
-            "crash",
-            "observed",
-            f"{ev.fields.get('severity')}: {ev.fields.get('text', '')}"[:200],
-            findings,
-        )
+    claim = _exit_claim(ev)
+    if claim is None:
+        return
+    reason, note = claim
+    if state.proc_authoritative() and not proc.inferred:
+        # Any local user can write a line like this one: while /proc shows the process,
+        # the line only announces the exit; the next poll that misses it confirms it.
+        if proc.exit_claim_at is None:
+            proc.exit_claim_at, proc.exit_claim_reason, proc.exit_claim_note = ev.at, reason, note
+            proc.exit_claim_drains = ev.kind == "table_changed_draining"
+        return
+    pm.exited(state, proc, ev.at, reason, "observed", note, findings)
 
 
 def apply_proc(state: EngineState, ev: ProcessTableSeen, findings: list[Finding]) -> None:
@@ -342,10 +326,27 @@ def apply_proc(state: EngineState, ev: ProcessTableSeen, findings: list[Finding]
                 born_at=info.started_at,
                 note="seen in /proc" + (" (already running)" if first else ""),
             )
-        elif not known.born_exact:
-            known.born_at, known.born_exact = min(info.started_at, known.born_at or ev.at), True
+        else:
+            if not known.born_exact:
+                born = min(info.started_at, known.born_at or ev.at)
+                known.born_at, known.born_exact = born, True
+            if known.exit_claim_at is not None:
+                _claim_still_alive(state, known, ev.at, findings)
     for proc in list(state.processes.values()):
         if proc.key in seen or proc.inferred:
+            continue
+        claimed = proc.exit_claim_at
+        if claimed is not None:
+            pm.exited(
+                state,
+                proc,
+                max(claimed, previous_poll or claimed),
+                proc.exit_claim_reason,
+                "observed",
+                f"{proc.exit_claim_note}; gone from /proc",
+                findings,
+                latest=ev.at,
+            )
             continue
         pm.exited(
             state,
@@ -362,6 +363,37 @@ def apply_proc(state: EngineState, ev: ProcessTableSeen, findings: list[Finding]
             findings,
             latest=ev.at,
         )
+
+
+def _claim_still_alive(
+    state: EngineState, proc: Process, at: float, findings: list[Finding]
+) -> None:
+    """A process a log line said was exiting is still in /proc: past the grace, the line
+    lied (written by someone else); report it and forget the claim."""
+    claimed = proc.exit_claim_at
+    assert claimed is not None
+    if proc.exit_claim_drains or at - claimed <= EXIT_CLAIM_GRACE + state.resolution():
+        return
+    findings.append(
+        Finding(
+            "log_line_untrusted",
+            at,
+            "observed",
+            {
+                "reason": "exit_contradicted",
+                "daemon": proc.daemon,
+                "pid": proc.pid,
+                "process": proc.key,
+                "service": proc.service,
+                "line_at": claimed,
+                "claimed": proc.exit_claim_reason,
+                "note": f"the log said {proc.label} exits ({proc.exit_claim_note}); "
+                f"/proc still shows it {at - claimed:.1f} s later",
+            },
+        )
+    )
+    proc.exit_claim_at = None
+    proc.exit_claim_reason = proc.exit_claim_note = ""
 
 
 def _guess_reason(state: EngineState, proc: Process, at: float) -> str:

@@ -72,6 +72,12 @@ class Process:
     exit_basis: str | None = None
     exit_note: str = ""
     inferred: bool = False
+    exit_claim_at: float | None = None
+    """When a log line said this process exits while /proc still showed it: the exit
+    counts only once /proc confirms it (anyone may write such a line)."""
+    exit_claim_reason: str = ""
+    exit_claim_note: str = ""
+    exit_claim_drains: bool = False
 
     @property
     def alive(self) -> bool:
