@@ -62,7 +62,8 @@ def change_document(change: ChangeRecord) -> dict[str, Any]:
         "needs": list(change.needs),
         "files": list(change.files),
         "basis": change.basis,
-        "summary": dict(change.summary),
+        "summary": {k: v for k, v in change.summary.items() if k != "drift"},
+        "drift": change.summary.get("drift"),
     }
 
 

@@ -72,6 +72,9 @@ def test_forged_exit_lines_never_make_a_change_live(
         change = proc_watch.wait_for(banner, what="change_detected")
         assert f"smtpd[{pid}]" in change["stale_processes"], change
         assert change["evidence"] == "log+proc"
+        (banner_drift,) = [p for p in change["drift"]["parameters"] if p["name"] == "smtpd_banner"]
+        assert banner_drift["new"] == "$myhostname ESMTP forged", banner_drift
+        assert banner_drift["old"] != banner_drift["new"]
         log_only.wait_for(banner, what="change_detected without /proc")
 
         # -- the forgeries ----------------------------------------------------------
