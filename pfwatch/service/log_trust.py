@@ -59,24 +59,22 @@ def postfix_uids(mail_owner: str = "postfix") -> frozenset[str]:
 def journal_verdict(fields: Mapping[str, Any], ev: LogEvent, uids: frozenset[str]) -> Verdict:
     """Whether the journal's trusted fields say Postfix wrote the line of ``ev``.
 
-    Records without any trusted field (exported or forwarded journals) cannot be
-    checked here and pass; /proc may still check them.
+    Each trusted field is checked when present; records without them (exported or
+    forwarded journals) cannot be checked here and pass, and /proc may still check them.
     """
     if ev.daemon in COMMANDS:
         return None  # sendmail, postqueue, …: run by any user, they do not move the model
     pid, comm, exe = fields.get("_PID"), fields.get("_COMM"), fields.get("_EXE")
     uid, unit = fields.get("_UID"), fields.get("_SYSTEMD_UNIT")
-    if pid is None and comm is None and exe is None and uid is None:
-        return None
     claimed = fields.get("SYSLOG_PID")
     if claimed is not None and pid is not None and str(claimed) != str(pid):
         return "journal_writer", f"the tag says pid {claimed}, journald saw pid {pid} write it"
-    program = str(comm) if comm else PurePosixPath(str(exe or "")).name
     if ev.daemon in SCRIPT_DAEMONS:
         if uid is not None and str(uid) != "0":
             return "journal_writer", f"{ev.daemon} runs as root; uid {uid} wrote this"
         return None
-    if program not in POSTFIX_PROGRAMS:
+    program = str(comm) if comm else PurePosixPath(str(exe)).name if exe else None
+    if program is not None and program not in POSTFIX_PROGRAMS:
         return "journal_writer", f"written by {exe or comm}, not a Postfix daemon"
     if uid is not None and str(uid) not in uids:
         return "journal_writer", f"written by uid {uid}, not root or the Postfix user"
