@@ -34,7 +34,7 @@ def open_change(state: EngineState, ev: ConfigChanged, findings: list[Finding]) 
         impacts=analysis.impacts,
         needs=analysis.needs,
         advisories=analysis.advisories,
-        drift=ev.drift,
+        drift=ev.drift.to_json() if ev.drift is not None else None,
     )
     for other in state.changes.values():
         _supersede_parts(other, ev)
@@ -62,7 +62,7 @@ def open_change(state: EngineState, ev: ConfigChanged, findings: list[Finding]) 
                 "needs": needs_actions(change.needs),
                 "needs_detail": change.needs,
                 "advisories": change.advisories,
-                "drift": ev.drift.to_json() if ev.drift is not None else None,
+                "drift": change.drift,
                 **change.prediction,
             },
         )

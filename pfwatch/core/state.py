@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from pfwatch.errors import StateError
-from pfwatch.events import ConfigFacts, Drift, ServiceFacts, TableFacts
+from pfwatch.events import ConfigFacts, ServiceFacts, TableFacts
 
 STATE_VERSION = 1
 _SERVICE_FIELDS = tuple(f for f in fields(ServiceFacts) if f.name != "overrides")
@@ -137,12 +137,9 @@ class Change:
     routing_cache: dict[str, Any] = field(default_factory=dict)
     """The window in which trivial-rewrite's clients may reuse an old answer
     (:mod:`pfwatch.core.routing_cache`); empty until the old trivial-rewrite is gone."""
-    drift: Drift | None = None
-    """Old and new values of what the change edited (docs/events.md ``drift``)."""
-
-    def __post_init__(self) -> None:
-        if isinstance(self.drift, dict):  # read back from the state document
-            self.drift = Drift.from_json(self.drift)
+    drift: dict[str, Any] | None = None
+    """What the change edited, old and new values: :meth:`pfwatch.events.Drift.to_json`
+    (kept as plain data like every field here; docs/events.md ``drift``)."""
 
 
 @dataclass

@@ -130,7 +130,7 @@ def status_document(
             for name, status in sorted(sources.items())
         },
         "pending_changes": [
-            {**change_row(state, change), "drift": change.drift.to_json() if change.drift else None}
+            {**change_row(state, change), "drift": change.drift}
             for change in pending_changes(state)
         ],
         "processes": [process_row(state, proc) for proc in alive],

@@ -19,6 +19,7 @@ from pfwatch.core.fold import step
 from pfwatch.core.state import EngineState, from_json, to_json
 from pfwatch.events import ConfigChanged, Drift
 from pfwatch.service.config_tracker import ConfigTracker
+from pfwatch.service.state_doc import state_document
 from pfwatch.service.status import status_document
 from pfwatch.store.sqlite import StateStore
 
@@ -122,7 +123,8 @@ def test_drift_of_one_burst_of_edits(tmp_path: Path) -> None:
     (row,) = status["pending_changes"]
     assert row["drift"]["parameters"] == drift.to_json()["parameters"]
     again = from_json(to_json(state))
-    assert next(iter(again.changes.values())).drift == drift
+    assert next(iter(again.changes.values())).drift == json.loads(json.dumps(drift.to_json()))
+    assert json.loads(json.dumps(state_document(state))) == json.loads(to_json(state))
 
     # -- pfwatch history ----------------------------------------------------------------
     store = StateStore.open(tmp_path / "state")
