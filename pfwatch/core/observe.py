@@ -282,14 +282,8 @@ def _observed_exit(
     if claim is None:
         return
     reason, note = claim
-    if state.proc_authoritative() and not proc.inferred:
-        # Any local user can write a line like this one: while /proc shows the process,
-        # the line only announces the exit; the next poll that misses it confirms it.
-        if proc.exit_claim_at is None:
-            proc.exit_claim_at, proc.exit_claim_reason, proc.exit_claim_note = ev.at, reason, note
-            proc.exit_claim_drains = ev.kind == "table_changed_draining"
-        return
-    pm.exited(state, proc, ev.at, reason, "observed", note, findings)
+    drains = ev.kind == "table_changed_draining"
+    pm.claim_exit(state, proc, ev.at, reason, "observed", note, findings, drains=drains)
 
 
 def apply_proc(state: EngineState, ev: ProcessTableSeen, findings: list[Finding]) -> None:

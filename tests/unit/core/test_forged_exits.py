@@ -68,3 +68,26 @@ def test_without_proc_the_log_line_is_believed_at_once() -> None:
     b.wait(0.5).log("verbose_idle_timeout", "smtpd", 5)
     found = run(EngineState(settings=Settings()), b.events)
     assert named(found, "change_live")
+
+
+@pytest.mark.parametrize(
+    ("kind", "fields"),
+    [
+        ("child_killed", {"child_pid": "5", "child_daemon": "smtpd", "signal": "9"}),
+        ("master_stopped", {"signal": "15"}),
+    ],
+)
+def test_forged_master_lines_do_not_end_processes_proc_shows(
+    kind: str, fields: dict[str, str]
+) -> None:
+    b = StreamBuilder(T0)
+    pending_change(b)
+    b.wait(0.5).log(kind, "master", 1, **fields)
+    for _ in range(6):
+        b.wait(1).procs(TABLE)
+    state = EngineState(settings=Settings())
+    found = run(state, b.events)
+    assert named(found, "change_live") == []
+    assert "postfix/smtpd/5" in state.processes
+    lies = named(found, "log_line_untrusted")
+    assert 5 in {f.data["pid"] for f in lies}
