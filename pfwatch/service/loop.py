@@ -58,7 +58,7 @@ from pfwatch.service.status import LastEvents, SourceHealth, metrics_snapshot, s
 from pfwatch.settings import Settings
 from pfwatch.sinks.base import FanOut, Sink
 from pfwatch.sinks.events_json import EventsJsonSink
-from pfwatch.sinks.http import HttpEndpoint, health_from, is_loopback
+from pfwatch.sinks.http import HttpEndpoint, health_from, unprotected
 from pfwatch.sinks.httpserver import Limits
 from pfwatch.sinks.metrics import MetricsSnapshot, PfwatchMetrics, SourceStatus
 from pfwatch.sinks.webconfig import WebConfig
@@ -223,13 +223,9 @@ class WatchService:
             limits=self.options.http_limits,
         ).start()
         self.address = self.http.address
-        web = self.options.web_config
-        if not is_loopback(self.settings.listen_host) and (web is None or web.auth is None):
-            self.log.warning(
-                "listen_unprotected",
-                listen=self.settings.listen,
-                message="the endpoint listens beyond loopback without basic auth (--web-config)",
-            )
+        why = unprotected(self.settings.listen_host, self.options.web_config)
+        if why is not None:
+            self.log.warning("listen_unprotected", listen=self.settings.listen, message=why)
 
     def _install_signals(self) -> None:
         if threading.current_thread() is not threading.main_thread():

@@ -91,6 +91,14 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def unprotected(host: str, web: WebConfig | None) -> str | None:
+    """Why serving on ``host`` with ``web`` deserves a warning, or None when it does not:
+    beyond loopback, anyone who can reach the port reads /status without basic auth."""
+    if is_loopback(host) or (web is not None and web.auth is not None):
+        return None
+    return "the endpoint listens beyond loopback without basic auth (--web-config)"
+
+
 class HttpEndpoint:
     """Serves the endpoints from a daemon thread; ``close`` stops it."""
 

@@ -25,7 +25,7 @@ import pytest
 
 from pfwatch.errors import UsageError
 from pfwatch.settings import load_settings, parse_listen
-from pfwatch.sinks.http import DEFAULT_HOST, Health, HttpEndpoint, is_loopback
+from pfwatch.sinks.http import DEFAULT_HOST, Health, HttpEndpoint, is_loopback, unprotected
 from pfwatch.sinks.httpserver import Limits
 from pfwatch.sinks.metrics import MetricsSnapshot, PfwatchMetrics
 from pfwatch.sinks.webconfig import WebConfig, load_web_config
@@ -359,3 +359,95 @@ def test_half_open_flood_keeps_threads_bounded_and_scrapes_answering(
     assert codes == [200] * 20
     assert during - before <= 1 + limits.workers
     assert endpoint.server.stats.evicted >= 400 - limits.max_connections
+
+
+def test_client_certificates_required_and_verified(
+    tmp_path: Path, certificate: tuple[Path, Path], endpoint_factory: list[HttpEndpoint]
+) -> None:
+    cert, key = certificate
+    ca_key, ca_cert = tmp_path / "ca.key", tmp_path / "ca.crt"
+    client_key, client_csr, client_cert = (tmp_path / f"client.{x}" for x in ("key", "csr", "crt"))
+    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes")
+    ca = ("-subj", "/CN=test CA", "-keyout", str(ca_key), "-out", str(ca_cert))
+    client = ("-subj", "/CN=prometheus", "-keyout", str(client_key), "-out", str(client_csr))
+    sign = ("-in", str(client_csr), "-CA", str(ca_cert), "-CAkey", str(ca_key))
+    for argv in (
+        ["req", "-x509", *ec, "-days", "2", *ca],
+        ["req", "-new", *ec, *client],
+        ["x509", "-req", *sign, "-CAcreateserial", "-days", "2", "-out", str(client_cert)],
+    ):
+        subprocess.run(["openssl", *argv], check=True, capture_output=True, cwd=tmp_path)
+    config = write_config(
+        tmp_path / "web.yml",
+        f"tls_server_config:\n  cert_file: {cert}\n  key_file: {key}\n"
+        f"  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: {ca_cert}\n",
+    )
+    endpoint = serve(load_web_config(config))
+    endpoint_factory.append(endpoint)
+    anonymous = ssl.create_default_context(cafile=str(cert))
+    with pytest.raises((urllib.error.URLError, ssl.SSLError, ConnectionError)):
+        fetch(url(endpoint), context=anonymous)
+    known = ssl.create_default_context(cafile=str(cert))
+    known.load_cert_chain(client_cert, client_key)
+    assert fetch(url(endpoint), context=known)[0] == 200
+
+
+def test_client_auth_without_a_ca_is_refused(
+    tmp_path: Path, certificate: tuple[Path, Path]
+) -> None:
+    cert, key = certificate
+    config = write_config(
+        tmp_path / "web.yml",
+        f"tls_server_config:\n  cert_file: {cert}\n  key_file: {key}\n"
+        "  client_auth_type: RequireAndVerifyClientCert\n",
+    )
+    with pytest.raises(UsageError, match=r"web\.yml:4: RequireAndVerifyClientCert needs client"):
+        load_web_config(config)
+
+
+def test_when_every_slot_is_being_answered_newcomers_get_503(
+    endpoint_factory: list[HttpEndpoint],
+) -> None:
+    release = threading.Event()
+    metrics = PfwatchMetrics(lambda: MetricsSnapshot(now=0.0, config_digest="d"))
+
+    def slow_status() -> dict[str, object]:
+        release.wait(10)
+        return {}
+
+    endpoint = HttpEndpoint(
+        metrics.registry,
+        slow_status,
+        lambda: Health(ok=True),
+        host="127.0.0.1",
+        port=0,
+        limits=Limits(max_connections=2, workers=2),
+    ).start()
+    endpoint_factory.append(endpoint)
+    busy = [threading.Thread(target=fetch, args=(url(endpoint, "/status"),)) for _ in range(2)]
+    for thread in busy:
+        thread.start()
+    try:
+        deadline = time.monotonic() + 5
+        while endpoint.server.stats.accepted < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.2)  # both heads read and handed to the workers
+        with socket.create_connection(endpoint.address, timeout=5) as sock:
+            assert sock.recv(100).startswith(b"HTTP/1.0 503")
+        assert endpoint.server.stats.refused == 1
+    finally:
+        release.set()
+        for thread in busy:
+            thread.join(10)
+    assert fetch(url(endpoint))[0] == 200  # and it recovers
+
+
+def test_listening_beyond_loopback_without_auth_warns(tmp_path: Path) -> None:
+    """Decided without binding a non-loopback address: tests only ever listen on loopback."""
+    assert unprotected("127.0.0.1", None) is None
+    assert unprotected("::1", None) is None
+    assert "beyond loopback" in (unprotected("0.0.0.0", None) or "")
+    users = write_config(tmp_path / "web.yml", f"basic_auth_users:\n  p: '{HASH}'\n")
+    assert unprotected("0.0.0.0", load_web_config(users)) is None
+    empty = write_config(tmp_path / "empty.yml", "http_server_config: {}\n")
+    assert unprotected("192.0.2.10", load_web_config(empty)) is not None
