@@ -134,6 +134,12 @@ def test_drift_of_one_burst_of_edits(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     (past,) = json.loads(result.output)
     assert past["drift"] == json.loads(json.dumps(drift.to_json()))
+    text = CliRunner().invoke(cli, ["history", "--state-dir", str(tmp_path / "state"), "--drift"])
+    assert text.exit_code == 0, text.output
+    assert "smtpd_banner: '$myhostname ESMTP before' -> '$myhostname ESMTP after'" in text.output
+    assert "master.cf cleanup/unix maxproc: '0' -> '5'" in text.output
+    assert "+6 -1 ~1 keys (" in text.output and "and 3 more)" in text.output
+    assert "hunter2" not in text.output and "alice" not in text.output
 
 
 def test_a_secret_parameter_value_is_redacted(tmp_path: Path) -> None:
