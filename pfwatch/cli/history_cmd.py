@@ -116,9 +116,10 @@ def drift_lines(drift: Any) -> list[str]:
             for f in service.get("fields", [])
         ]
     for table in drift.get("tables", []):
-        keys = ", ".join(table["keys"]) + (
-            f" and {table['more_keys']} more" if table["more_keys"] else ""
-        )
+        more = f" and {table['more_keys']} more" if table["more_keys"] else ""
+        keys = ", ".join(table["keys"]) + more if table["keys"] else ""
+        if table.get("secret"):
+            keys = "keys of a table of secrets not shown"
         lines.append(
             f"{table['ref']}: +{table['added']} -{table['removed']} ~{table['changed']} keys"
             + (f" ({keys})" if keys else "")

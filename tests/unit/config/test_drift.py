@@ -140,6 +140,7 @@ def test_drift_of_one_burst_of_edits(tmp_path: Path) -> None:
     assert "master.cf cleanup/unix maxproc: '0' -> '5'" in text.output
     assert "+6 -1 ~1 keys (" in text.output and "and 3 more)" in text.output
     assert "hunter2" not in text.output and "alice" not in text.output
+    assert "(keys of a table of secrets not shown)" in text.output
 
 
 def test_a_secret_parameter_value_is_redacted(tmp_path: Path) -> None:
