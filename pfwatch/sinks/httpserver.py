@@ -160,7 +160,14 @@ class BoundedServer:
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:
-                return  # e.g. EMFILE: the pending connection waits in the backlog
+                # EMFILE and the like: the connection waits in the backlog. Free a slot
+                # held by a half-open client, or pause, so the loop does not spin.
+                if self._reading:
+                    self.stats.evicted += 1
+                    self._drop(next(iter(self._reading.values())))
+                else:
+                    time.sleep(0.05)
+                return
             self.stats.accepted += 1
             if not self._make_room():
                 self.stats.refused += 1
