@@ -34,7 +34,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from html import escape
 from http.server import BaseHTTPRequestHandler
-from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -113,7 +112,7 @@ class HttpEndpoint:
         web_config: WebConfig | None = None,
         limits: Limits | None = None,
     ) -> None:
-        web = web_config or WebConfig(path=_NO_FILE)
+        web = web_config or WebConfig()
         handler = _handler_class(registry, status, health, web)
 
         def handle(sock: socket.socket, address: tuple[str, int], head: bytes) -> None:
@@ -250,8 +249,6 @@ def _handler_class(
 
     return Handler
 
-
-_NO_FILE = Path()
 
 _LANDING = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>pfwatch</title></head>

@@ -70,7 +70,8 @@ _CACHE_LIMIT = 256
 class WebConfig:
     """A loaded web configuration: what the endpoint serves with."""
 
-    path: Path
+    path: Path | None = None
+    """The file it came from; None for the default (plain HTTP, no auth)."""
     ssl_context: ssl.SSLContext | None = None
     auth: BasicAuth | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
