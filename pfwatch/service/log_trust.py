@@ -34,6 +34,10 @@ from pfwatch.knowledge.daemons import ALIASES, COMMANDS, DAEMONS
 POSTFIX_PROGRAMS = frozenset(DAEMONS) | frozenset(ALIASES) | {"master", "postfix-script"}
 """Programs whose lines may drive the process model (``_COMM``/``_EXE`` basename)."""
 SCRIPT_DAEMONS = frozenset({"postfix-script"})
+EUID_CHANGERS = frozenset({"local", "virtual", "pipe", "spawn"})
+"""PRIVILEGED daemons that deliver as the recipient, changing their effective uid (local
+src/local/local.c:974, virtual src/virtual/virtual.c:561, pipe src/pipe/pipe.c:1387, spawn
+src/spawn/spawn.c:367): their ``_UID`` may be any user's, so it is not checked."""
 
 Verdict = tuple[str, str] | None
 
@@ -76,7 +80,7 @@ def journal_verdict(fields: Mapping[str, Any], ev: LogEvent, uids: frozenset[str
     program = str(comm) if comm else PurePosixPath(str(exe)).name if exe else None
     if program is not None and program not in POSTFIX_PROGRAMS:
         return "journal_writer", f"written by {exe or comm}, not a Postfix daemon"
-    if uid is not None and str(uid) not in uids:
+    if uid is not None and str(uid) not in uids and program not in EUID_CHANGERS:
         return "journal_writer", f"written by uid {uid}, not root or the Postfix user"
     if unit and not str(unit).startswith("postfix"):
         return "journal_writer", f"written from {unit}, not a postfix unit"

@@ -54,6 +54,12 @@ def test_lines_someone_else_wrote_are_not(fields: dict[str, Any], why: str) -> N
     assert verdict is not None and verdict[0] == "journal_writer" and why in verdict[1]
 
 
+def test_delivery_agents_may_log_as_the_recipient() -> None:
+    local = LogEvent(1.0, "x", "postfix/local", "postfix", "local", "local", 4242)
+    assert journal_verdict(record(_UID="1000", _COMM="local"), local, UIDS) is None
+    assert journal_verdict(record(_UID="1000", _COMM="smtpd"), SMTPD, UIDS) is not None
+
+
 def test_records_without_trusted_fields_and_user_commands_pass() -> None:
     bare = {"MESSAGE": "x", "SYSLOG_IDENTIFIER": "postfix/smtpd", "SYSLOG_PID": "4242"}
     assert journal_verdict(bare, SMTPD, UIDS) is None
