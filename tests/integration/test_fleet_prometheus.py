@@ -12,7 +12,9 @@ Alertmanager that delivers to a webhook served by this test. Asserted:
   is edited without ``postmap``, and resolves after ``postmap``; the firing and resolving
   times are printed for the record;
 - 400 half-open connections to one service leave its thread count bounded while
-  Prometheus keeps scraping it.
+  Prometheus keeps scraping it;
+- one service serves over TLS with bcrypt basic auth (``--web-config``), and Prometheus
+  scrapes it with the CA and the password (its ``job`` relabelled to the others').
 
 Skips with one line when ``prometheus`` or ``prometheus-alertmanager`` is not installed
 (scripts/test.sh installs both), and fails instead under CI.
@@ -36,6 +38,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import bcrypt
 import pytest
 import yaml
 from watch_harness import WatchProcess
@@ -158,6 +161,38 @@ def dashboard_queries() -> list[tuple[str, str]]:
     return found
 
 
+PASSWORD = "fleet-scrape-secret"  # a throwaway credential of this test
+
+
+def protected_endpoint(directory: Path) -> tuple[Path, Path]:
+    """A --web-config with a self-signed certificate for 127.0.0.1 and one bcrypt user."""
+    directory.mkdir()
+    cert, key = directory / "tls.crt", directory / "tls.key"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"),
+            *("-nodes", "-days", "2", "-subj", "/CN=127.0.0.1"),
+            *("-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    key.chmod(0o600)
+    hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=6)).decode()
+    web = directory / "web.yml"
+    web.write_text(
+        yaml.safe_dump(
+            {
+                "tls_server_config": {"cert_file": str(cert), "key_file": str(key)},
+                "basic_auth_users": {"prometheus": hashed},
+            }
+        ),
+        encoding="utf-8",
+    )
+    web.chmod(0o600)
+    return web, cert
+
+
 def short_rules(target: Path) -> Path:
     """alerts.yaml with every ``for:`` cut to 3 s, for a test that cannot wait 15 minutes."""
     rules = yaml.safe_load((MONITORING / "alerts.yaml").read_text(encoding="utf-8"))
@@ -198,6 +233,7 @@ def test_fleet_in_prometheus_and_alertmanager(
     # -- three Postfix instances, a pfwatch in front of each -----------------------------
     instances: list[PostfixInstance] = [postfix_factory(max_idle=8) for _ in range(3)]
     watches: list[WatchProcess] = stack["watches"]
+    web_config, ca_file = protected_endpoint(tmp / "tls")
     for number, inst in enumerate(instances):
         inst.write_file("virtual", "postmaster@example.com root\n")
         inst.postmap("virtual")
@@ -205,7 +241,11 @@ def test_fleet_in_prometheus_and_alertmanager(
         inst.reload(wait=True)
         base = tmp / f"watch{number}"
         base.mkdir()
-        watches.append(WatchProcess(inst.config_dir, inst.maillog, base / "state", base / "out"))
+        # the third serves over TLS with basic auth, as beyond loopback it should
+        extra = ["--web-config", str(web_config)] if number == 2 else []
+        watches.append(
+            WatchProcess(inst.config_dir, inst.maillog, base / "state", base / "out", extra=extra)
+        )
     for watch in watches:
         watch.wait_started()
     targets = [f"127.0.0.1:{watch.port}" for watch in watches]
@@ -258,7 +298,15 @@ def test_fleet_in_prometheus_and_alertmanager(
                     "alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{am_port}"]}]}]
                 },
                 "scrape_configs": [
-                    {"job_name": "pfwatch", "static_configs": [{"targets": targets}]}
+                    {"job_name": "pfwatch", "static_configs": [{"targets": targets[:2]}]},
+                    {
+                        "job_name": "pfwatch-tls",
+                        "scheme": "https",
+                        "tls_config": {"ca_file": str(ca_file)},
+                        "basic_auth": {"username": "prometheus", "password": PASSWORD},
+                        "static_configs": [{"targets": targets[2:]}],
+                        "relabel_configs": [{"target_label": "job", "replacement": "pfwatch"}],
+                    },
                 ],
             }
         ),
