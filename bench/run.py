@@ -37,8 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from record import record
 
-from pfwatch.maillog.files import read_blocks
 from pfwatch.maillog.reader import ACTIVITY_BLOCK, MAX_LINE_BYTES, LogClassifier, iter_log_events
+from pfwatch.sources.logfiles import read_blocks
 
 BARE_REGEX = re.compile(r"^(\w{3}) +(\d+) (\d\d:\d\d:\d\d) (\S+) ([^\s\[:]+)(?:\[(\d+)\])?: (.*)")
 _STAMP = re.compile(rb"^(\w{3} [ \d]\d \d\d:\d\d:\d\d)( \S+ [^\[]+\[)(\d+)(\]: )(.*)$", re.S)

@@ -1,6 +1,6 @@
 """Benchmark of ``pfwatch watch``: latencies, idle CPU and memory, in one run.
 
-Starts a private Postfix (pfwatch.testing.PostfixInstance) and ``pfwatch watch`` as a
+Starts a private Postfix (pfwatch.instance.local.PostfixInstance) and ``pfwatch watch`` as a
 subprocess on its configuration directory and on a log file the benchmark writes, with
 its stdout on a pipe read by a thread that stamps each line on arrival. Then measures:
 
@@ -49,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from record import record
 from run import tile
 
-from pfwatch.testing.instance import PostfixInstance, free_port
+from pfwatch.instance.local import PostfixInstance, free_port
 
 FAKE_PID = 3_000_000
 Arrival = tuple[float, dict[str, Any]]

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pfwatch.cli.exit_status import ExitStatus
 from pfwatch.core.changes import needs_actions
 from pfwatch.core.state import Change
+from pfwatch.errors import ExitStatus
 from pfwatch.precheck import Assessment
 from pfwatch.sinks.plugin_output import Perfdatum, PluginReport, range_alerts
 
@@ -124,7 +124,7 @@ def change_dict(change: Change, now: float) -> dict[str, Any]:
         "files": list(change.files),
         "parameters": list(change.parameters),
         "services": list(change.services),
-        "tables": [t.get("ref") for t in change.tables],
+        "tables": [t.ref for t in change.tables],
         "status": change.status,
         "stale_processes": [_label(k) for k in change.stale if k not in change.resolved],
         "affected": [
@@ -141,9 +141,9 @@ def change_dict(change: Change, now: float) -> dict[str, Any]:
         ),
         "needs": needs_actions(change.needs),
         "needs_detail": [
-            {k: n.get(k) for k in ("action", "target", "why", "source")}
+            {"action": n.action, "target": n.target, "why": n.why, "source": n.source}
             for n in change.needs
-            if n.get("satisfied_at") is None
+            if n.satisfied_at is None
         ],
         "advisories": list(change.advisories),
         "live_at": change.live_at,

@@ -3,13 +3,19 @@
 Sources (log follower, journald, file watcher, /proc poller, replay) produce these frozen
 dataclasses; the core folds them into state and findings. Every event carries ``at``,
 POSIX seconds (UTC) as a float: the core never reads a clock. Inputs: none. Outputs:
-dataclasses. Errors: none. See also docs/events.md for the names sinks emit.
+dataclasses, the identity of a finding (:func:`event_id_for`) and the one time format of
+every JSON output (:func:`rfc3339_utc`). Errors: none. See also docs/events.md for the
+names sinks emit.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 Basis = Literal["observed", "inferred", "predicted"]
@@ -313,3 +319,94 @@ class Finding:
     at: float
     basis: Basis
     data: Mapping[str, Any] = field(default_factory=dict)
+
+
+def rfc3339_utc(at: float) -> str:
+    """POSIX seconds -> ``2026-11-22T00:45:00.123456Z``: RFC 3339, UTC, microseconds.
+
+    The one time format of machine output (event lines, ``/status``, ``explain --json``,
+    ``check --json``); fields that carry it may stand beside ``*_epoch`` POSIX seconds.
+    """
+    return datetime.fromtimestamp(at, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def from_rfc3339(text: str) -> float:
+    """The inverse of :func:`rfc3339_utc`: an RFC 3339 string -> POSIX seconds."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` with sets sorted into lists, tuples as lists and NaN/infinity as None."""
+    if isinstance(value, Mapping):
+        return {str(key): jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(item) for item in value]
+    if isinstance(value, set | frozenset):
+        return sorted(jsonable(item) for item in value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # JSON has no NaN or infinity; "never" and "unknown" are null
+    return value
+
+
+def event_id_for(finding: Finding) -> str:
+    """The stable identity of a finding: same input, same id (24 hex digits).
+
+    A digest of the finding's name, time, basis and data, which the engine derives from
+    the source position or change id it came from, so a replay of the same input yields
+    the same id and a consumer can drop repeats. An explicit ``data["event_id"]`` wins.
+    """
+    explicit = finding.data.get("event_id")
+    if isinstance(explicit, str) and explicit:
+        return explicit
+    canonical = json.dumps(
+        [finding.name, repr(float(finding.at)), finding.basis, jsonable(finding.data)],
+        sort_keys=True,
+        separators=(",", ":"),
+        default=str,
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:24]
+
+
+MOMENT_KEYS: frozenset[str] = frozenset(
+    {"at", "ts", "now", "earliest", "latest", "expected", "gone_by", "until", "exit_latest"}
+)
+"""Keys of JSON output that hold a moment, besides every key ending in ``_at``."""
+
+MOMENT_MAPS: frozenset[str] = frozenset({"service_live"})
+"""Keys of JSON output whose value maps names to moments."""
+
+
+def is_moment_key(key: str) -> bool:
+    """Does a JSON field of this name hold a moment (written with :func:`rfc3339_utc`)?"""
+    return key in MOMENT_KEYS or key.endswith("_at")
+
+
+def _moment(value: Any) -> Any:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return rfc3339_utc(float(value)) if math.isfinite(value) else None
+    return value
+
+
+def machine_times(value: Any) -> Any:
+    """JSON-ready ``value`` with every moment as an RFC 3339 UTC string.
+
+    The one time scheme of pfwatch's JSON output: a field named ``at``, ``ts``, ``now``,
+    ``*_at`` or a window bound (``earliest``, ``latest``, ``expected``, ``gone_by``,
+    ``until``, ``exit_latest``) holding POSIX seconds becomes :func:`rfc3339_utc` of them;
+    non-finite moments ("never") become null; durations (``*_seconds``, ``max_idle``)
+    stay numbers. Sets become sorted lists (as :func:`jsonable`).
+    """
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for raw_key, item in value.items():
+            key = str(raw_key)
+            if is_moment_key(key):
+                out[key] = _moment(item)
+            elif key in MOMENT_MAPS and isinstance(item, Mapping):
+                out[key] = {str(name): _moment(when) for name, when in item.items()}
+            else:
+                out[key] = machine_times(item)
+        return out
+    if isinstance(value, list | tuple | set | frozenset):
+        return jsonable([machine_times(item) for item in jsonable(value)])
+    return jsonable(value)

@@ -1,6 +1,6 @@
 """``pfwatch lab``: rehearse a change on a throwaway real Postfix, watched by the engine.
 
-A lab is a private Postfix (:class:`pfwatch.testing.instance.PostfixInstance`) on
+A lab is a private Postfix (:class:`pfwatch.instance.local.PostfixInstance`) on
 loopback, optionally with a neutralised copy of the operator's configuration
 (:mod:`pfwatch.labconfig`), and a :class:`~pfwatch.livewatch.LiveSession` that folds its
 log and /proc into the engine. Commands (interactive or from ``--script FILE``), one per
@@ -43,12 +43,12 @@ from pfwatch.core.changes import needs_actions
 from pfwatch.core.state import Change
 from pfwatch.errors import PfwatchError
 from pfwatch.events import Finding
+from pfwatch.instance.local import PostfixInstance, free_port
 from pfwatch.labconfig import LabTargets, build_lab_config
 from pfwatch.labscript import LabReport, LabScriptError, Step, stamp
 from pfwatch.liveconfig import load_live_config
 from pfwatch.livewatch import LiveSession
 from pfwatch.precheck import CheckRequest
-from pfwatch.testing.instance import PostfixInstance, free_port
 
 INSTALL_HINT = (
     "pfwatch lab runs a real Postfix: install it first (Debian/Ubuntu: "
@@ -288,7 +288,7 @@ class Lab:
             if change.at < self.report.started_at:
                 continue
             names = [n for n in change.parameters if n != "*"] + list(change.services)
-            names += [str(t.get("ref")) for t in change.tables]
+            names += [t.ref for t in change.tables]
             rows.append(
                 {
                     "change_id": change.change_id,

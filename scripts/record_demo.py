@@ -58,7 +58,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pfwatch.testing.instance import PostfixInstance, PostfixUnavailable
+from pfwatch.instance.local import PostfixInstance, PostfixUnavailable
 
 REPO = Path(__file__).resolve().parents[1]
 LOG_LIMIT = 200_000
@@ -290,7 +290,7 @@ def record(out: Path, max_idle: int) -> int:
             "smtpd_client_restrictions": f"check_client_access hash:{etc}/client_access",
         }
     )
-    time.sleep(2.2)  # let main.cf cool down (see pfwatch.testing.instance) before the start
+    time.sleep(2.2)  # let main.cf cool down (see pfwatch.instance.local) before the start
     rec = Recorder(pf)
     before = snapshot(pf)
     sampler = ProcessSampler(pf)

@@ -30,5 +30,6 @@ if ! { .venv/bin/python -m pip install -q --upgrade pip && .venv/bin/python -m p
 fi
 
 .venv/bin/ruff check pfwatch grammars tests bench
+.venv/bin/ruff format --check pfwatch grammars tests bench
 .venv/bin/mypy
 .venv/bin/python -m pytest "$@"

@@ -25,10 +25,17 @@ from pfwatch.check_report import (
     report_dict,
     verdict,
 )
-from pfwatch.cli.exit_status import ExitStatus, status_for
 from pfwatch.cli.live_options import live_postfix_options
 from pfwatch.config.maincf import load_main_cf
-from pfwatch.errors import ConfigSyntaxError, PfwatchError, SourceUnavailable
+from pfwatch.errors import (
+    ConfigSyntaxError,
+    ExitStatus,
+    PfwatchError,
+    UsageError,
+    describe,
+    exit_status_of,
+)
+from pfwatch.events import machine_times
 from pfwatch.precheck import CheckRequest, assess
 from pfwatch.settings import load_settings
 from pfwatch.sinks.plugin_output import PluginReport, parse_range, render_plugin_output
@@ -97,13 +104,10 @@ def build_request(
 
 
 def _failure(exc: BaseException) -> tuple[ExitStatus, str]:
+    reason = describe(exc)
     if isinstance(exc, ConfigSyntaxError):
-        return ExitStatus.ACTION_NEEDED, f"configuration error: {exc}"
-    if isinstance(exc, SourceUnavailable | PfwatchError):
-        return status_for(exc), str(exc)
-    if isinstance(exc, OSError):
-        return ExitStatus.UNKNOWN, f"{exc.filename or ''}: {exc.strerror or exc}"
-    return ExitStatus.UNKNOWN, f"internal error ({type(exc).__name__}: {exc})"
+        reason = f"configuration error: {reason}"
+    return exit_status_of(exc), reason
 
 
 @click.command("check")
@@ -167,13 +171,13 @@ def check(
     """
     try:
         if maillog and journal:
-            raise click.UsageError("choose --maillog or --journal, not both")
+            raise UsageError("choose --maillog or --journal, not both")
         for flag, text in (("--warning", warning), ("--critical", critical)):
             if text:
                 try:
                     parse_range(text)
                 except ValueError as exc:
-                    raise click.UsageError(f"{flag} {text!r}: {exc}") from None
+                    raise UsageError(f"{flag} {text!r}: {exc}") from None
         thresholds = AgeThresholds(warning, critical)
         request = build_request(
             config_dir=config_dir,
@@ -185,11 +189,8 @@ def check(
             no_log=no_log,
         )
         assessment = assess(request)
-    except (PfwatchError, OSError, click.UsageError) as exc:
-        if isinstance(exc, click.UsageError):
-            status, reason = ExitStatus.UNKNOWN, exc.format_message()
-        else:
-            status, reason = _failure(exc)
+    except (PfwatchError, OSError) as exc:
+        status, reason = _failure(exc)
         if plugin:
             click.echo(render_plugin_output(PluginReport(status, reason)), nl=False)
         elif as_json:
@@ -206,7 +207,11 @@ def check(
     if plugin:
         click.echo(render_plugin_output(plugin_report(assessment, now, thresholds)), nl=False)
     elif as_json:
-        click.echo(json.dumps(report_dict(assessment, now, thresholds), indent=2, default=str))
+        click.echo(
+            json.dumps(
+                machine_times(report_dict(assessment, now, thresholds)), indent=2, default=str
+            )
+        )
     else:
         click.echo(render_text(assessment, now, thresholds), nl=False)
     return int(verdict(assessment, now, thresholds).status)

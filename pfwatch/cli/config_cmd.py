@@ -19,14 +19,13 @@ from typing import Any, BinaryIO
 
 import click
 
-from pfwatch.cli.exit_status import ExitStatus
 from pfwatch.config.defaults import parameter_knowledge
 from pfwatch.config.expand import ExpansionError
 from pfwatch.config.maincf import encode, load_main_cf, locate_error, read_text
 from pfwatch.config.mastercf import load_master_cf
 from pfwatch.config.model import MainCf, MasterCf
 from pfwatch.config.postconf import build_table, show_master, show_nondefault
-from pfwatch.errors import SourceUnavailable
+from pfwatch.errors import ExitStatus, SourceUnavailable
 
 DEFAULT_CONFIG_DIR = "/etc/postfix"
 

@@ -18,10 +18,10 @@ import json
 
 import click
 
-from pfwatch.cli.exit_status import ExitStatus
 from pfwatch.cli.tables_cmd import config_file_problems
 from pfwatch.config.diff import diff_lines, diff_snapshots, diff_to_json
 from pfwatch.config.snapshot import build_snapshot
+from pfwatch.errors import ExitStatus
 
 
 @click.command("diff")

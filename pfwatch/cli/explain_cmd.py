@@ -25,13 +25,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
-from pfwatch.cli.exit_status import ExitStatus
 from pfwatch.config.facts import facts_from_snapshot
 from pfwatch.config.snapshot import build_snapshot
 from pfwatch.core import fold, report
 from pfwatch.core.changes import ALL
 from pfwatch.core.state import EngineState, Settings
-from pfwatch.errors import SourceUnavailable, UsageError
+from pfwatch.errors import ExitStatus, SourceUnavailable, UsageError
 from pfwatch.events import (
     ConfigChanged,
     ConfigFacts,
@@ -39,6 +38,7 @@ from pfwatch.events import (
     Event,
     TableEdit,
     Tick,
+    machine_times,
 )
 from pfwatch.knowledge.defaults import default_services
 from pfwatch.knowledge.tables import split_ref, table_type
@@ -371,7 +371,7 @@ def explain(
         tz=zone,
     )
     if as_json:
-        click.echo(json.dumps(doc, indent=2, sort_keys=False))
+        click.echo(json.dumps(machine_times(doc), indent=2, sort_keys=False))
     else:
         render(doc, show_unrecognized=unrecognized)
     return int(ExitStatus.OK)

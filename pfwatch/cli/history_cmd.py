@@ -16,9 +16,9 @@ from typing import Any
 
 import click
 
-from pfwatch.cli.exit_status import ExitStatus
+from pfwatch.errors import ExitStatus
+from pfwatch.events import rfc3339_utc
 from pfwatch.settings import load_settings
-from pfwatch.sinks.events_json import iso_utc
 from pfwatch.store.sqlite import ChangeRecord, open_read_only
 
 
@@ -57,7 +57,7 @@ def change_document(change: ChangeRecord) -> dict[str, Any]:
     """The JSON object of one change (times as ISO 8601 UTC, lag in seconds)."""
     return {
         "change_id": change.change_id,
-        "detected_at": iso_utc(change.detected_at),
+        "detected_at": rfc3339_utc(change.detected_at),
         "predicted_live_at": _iso(change.predicted_live_at),
         "live_at": _iso(change.live_at),
         "lag_seconds": change.lag_seconds,
@@ -146,11 +146,11 @@ def _action(need: Any) -> str:
 
 
 def _iso(at: float | None) -> str | None:
-    return None if at is None else iso_utc(at)
+    return None if at is None else rfc3339_utc(at)
 
 
 def _short(at: float) -> str:
-    return iso_utc(at)[:19].replace("T", " ")
+    return rfc3339_utc(at)[:19].replace("T", " ")
 
 
 def _duration(seconds: float | None) -> str:

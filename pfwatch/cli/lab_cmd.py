@@ -18,12 +18,11 @@ from pathlib import Path
 
 import click
 
-from pfwatch.cli.exit_status import ExitStatus
-from pfwatch.errors import PfwatchError
-from pfwatch.events import Finding
+from pfwatch.errors import ExitStatus, PfwatchError
+from pfwatch.events import Finding, machine_times
+from pfwatch.instance.local import PostfixStartError, PostfixUnavailable
 from pfwatch.lab import INSTALL_HINT, Lab, lab_instance
 from pfwatch.labscript import LabScriptError, line_problem, render_report, validate_script
-from pfwatch.testing.instance import PostfixStartError, PostfixUnavailable
 
 SHOWN = (
     "change_detected",
@@ -170,7 +169,7 @@ def lab(
         click.echo(f"pfwatch lab: {exc}", err=True)
         return int(ExitStatus.UNKNOWN)
     if as_json:
-        click.echo(json.dumps(report.as_dict(), indent=2, default=str))
+        click.echo(json.dumps(machine_times(report.as_dict()), indent=2, default=str))
     else:
         click.echo(render_report(report), nl=False)
     return int(ExitStatus.OK if report.ok else ExitStatus.PENDING)

@@ -8,11 +8,13 @@ command object; they are listed in ``COMMANDS``. Inputs: argv. Outputs: exit cod
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 
 import click
 
 from pfwatch import __version__
-from pfwatch.cli.exit_status import ExitStatus, guarded
+from pfwatch.cli.exit_status import guarded
+from pfwatch.errors import ExitStatus
 
 COMMANDS: tuple[str, ...] = (
     # "module:attribute" of each subcommand, in --help order.
@@ -44,7 +46,11 @@ for _spec in COMMANDS:
     cli.add_command(getattr(importlib.import_module(_module), _attr))
 
 
-def main() -> None:
-    """Console-script entry point: commands return an exit status (or None for OK)."""
-    result = guarded(lambda: cli.main(standalone_mode=False))
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console-script entry point: commands return an exit status (or None for OK).
+
+    ``argv`` defaults to ``sys.argv[1:]``; tests pass it (:mod:`pfwatch.testing.cli`).
+    """
+    args = None if argv is None else list(argv)
+    result = guarded(lambda: cli.main(args=args, prog_name="pfwatch", standalone_mode=False))
     raise SystemExit(int(result) if isinstance(result, int) else int(ExitStatus.OK))

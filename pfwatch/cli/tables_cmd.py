@@ -17,8 +17,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from pfwatch.cli.exit_status import ExitStatus
 from pfwatch.config.snapshot import Snapshot, TableState, build_snapshot
+from pfwatch.errors import ExitStatus
 
 DEFAULT_CONFIG_DIR = "/etc/postfix"
 

@@ -23,17 +23,16 @@ from rich.table import Table
 
 from pfwatch.check_report import change_dict
 from pfwatch.cli.check_cmd import build_request
-from pfwatch.cli.exit_status import ExitStatus, status_for
 from pfwatch.cli.live_options import live_postfix_options
 from pfwatch.core.changes import needs_actions
 from pfwatch.core.state import Change
-from pfwatch.errors import PfwatchError, UsageError
+from pfwatch.errors import ExitStatus, PfwatchError, UsageError, describe, exit_status_of
 from pfwatch.livewatch import LiveSession
 
 
 def _what(change: Change) -> str:
     names = [n for n in change.parameters if n != "*"] + list(change.services)
-    names += [str(t.get("ref")) for t in change.tables]
+    names += [t.ref for t in change.tables]
     text = ", ".join(names) or ", ".join(Path(f).name for f in change.files)
     return text if len(text) <= 60 else text[:57] + "..."
 
@@ -214,8 +213,9 @@ def wait(
             )
         )
     except (PfwatchError, OSError) as exc:
-        click.echo(f"pfwatch wait: UNKNOWN - {exc}", err=True)
-        return int(status_for(exc)) if isinstance(exc, PfwatchError) else 3
+        status = exit_status_of(exc)
+        click.echo(f"pfwatch wait: {status.name} - {describe(exc)}", err=True)
+        return int(status)
     finally:
         if session is not None:
             session.close()

@@ -9,10 +9,11 @@ Pure. Errors: none.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pfwatch.core.state import Need, NeedAction
 from pfwatch.events import ConfigChanged, ConfigFacts, ServiceFacts, TableEdit
 from pfwatch.knowledge import params as kp
 from pfwatch.knowledge.daemons import DaemonSpec, spec_for
@@ -38,23 +39,14 @@ class Analysis:
     """The outcome of :func:`analyse`."""
 
     impacts: list[dict[str, Any]] = field(default_factory=list)
-    needs: list[dict[str, Any]] = field(default_factory=list)
+    needs: list[Need] = field(default_factory=list)
     advisories: list[str] = field(default_factory=list)
 
-    def need(self, action: str, why: str, source: str, target: str = "") -> None:
+    def need(self, action: NeedAction, why: str, source: str, target: str = "") -> None:
         for existing in self.needs:
-            if existing["action"] == action and existing["target"] == target:
+            if existing.action == action and existing.target == target:
                 return
-        self.needs.append(
-            {
-                "action": action,
-                "why": why,
-                "source": source,
-                "target": target,
-                "satisfied_at": None,
-                "satisfied_by": "",
-            }
-        )
+        self.needs.append(Need(action, why, source, target))
 
 
 def _self_mode(spec: DaemonSpec, facts: ConfigFacts) -> str:
@@ -231,8 +223,8 @@ def _actions(change: ConfigChanged, result: Analysis, changed: set[str]) -> None
         result.advisories.append(PROXY_NOTE)
 
 
-def needs_actions(needs: list[dict[str, Any]]) -> list[str]:
+def needs_actions(needs: Sequence[Need]) -> list[str]:
     """The distinct unsatisfied actions, in the order an operator runs them."""
     order = ("postmap", "reload", "restart")
-    pending = {n["action"] for n in needs if n["satisfied_at"] is None}
+    pending = {n.action for n in needs if n.satisfied_at is None}
     return [a for a in order if a in pending]

@@ -10,7 +10,6 @@ Outputs: state mutations and findings. Errors: none.
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 from pfwatch.core import predict, routing_cache
@@ -29,7 +28,7 @@ def open_change(state: EngineState, ev: ConfigChanged, findings: list[Finding]) 
         files=list(ev.files),
         parameters=list(ev.parameters),
         services=list(ev.services),
-        tables=[asdict(t) for t in ev.tables],
+        tables=list(ev.tables),
         digest=ev.facts.digest,
         impacts=analysis.impacts,
         needs=analysis.needs,
@@ -53,14 +52,14 @@ def open_change(state: EngineState, ev: ConfigChanged, findings: list[Finding]) 
                 "files": change.files,
                 "parameters": change.parameters,
                 "services": change.services,
-                "tables": [t["ref"] for t in change.tables],
+                "tables": [t.ref for t in change.tables],
                 "affected": [
                     {k: i[k] for k in ("service", "type", "daemon", "mode", "why")}
                     for i in change.impacts
                 ],
                 "stale_processes": [r["label"] for r in pred["stale"]],
                 "needs": needs_actions(change.needs),
-                "needs_detail": change.needs,
+                "needs_detail": [need.as_dict() for need in change.needs],
                 "advisories": change.advisories,
                 "drift": change.drift,
                 **change.prediction,
@@ -72,8 +71,8 @@ def open_change(state: EngineState, ev: ConfigChanged, findings: list[Finding]) 
 
 def _parts(change: Change) -> set[str]:
     """What a change consists of: each table, parameter and master.cf service it edits."""
-    tables = {t["ref"] for t in change.tables}
-    table_params = {p for t in change.tables for p in t["parameters"]}
+    tables = {t.ref for t in change.tables}
+    table_params = {p for t in change.tables for p in t.parameters}
     params = {p for p in change.parameters if p not in table_params}
     if not change.tables and not change.services and not params:
         params = {"*"}  # an edit of unknown parameters
@@ -94,13 +93,13 @@ def _supersede_parts(other: Change, ev: ConfigChanged) -> None:
     It supersedes only the parts it covers; the earlier change counts as superseded (and
     may be hidden) only when every part is covered."""
     rebuilt = [t for t in ev.tables if t.compiled_changed]
-    for need in other.needs:
-        if need["action"] != "postmap" or need["satisfied_at"] is not None:
+    for index, need in enumerate(other.needs):
+        if need.action != "postmap" or need.satisfied_at is not None:
             continue
-        hits = [t for t in rebuilt if need["target"] in (t.source, t.ref)]
+        hits = [t for t in rebuilt if need.target in (t.source, t.ref)]
         if not hits:
             continue
-        need["satisfied_at"], need["satisfied_by"] = ev.at, ev.change_id
+        other.needs[index] = need.satisfied(ev.at, ev.change_id)
         for edit in hits:
             part = f"table:{edit.ref}"
             if part not in other.superseded_parts:
@@ -259,38 +258,38 @@ def _reload_after(state: EngineState, at: float) -> float | None:
 
 
 def _satisfy_needs(state: EngineState, change: Change) -> None:
-    for need in change.needs:
-        if need["satisfied_at"] is not None:
+    for index, need in enumerate(change.needs):
+        if need.satisfied_at is not None:
             continue
-        if need["action"] == "reload":
+        if need.action == "reload":
             reload = _reload_after(state, change.at)
             if reload is not None:
-                need["satisfied_at"], need["satisfied_by"] = reload, "postfix reload"
+                change.needs[index] = need.satisfied(reload, "postfix reload")
                 argv_stale_until(state, change, reload)
-        if need["action"] in ("restart", "reload") and need["satisfied_at"] is None:
+                continue
+        if need.action in ("restart", "reload"):
             starts = [
                 m["started_at"]
                 for m in state.master.values()
                 if m.get("started_at", 0) >= change.at
             ]
             if starts:
-                need["satisfied_at"], need["satisfied_by"] = min(starts), "postfix start"
+                change.needs[index] = need.satisfied(min(starts), "postfix start")
 
 
 def table_rebuilt(state: EngineState, ev: LogEvent) -> None:
     """A "table ... has changed" line proves postmap ran: satisfy matching postmap needs."""
     path = ev.fields.get("path", "")
     for change in state.changes.values():
-        for need in change.needs:
+        for index, need in enumerate(change.needs):
             if (
-                need["action"] == "postmap"
-                and need["satisfied_at"] is None
+                need.action == "postmap"
+                and need.satisfied_at is None
                 and path
-                and (need["target"] == path or need["target"].endswith(path))
+                and (need.target == path or need.target.endswith(path))
             ):
-                need["satisfied_at"], need["satisfied_by"] = (
-                    ev.at,
-                    f'postmap ({path} rebuilt: "table has changed" logged)',
+                change.needs[index] = need.satisfied(
+                    ev.at, f'postmap ({path} rebuilt: "table has changed" logged)'
                 )
 
 
@@ -327,8 +326,8 @@ def _declare_live(state: EngineState, change: Change, findings: list[Finding]) -
                 (entry["resolved_at"], "inferred", "", f"{entry['daemon']}[unseen]: {entry['why']}")
             )
     for need in change.needs:
-        if need["satisfied_at"] is not None:
-            candidates.append((need["satisfied_at"], "observed", "", need["satisfied_by"]))
+        if need.satisfied_at is not None:
+            candidates.append((need.satisfied_at, "observed", "", need.satisfied_by))
     at, basis, key, why = max(candidates, key=lambda c: c[0])
     window = change.routing_cache
     if window and float(window["latest"]) > at:

@@ -154,7 +154,7 @@ def change_prediction(state: EngineState, change: Change) -> dict[str, Any]:
                     "rule": unseen["why"],
                 }
             )
-    blocked = any(n["satisfied_at"] is None for n in change.needs)
+    blocked = any(n.satisfied_at is None for n in change.needs)
     cache = routing_cache.prediction_row(change, rows, state.now)
     caches = [cache] if cache is not None else []
 
@@ -173,5 +173,5 @@ def change_prediction(state: EngineState, change: Change) -> dict[str, Any]:
         "earliest_live_at": bound("earliest"),
         "predicted_live_at": bound("latest"),
         "expected_live_at": bound("expected"),
-        "blocked_by": [n["action"] for n in change.needs if n["satisfied_at"] is None],
+        "blocked_by": [n.action for n in change.needs if n.satisfied_at is None],
     }

@@ -91,7 +91,7 @@ def change_row(state: EngineState, change: Change) -> dict[str, Any]:
             "basis": change.live_basis,
             "reason": "",
         }
-    tables = [t["ref"] for t in change.tables]
+    tables = [t.ref for t in change.tables]
     return {
         "change_id": change.change_id,
         "changed_at": change.at,
@@ -102,7 +102,7 @@ def change_row(state: EngineState, change: Change) -> dict[str, Any]:
         "services": change.services,
         "affected": change.impacts,
         "needs": needs_actions(change.needs),
-        "needs_detail": change.needs,
+        "needs_detail": [need.as_dict() for need in change.needs],
         "status": change.status,
         "live_at": change.live_at,
         "basis": change.live_basis,

@@ -42,7 +42,7 @@ def rule_text() -> str:
 def routing_affected(change: Change) -> bool:
     """Whether the change reaches daemons through trivial-rewrite's answers. An edit of
     unknown parameters (``*``) is not assumed to be one; it gets an advisory instead."""
-    if any(n["action"] == "restart" and n["satisfied_at"] is not None for n in change.needs):
+    if any(n.action == "restart" and n.satisfied_at is not None for n in change.needs):
         return False  # postfix stop/start: no process, so no cache, of the old one is left
     return any(
         i["daemon"] == REWRITER and i["mode"] in ROUTING_MODES and i["via"] != [UNKNOWN]
@@ -69,10 +69,10 @@ def cutoff(change: Change) -> tuple[float, float] | None:
     ]
     check = max(checks, default=0.0)
     for need in change.needs:
-        if need["satisfied_at"] is None:
+        if need.satisfied_at is None:
             return None
-        low.append(float(need["satisfied_at"]))
-        high.append(float(need["satisfied_at"]) + (check if need["action"] == "postmap" else 0.0))
+        low.append(need.satisfied_at)
+        high.append(need.satisfied_at + (check if need.action == "postmap" else 0.0))
     for key in change.stale:
         if key.split("/")[1] != REWRITER:
             continue
@@ -128,7 +128,8 @@ def end_at_restart(state: EngineState, change: Change) -> None:
     window = change.routing_cache
     if not window or window.get("ended_by"):
         return
-    start = max([change.at, *(float(n["satisfied_at"]) for n in change.needs)])
+    done = [n.satisfied_at for n in change.needs if n.satisfied_at is not None]
+    start = max([change.at, *done])
     res = state.resolution()
     # a stamp (or a /proc start time, whose boot-time base is whole seconds) in the same
     # second as the change may be after it: counted. The price: a restart in fact just

@@ -4,7 +4,7 @@ The watch service persists this state in SQLite between runs, so every field is 
 data (str, float, int, bool, None, lists, dicts of those) except the current
 :class:`~pfwatch.events.ConfigFacts`, which :func:`to_json`/:func:`from_json` convert.
 Inputs: none. Outputs: :class:`EngineState`, :class:`Process`, :class:`Change`,
-:class:`ClientTracker`, :class:`Settings`, :func:`to_json`, :func:`from_json`.
+:class:`Need`, :class:`ClientTracker`, :class:`Settings`, :func:`to_json`, :func:`from_json`.
 Errors: :class:`pfwatch.errors.StateError` for a JSON document that is not a state.
 """
 
@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import copy
 import json
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any, Literal, get_args
 
 from pfwatch.errors import StateError
-from pfwatch.events import ConfigFacts, ServiceFacts, TableFacts
+from pfwatch.events import ConfigFacts, ServiceFacts, TableEdit, TableFacts
 
 STATE_VERSION = 1
 _SERVICE_FIELDS = tuple(f for f in fields(ServiceFacts) if f.name != "overrides")
@@ -105,6 +105,49 @@ class ClientTracker:
     """When the last smtpd (anvil's permanent client) exited."""
 
 
+ChangeStatus = Literal["pending", "needs_action", "live"]
+"""``needs_action``: it never goes live by itself (see its needs)."""
+
+NeedAction = Literal["postmap", "reload", "restart"]
+"""Actions without which a change never goes live, in the order they must happen."""
+
+
+@dataclass(frozen=True, slots=True)
+class Need:
+    """One action a change needs; ``satisfied_at`` is set when it was seen done.
+
+    Serialised as a dict with these keys (engine state, ``needs_detail`` of findings and
+    documents); :meth:`from_dict` reads state written by earlier versions unchanged.
+    """
+
+    action: NeedAction
+    why: str
+    source: str
+    target: str = ""
+    satisfied_at: float | None = None
+    satisfied_by: str = ""
+
+    def satisfied(self, at: float, by: str) -> Need:
+        """This need, done at ``at`` by ``by``."""
+        return replace(self, satisfied_at=at, satisfied_by=by)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "action": self.action,
+            "why": self.why,
+            "source": self.source,
+            "target": self.target,
+            "satisfied_at": self.satisfied_at,
+            "satisfied_by": self.satisfied_by,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Need:
+        if data.get("action") not in get_args(NeedAction):
+            raise ValueError(f"unknown need action {data.get('action')!r}")
+        return cls(**data)
+
+
 @dataclass
 class Change:
     """One configuration change and everything predicted and confirmed about it."""
@@ -114,17 +157,17 @@ class Change:
     files: list[str]
     parameters: list[str]
     services: list[str]
-    tables: list[dict[str, Any]]
+    tables: list[TableEdit]
     digest: str
     impacts: list[dict[str, Any]] = field(default_factory=list)
-    needs: list[dict[str, Any]] = field(default_factory=list)
+    needs: list[Need] = field(default_factory=list)
     stale: list[str] = field(default_factory=list)
     stale_until: dict[str, float] = field(default_factory=dict)
     until_session_end: list[str] = field(default_factory=list)
     resolved: dict[str, dict[str, Any]] = field(default_factory=dict)
     unseen: list[dict[str, Any]] = field(default_factory=list)
     advisories: list[str] = field(default_factory=list)
-    status: str = "pending"
+    status: ChangeStatus = "pending"
     live_at: float | None = None
     live_basis: str | None = None
     made_live_by: str = ""
@@ -174,6 +217,17 @@ class EngineState:
         """Whether a recent /proc poll, not inference, decides which processes live."""
         seen = self.proc_seen_at
         return seen is not None and self.now - seen <= self.settings.proc_fresh
+
+
+def table_edit_from_dict(data: dict[str, Any]) -> TableEdit:
+    """A change's table edit as the state document stores it (``asdict`` of it)."""
+    return TableEdit(
+        **{
+            **data,
+            "keys_changed": tuple(data.get("keys_changed", ())),
+            "parameters": tuple(data.get("parameters", ())),
+        }
+    )
 
 
 def facts_to_dict(facts: ConfigFacts) -> dict[str, Any]:
@@ -247,7 +301,19 @@ def from_json(text: str) -> EngineState:
         state.facts = facts_from_dict(doc["facts"]) if doc.get("facts") else None
         state.processes = {k: Process(**v) for k, v in doc["processes"].items()}
         state.history = [Process(**v) for v in doc["history"]]
-        state.changes = {k: Change(**v) for k, v in doc["changes"].items()}
+        for key, value in doc["changes"].items():
+            if value.get("status") not in get_args(ChangeStatus):
+                raise ValueError(f"change {key}: unknown status {value.get('status')!r}")
+        state.changes = {
+            k: Change(
+                **{
+                    **v,
+                    "tables": [table_edit_from_dict(t) for t in v["tables"]],
+                    "needs": [Need.from_dict(n) for n in v.get("needs", [])],
+                }
+            )
+            for k, v in doc["changes"].items()
+        }
         state.trackers = {k: ClientTracker(**v) for k, v in doc["trackers"].items()}
         for name in (
             "now",

@@ -34,10 +34,11 @@ from pfwatch.maillog.envelope import (
     journal_envelope,
     parse_envelope,
 )
-from pfwatch.maillog.files import expand_paths, open_log, read_blocks
 from pfwatch.maillog.program import ProgramDecomposer, ProgramName
 from pfwatch.maillog.seek import OUT_OF_ORDER_SLACK, lines_before, start_offset
 from pfwatch.maillog.stats import SHAPES_LIMIT, LineStats, shape_of
+from pfwatch.sources.logfiles import open_log, read_blocks
+from pfwatch.sources.replay import expand
 
 __all__ = [
     "MAX_LINE_BYTES",
@@ -81,6 +82,25 @@ class _FastBody(Protocol):
     ) -> LogEvent | None: ...  # fmt: skip
 
 
+class LineCounters:
+    """The reader's hot-path counters, named (slot attributes cost less than list items)."""
+
+    __slots__ = (
+        "last",
+        "latest",
+        "lines_time_backwards",
+        "lines_total",
+        "lines_unrecognized",
+    )
+
+    def __init__(self) -> None:
+        self.lines_total = 0
+        self.lines_unrecognized = 0
+        self.lines_time_backwards = 0
+        self.last = -1e300  # time of the previous line: an earlier stamp counts backwards
+        self.latest = -1e300  # the latest time seen so far
+
+
 class LogClassifier:
     """Stateful line classifier: envelope, program name, catalogue kind, statistics.
 
@@ -114,12 +134,11 @@ class LogClassifier:
         self._keep = keep_unrecognized
         self._coalesce = coalesce_activity
         self._stamp_cache: dict[str, float] = {}
-        # hot-path counters, folded into ``stats`` on access: [total lines, unrecognized,
-        # unused, time backwards, last timestamp, latest timestamp]; Postfix lines per
-        # program; classified (not fast-path activity) lines per (program, kind);
-        # processes seen recently: (program, pid text) -> [time of their last line, its
-        # queue id or ""], and their count per program
-        self._counts: list[float] = [0, 0, 0, 0, -1e300, -1e300]
+        # hot-path counters, folded into ``stats`` on access (:class:`LineCounters`);
+        # Postfix lines per program; classified (not fast-path activity) lines per
+        # (program, kind); processes seen recently: (program, pid text) -> [time of their
+        # last line, its queue id or ""], and their count per program
+        self._counts = LineCounters()
         self._lines_per_program: dict[str, int] = {}
         self._per_program_kind: dict[tuple[str, str], int] = {}
         self._processes: dict[tuple[str, str], list[Any]] = {}
@@ -135,11 +154,11 @@ class LogClassifier:
         stats = self._stats
         counts = self._counts
         postfix = sum(self._lines_per_program.values())
-        stats.lines_total = int(counts[0])
+        stats.lines_total = counts.lines_total
         stats.lines_postfix = postfix
-        stats.lines_unrecognized = int(counts[1])
-        stats.lines_recognized = postfix - int(counts[1])
-        stats.lines_time_backwards = int(counts[3])
+        stats.lines_unrecognized = counts.lines_unrecognized
+        stats.lines_recognized = postfix - counts.lines_unrecognized
+        stats.lines_time_backwards = counts.lines_time_backwards
         stats.per_daemon = _by_daemon(self._lines_per_program)
         stats.processes_per_daemon = _by_daemon(self._process_counts)
         per_kind: dict[str, int] = {}
@@ -197,11 +216,11 @@ class LogClassifier:
                 if at is None:
                     line = _line(stamp, host, tag, pid_text, message)
                     return slow(line, source, line_no, position)
-            if at < counts[4]:
-                counts[3] += 1
-            counts[4] = at
-            if at > counts[5]:  # noqa: PLR1730 - max() costs a call per line
-                counts[5] = at
+            if at < counts.last:
+                counts.lines_time_backwards += 1
+            counts.last = at
+            if at > counts.latest:  # noqa: PLR1730 - max() costs a call per line
+                counts.latest = at
             lines_per_program[tag] += 1
             process = (tag, pid_text or "")
             seen = processes.get(process)
@@ -210,7 +229,7 @@ class LogClassifier:
                 if len(processes) > _PROCESS_WINDOW:
                     processes.clear()
                 seen = processes[process] = [at, ""]
-            elif coalesce and queue_id and seen[1] == queue_id and seen[0] == at == counts[5]:
+            elif coalesce and queue_id and seen[1] == queue_id and seen[0] == at == counts.latest:
                 return None
             seen[0] = at
             seen[1] = queue_id or ""
@@ -247,7 +266,7 @@ class LogClassifier:
         def feed(
             line: bytes | str, source: str = "", line_no: int = 0, position: str = ""
         ) -> LogEvent | None:
-            counts[0] += 1
+            counts.lines_total += 1
             if isinstance(line, bytes):
                 if len(line) > MAX_LINE_BYTES:
                     line = line[:MAX_LINE_BYTES]
@@ -302,7 +321,8 @@ class LogClassifier:
         gc.disable()
         try:
             rows = ACTIVITY_BLOCK.findall(text)
-            self._counts[0] += len(rows)  # lines of other formats are counted again by feed
+            # lines of other formats are counted again by feed
+            self._counts.lines_total += len(rows)
             line_no = self._block_rows(rows, source, line_no, append)
         finally:
             if collecting:
@@ -326,22 +346,22 @@ class LogClassifier:
         stamp_of = self._stamp_of
         make = make_log_event
         activity = ACTIVITY_KIND
-        last = counts[4]
-        top = counts[5]
+        last = counts.last
+        top = counts.latest
         for stamp, host, tag, pid_text, queue_id, message, other in rows:
             line_no += 1
             if not queue_id:
-                counts[4] = last
-                counts[5] = top
+                counts.last = last
+                counts.latest = top
                 if stamp:
                     event = fast_body(
                         stamp, host, tag, pid_text, None, message, source, line_no, ""
                     )
                 else:
-                    counts[0] -= 1
+                    counts.lines_total -= 1
                     event = feed(other, source, line_no)
-                last = counts[4]
-                top = counts[5]
+                last = counts.last
+                top = counts.latest
                 if event is not None:
                     append(event)
                 continue
@@ -357,7 +377,7 @@ class LogClassifier:
                     self._stats.lines_malformed += 1
                     continue
             if at < last:
-                counts[3] += 1
+                counts.lines_time_backwards += 1
             last = at
             if at > top:  # noqa: PLR1730 - max() costs a call per line
                 top = at
@@ -379,8 +399,8 @@ class LogClassifier:
                 int(pid_text), {"queue_id": queue_id}, source, line_no, "",
             )  # fmt: skip
             append(event)
-        counts[4] = last
-        counts[5] = top
+        counts.last = last
+        counts.latest = top
         return line_no
 
     def line_time(self, line: bytes) -> float | None:
@@ -424,7 +444,7 @@ class LogClassifier:
         key = (program.program, kind)
         self._per_program_kind[key] = self._per_program_kind.get(key, 0) + 1
         if kind == UNRECOGNIZED:
-            self._counts[1] += 1
+            self._counts.lines_unrecognized += 1
             stats = self._stats
             stats.count_shape(shape_of(program.daemon, message))
             if len(stats.unrecognized_samples) < self._keep:
@@ -449,7 +469,7 @@ class LogClassifier:
         position: str = "",
     ) -> LogEvent | None:  # fmt: skip
         """Classify one ``journalctl -o json`` record (position defaults to its cursor)."""
-        self._counts[0] += 1
+        self._counts.lines_total += 1
         envelope = journal_envelope(record)
         if envelope is None:
             self._stats.lines_malformed += 1
@@ -467,10 +487,10 @@ class LogClassifier:
             return None
         at, tag = envelope.at, program.program
         counts = self._counts
-        if at < counts[4]:
-            counts[3] += 1
-        counts[4] = at
-        counts[5] = max(counts[5], at)
+        if at < counts.last:
+            counts.lines_time_backwards += 1
+        counts.last = at
+        counts.latest = max(counts.latest, at)
         self._lines_per_program[tag] = self._lines_per_program.get(tag, 0) + 1
         process = (tag, str(envelope.pid) if envelope.pid else "")
         seen = self._processes.get(process)
@@ -481,7 +501,7 @@ class LogClassifier:
             if len(self._processes) > _PROCESS_WINDOW:
                 self._processes.clear()
             self._processes[process] = [at, queue_id]
-        elif self._coalesce and queue_id and seen[1] == queue_id and seen[0] == at == counts[5]:
+        elif self._coalesce and queue_id and seen[1] == queue_id and seen[0] == at == counts.latest:
             key = (tag, kind)
             self._per_program_kind[key] = self._per_program_kind.get(key, 0) + 1
             return None
@@ -523,7 +543,7 @@ def iter_log_events(
     yielded.
     """
     events: list[LogEvent] = []
-    for name in expand_paths(paths):
+    for name in expand(paths):
         if not_before is not None and name != "-" and _written_before(name, not_before):
             continue
         handle = open_log(name)

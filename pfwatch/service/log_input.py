@@ -33,7 +33,7 @@ from pfwatch.events import Finding, LogEvent
 from pfwatch.maillog.classify import UNRECOGNIZED
 from pfwatch.maillog.reader import LogClassifier
 from pfwatch.service.log_trust import journal_verdict, postfix_uids, untrusted_finding
-from pfwatch.sinks.metrics import SourceStatus
+from pfwatch.sources.base import SourceStatus
 from pfwatch.sources.follow import Follower
 from pfwatch.sources.journald import JournalSource
 from pfwatch.sources.position import FilePosition

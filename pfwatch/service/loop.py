@@ -60,8 +60,9 @@ from pfwatch.sinks.base import FanOut, Sink
 from pfwatch.sinks.events_json import EventsJsonSink
 from pfwatch.sinks.http import HttpEndpoint, health_from, unprotected
 from pfwatch.sinks.httpserver import Limits
-from pfwatch.sinks.metrics import MetricsSnapshot, PfwatchMetrics, SourceStatus
+from pfwatch.sinks.metrics import MetricsSnapshot, PfwatchMetrics
 from pfwatch.sinks.webconfig import WebConfig
+from pfwatch.sources.base import SourceStatus
 from pfwatch.sources.files import DirectoryWatcher
 from pfwatch.sources.procfs import ProcScanner
 from pfwatch.store.outbox import Outbox, state_error_finding

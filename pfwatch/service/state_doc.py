@@ -15,10 +15,10 @@ from __future__ import annotations
 from dataclasses import asdict, fields
 from typing import Any
 
-from pfwatch.core.state import STATE_VERSION, EngineState, facts_to_dict
+from pfwatch.core.state import STATE_VERSION, Change, EngineState, facts_to_dict
 from pfwatch.events import ConfigFacts
 
-_RECORDS = ("processes", "changes", "trackers")
+_RECORDS = ("processes", "trackers")
 _facts_cache: tuple[ConfigFacts | None, dict[str, Any] | None] = (None, None)
 
 
@@ -31,6 +31,8 @@ def state_document(state: EngineState) -> dict[str, Any]:
             doc["facts"] = _facts(value)
         elif item.name == "settings":
             doc["settings"] = _plain(value)
+        elif item.name == "changes":
+            doc["changes"] = {key: _change(change) for key, change in value.items()}
         elif item.name in _RECORDS:
             doc[item.name] = {key: _plain(record) for key, record in value.items()}
         elif item.name == "history":
@@ -46,6 +48,14 @@ def _plain(record: Any) -> dict[str, Any]:
         return dict(vars(record))
     except TypeError:  # a slotted dataclass: no __dict__
         return asdict(record)
+
+
+def _change(change: Change) -> dict[str, Any]:
+    """A change's fields; its typed needs as their dicts."""
+    doc = dict(vars(change))
+    doc["tables"] = [asdict(table) for table in change.tables]
+    doc["needs"] = [need.as_dict() for need in change.needs]
+    return doc
 
 
 def _facts(facts: ConfigFacts | None) -> dict[str, Any] | None:

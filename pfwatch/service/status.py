@@ -19,15 +19,16 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from pfwatch.core import predict
 from pfwatch.core.changes import needs_actions
 from pfwatch.core.report import change_row, process_row
 from pfwatch.core.state import Change, EngineState
-from pfwatch.events import Finding
+from pfwatch.events import Finding, machine_times
 from pfwatch.sinks.events_json import event_record
-from pfwatch.sinks.metrics import MetricsSnapshot, PendingChange, SourceStatus
+from pfwatch.sinks.metrics import MetricsSnapshot, PendingChange
+from pfwatch.sources.base import SourceStatus
 
 STATUS_SCHEMA = "pfwatch.status/1"
 
@@ -113,7 +114,7 @@ def status_document(
 ) -> dict[str, Any]:
     """The /status JSON: pending changes with predictions, live processes, last events."""
     alive = sorted(state.processes.values(), key=lambda p: (p.first_seen_at, p.key))
-    return {
+    document = {
         "schema": STATUS_SCHEMA,
         "now": now,
         "watch": dict(watch),
@@ -137,6 +138,7 @@ def status_document(
         "last_reload_at": max((float(r["at"]) for r in state.reloads), default=None),
         "last_events": list(last_events),
     }
+    return cast(dict[str, Any], machine_times(document))
 
 
 class SourceHealth:

@@ -2,33 +2,29 @@
 
 Inputs: :class:`pfwatch.events.Finding`. Outputs: lines on a text stream (stdout by
 default), each a JSON object whose keys come in a fixed order: ``event`` (the finding
-name), ``ts`` (ISO 8601 UTC), ``event_id``, ``basis``, then the finding's data fields
-sorted by name (a data field named like a head field is dropped when equal and
-renamed ``data_<name>`` otherwise). Data fields whose name ends in ``_at`` and whose
-value is a number are POSIX times and are written as ISO 8601 UTC strings too; NaN and
-infinities become null. On a terminal the same record is rendered by structlog's
-ConsoleRenderer (see :mod:`pfwatch.logging`). Errors: OSError of the stream propagates
-(a closed stdout is the caller's to handle). The spec of names and fields is docs/events.md.
+name), ``ts`` (RFC 3339 UTC, :func:`pfwatch.events.rfc3339_utc`), ``event_id``, ``basis``,
+then the finding's data fields sorted by name (a data field named like a head field is
+dropped when equal and renamed ``data_<name>`` otherwise). Moments in the data (``*_at``
+and window bounds, at any depth) are written as RFC 3339 UTC strings too
+(:func:`pfwatch.events.machine_times`); NaN and infinities become null. On a terminal the
+same record is rendered by structlog's ConsoleRenderer (see :mod:`pfwatch.logging`).
+Errors: OSError of the stream propagates (a closed stdout is the caller's to handle).
+The spec of names and fields is docs/events.md.
 
-``event_id`` makes the stream exactly-once friendly: it is a digest of the finding's
-name, time, basis and data, which the engine derives from the source position or change
-id it came from, so a replay of the same input yields the same id and a consumer can drop
-repeats. An explicit ``data["event_id"]`` string wins.
+``event_id`` (:func:`pfwatch.events.event_id_for`) makes the stream exactly-once
+friendly: a replay of the same input yields the same id and a consumer can drop repeats.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import math
 import sys
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from structlog import WriteLogger
 
-from pfwatch.events import Finding
+from pfwatch.events import Finding, event_id_for, machine_times, rfc3339_utc
 
 HEAD_FIELDS: tuple[str, ...] = ("event", "ts", "event_id", "basis")
 """Keys every event line starts with, in this order."""
@@ -37,45 +33,24 @@ Record = dict[str, Any]
 Renderer = Callable[[Mapping[str, Any]], str]
 
 
-def iso_utc(at: float) -> str:
-    """POSIX seconds → ``2026-11-22T00:45:00.123456Z`` (microseconds, always UTC)."""
-    return datetime.fromtimestamp(at, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def event_id_for(finding: Finding) -> str:
-    """The stable identity of a finding: same input, same id (24 hex digits)."""
-    explicit = finding.data.get("event_id")
-    if isinstance(explicit, str) and explicit:
-        return explicit
-    canonical = json.dumps(
-        [finding.name, repr(float(finding.at)), finding.basis, _jsonable(finding.data)],
-        sort_keys=True,
-        separators=(",", ":"),
-        default=str,
-    )
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:24]
-
-
 def event_record(finding: Finding) -> Record:
     """The ordered JSON-ready record of one finding (see the module docstring)."""
     record: Record = {
         "event": finding.name,
-        "ts": iso_utc(finding.at),
+        "ts": rfc3339_utc(finding.at),
         "event_id": event_id_for(finding),
         "basis": finding.basis,
     }
     for key in sorted(finding.data):
         if key == "event_id":
             continue
-        value = finding.data[key]
-        if key.endswith("_at") and isinstance(value, int | float) and not isinstance(value, bool):
-            value = iso_utc(float(value)) if math.isfinite(value) else None
+        value = machine_times({key: finding.data[key]})[key]
         name = key
         if key in record:
             if record[key] == value:
                 continue  # e.g. the engine repeating ``basis`` in data
             name = f"data_{key}"
-        record[name] = _jsonable(value)
+        record[name] = value
     return record
 
 
@@ -108,15 +83,3 @@ class EventsJsonSink:
 
     def close(self) -> None:
         pass  # every line is flushed as it is written; the stream belongs to the caller
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(key): _jsonable(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(item) for item in value]
-    if isinstance(value, set | frozenset):
-        return sorted(_jsonable(item) for item in value)
-    if isinstance(value, float) and not math.isfinite(value):
-        return None  # JSON has no NaN or infinity; "never" and "unknown" are null
-    return value

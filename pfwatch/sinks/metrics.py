@@ -31,6 +31,7 @@ from prometheus_client.registry import Collector
 
 from pfwatch import __version__
 from pfwatch.events import Finding
+from pfwatch.sources.base import SourceStatus
 
 ACTIONS: tuple[str, ...] = ("postmap", "reload", "restart")
 """Values of ``needs`` that get a series of their own even when zero."""
@@ -50,17 +51,6 @@ class PendingChange:
     detected_at: float
     services: Mapping[str, float | None] = field(default_factory=dict)
     needs: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class SourceStatus:
-    """Health and progress of one input (log file, journal, config watcher, /proc)."""
-
-    up: bool
-    lag_seconds: float | None = None
-    lag_bytes: int | None = None
-    last_line_at: float | None = None
-    error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

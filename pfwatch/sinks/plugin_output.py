@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from pfwatch.cli.exit_status import ExitStatus
+from pfwatch.errors import ExitStatus
 
 STATUS_WORDS: dict[ExitStatus, str] = {
     ExitStatus.OK: "OK",

@@ -1,7 +1,9 @@
 """The protocol every log source follows, so the watch loop and ``explain`` treat a log
 file, a directory of rotated files, stdin and journald alike.
 
-Inputs: none. Outputs: the :class:`Record` and :class:`Source` protocols. Errors: sources
+Inputs: none. Outputs: the :class:`Record` and :class:`Source` protocols and
+:class:`SourceStatus`, the health of one input as the service reports it to sinks
+(/metrics, /status). Errors: sources
 raise :class:`pfwatch.errors.SourceUnavailable` only when they cannot start at all; while
 running they report problems through :meth:`Source.notices` and keep going.
 
@@ -15,7 +17,19 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class SourceStatus:
+    """Health and progress of one input (log file, journal, config watcher, /proc)."""
+
+    up: bool
+    lag_seconds: float | None = None
+    lag_bytes: int | None = None
+    last_line_at: float | None = None
+    error: str | None = None
 
 
 class Record(Protocol):

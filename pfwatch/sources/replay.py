@@ -9,7 +9,7 @@ line number through the :class:`pfwatch.sources.base.Source` protocol. Errors: a
 that cannot be opened raises :class:`pfwatch.errors.SourceUnavailable`; a file that
 breaks off (corrupt compression, I/O error) becomes a notice, and reading goes on.
 
-Line splitting and decompression are delegated to :mod:`pfwatch.maillog.files`, whose
+Line splitting and decompression are delegated to :mod:`pfwatch.sources.logfiles`, whose
 block reader the fast replay path of :mod:`pfwatch.maillog.reader` uses as well.
 """
 
@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, NamedTuple
 
-from pfwatch.maillog.files import open_log, read_blocks
+from pfwatch.sources.logfiles import open_log, read_blocks
 from pfwatch.sources.rotation import rotated_segments
 
 DEFAULT_MAX_LINE_BYTES = 64 * 1024

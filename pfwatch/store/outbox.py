@@ -24,9 +24,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from pfwatch.errors import StateError
-from pfwatch.events import Finding
+from pfwatch.events import Finding, event_id_for
 from pfwatch.sinks.base import Sink
-from pfwatch.sinks.events_json import event_id_for
 from pfwatch.store.sqlite import StateStore
 
 RECENT_IDS = 100_000

@@ -37,8 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from pfwatch.errors import StateError
-from pfwatch.events import Finding
-from pfwatch.sinks.events_json import event_id_for
+from pfwatch.events import Finding, event_id_for
 from pfwatch.store.history import ChangeRecord, record_change
 from pfwatch.store.lock import DirectoryLock
 from pfwatch.store.schema import MIGRATIONS, SCHEMA_VERSION

@@ -30,8 +30,8 @@ from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any, NamedTuple
 
-from pfwatch.testing.instance import PostfixInstance, PostfixUnavailable, ProcessInfo
-from pfwatch.testing.layout import InstanceLayout
+from pfwatch.instance.layout import InstanceLayout
+from pfwatch.instance.local import PostfixInstance, PostfixUnavailable, ProcessInfo
 
 CONTAINER_SMTP_PORT = 2525
 DEFAULT_SOCKET = "/var/run/docker.sock"

@@ -34,7 +34,7 @@ from typing import Any
 
 import pytest
 
-from pfwatch.testing.instance import PostfixInstance, PostfixUnavailable, reap_orphans
+from pfwatch.instance.local import PostfixInstance, PostfixUnavailable, reap_orphans
 
 BACKENDS = ("local", "docker")
 

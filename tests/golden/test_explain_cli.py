@@ -4,16 +4,15 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from pfwatch.cli.explain_cmd import parse_changed_at
-from pfwatch.cli.main import cli, main
 from pfwatch.errors import UsageError
 from pfwatch.sinks.narrative import narrate
+from pfwatch.testing.cli import run_pfwatch
+from pfwatch.testing.times import epoch_times
 
 LOG = """\
 Jan 10 10:00:00 mx postfix/smtpd[100]: connect from a[192.0.2.1]
@@ -39,8 +38,9 @@ def log(tmp_path: Path) -> Path:
 
 
 def invoke(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, ["explain", *args], catch_exceptions=False)
-    return result.exit_code, result.output
+    result = run_pfwatch("explain", *args)
+    assert result.exception is None, result.exception
+    return result.exit_code, result.stdout
 
 
 def test_json_document_has_summary_processes_and_changes(log: Path) -> None:
@@ -55,7 +55,9 @@ def test_json_document_has_summary_processes_and_changes(log: Path) -> None:
         "10:03=/etc/postfix/master.cf",
     )
     assert code == 0
-    doc = json.loads(out)
+    raw = json.loads(out)
+    assert raw["processes"][0]["first_seen_at"].endswith("Z")  # RFC 3339 in JSON output
+    doc = epoch_times(raw)
     assert doc["schema"] == "pfwatch.explain/1"
     summary = doc["summary"]
     assert summary["lines_recognized"] + summary["lines_unrecognized"] == summary["lines_postfix"]
@@ -98,16 +100,10 @@ def test_changed_at_forms() -> None:
 
 
 def test_missing_log_and_no_log_are_clear_errors(tmp_path: Path) -> None:
-    result = CliRunner().invoke(cli, ["explain"], catch_exceptions=True)
-    assert result.exit_code != 0
-    with pytest.raises(SystemExit) as exc:
-        argv = sys.argv
-        sys.argv = ["pfwatch", "explain", str(tmp_path / "nope.log")]
-        try:
-            main()
-        finally:
-            sys.argv = argv
-    assert exc.value.code == 3
+    assert run_pfwatch("explain").exit_code != 0
+    missing = run_pfwatch("explain", str(tmp_path / "nope.log"))
+    assert missing.exit_code == 3
+    assert missing.stderr.startswith("pfwatch: ") and "nope.log" in missing.stderr
 
 
 def test_demo_replays_the_shipped_scenario() -> None:
@@ -129,7 +125,7 @@ def test_demo_routing_cache_window_covers_the_mail_that_still_went_to_virtual() 
     recorded = json.loads((root / "scenario.json").read_text())
     code, out = invoke("--demo", "--json")
     assert code == 0
-    doc = json.loads(out)
+    doc = epoch_times(json.loads(out))
     first = doc["changes"][0]
     window = first["routing_cache"]
     truth = {p["pid"]: p for p in recorded["truth"]["processes"]}

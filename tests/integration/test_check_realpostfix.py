@@ -12,7 +12,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -20,15 +19,15 @@ from typing import Any
 
 import pytest
 
-from pfwatch.cli.main import main
 from pfwatch.config.facts import facts_from_snapshot
 from pfwatch.config.snapshot import build_snapshot, snapshot_to_json
 from pfwatch.core.fold import fold
 from pfwatch.core.state import EngineState, to_json
 from pfwatch.events import ConfigSnapshotTaken
+from pfwatch.instance.local import PostfixInstance
 from pfwatch.liveconfig import load_live_config
 from pfwatch.store.sqlite import StateStore
-from pfwatch.testing.instance import PostfixInstance
+from pfwatch.testing.cli import run_pfwatch
 
 pytestmark = pytest.mark.postfix
 
@@ -41,16 +40,8 @@ PLUGIN_LINE = re.compile(
 
 def pfwatch(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
     """Run the real entry point (argv, exit code, stdout) in-process."""
-    old = sys.argv
-    sys.argv = ["pfwatch", *args]
-    try:
-        with pytest.raises(SystemExit) as stop:
-            main()
-    finally:
-        sys.argv = old
-    out = capsys.readouterr().out
-    code = stop.value.code
-    return (code if isinstance(code, int) else 0), out
+    result = run_pfwatch(*args)
+    return result.exit_code, result.stdout
 
 
 def check_json(

@@ -15,13 +15,13 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pfwatch.testing.instance import PostfixInstance
+from pfwatch.instance.local import PostfixInstance
+from pfwatch.testing.cli import run_pfwatch
 
 pytestmark = pytest.mark.postfix
 
@@ -35,16 +35,10 @@ EDITED = (
 
 
 def _pfwatch(*args: str) -> tuple[int, Any]:
-    done = subprocess.run(
-        [sys.executable, "-m", "pfwatch", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    assert done.returncode in (0, 1), done.stderr
-    assert done.stdout.strip(), f"no output (status {done.returncode}): {done.stderr}"
-    return done.returncode, json.loads(done.stdout)
+    done = run_pfwatch(*args)
+    assert done.exit_code in (0, 1), done.stderr
+    assert done.stdout.strip(), f"no output (status {done.exit_code}): {done.stderr}"
+    return done.exit_code, json.loads(done.stdout)
 
 
 def _set_mtime(path: Path, when: float) -> None:

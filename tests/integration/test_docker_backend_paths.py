@@ -18,9 +18,9 @@ from typing import Any
 import psutil
 import pytest
 
+from pfwatch.instance.layout import InstanceLayout
+from pfwatch.instance.local import free_port, unavailable_reason
 from pfwatch.testing import docker_backend as db
-from pfwatch.testing.instance import free_port, unavailable_reason
-from pfwatch.testing.layout import InstanceLayout
 from pfwatch.testing.plugin import unavailable
 
 pytestmark = pytest.mark.postfix

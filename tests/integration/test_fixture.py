@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from pfwatch.testing.instance import PostfixInstance, PostfixStartError, reap_orphans
+from pfwatch.instance.local import PostfixInstance, PostfixStartError, reap_orphans
 from pfwatch.testing.plugin import PostfixFactory
 
 pytestmark = pytest.mark.postfix
@@ -198,7 +198,7 @@ def test_reap_orphans_removes_only_instances_whose_owner_died(
         alive = postfix_factory(max_idle=MAX_IDLE, base_dir=base)
         script = (
             "import sys, time\n"
-            "from pfwatch.testing.instance import PostfixInstance\n"
+            "from pfwatch.instance.local import PostfixInstance\n"
             f"pf = PostfixInstance(max_idle={MAX_IDLE}, base_dir={str(base)!r}).start()\n"
             "print(pf.root, pf.master_pid, flush=True)\n"
             "time.sleep(60)\n"

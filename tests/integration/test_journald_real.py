@@ -21,11 +21,11 @@ from typing import Any
 
 import pytest
 
+from pfwatch.instance.local import free_port
 from pfwatch.maillog.reader import LogClassifier
 from pfwatch.service.loop import WatchOptions, WatchService
 from pfwatch.settings import Settings
 from pfwatch.sources.journald import JournalRecord, JournalSource
-from pfwatch.testing.instance import free_port
 
 JOURNAL_REMOTE = Path("/lib/systemd/systemd-journal-remote")
 BOOT_ID = "0123456789abcdef0123456789abcdef"

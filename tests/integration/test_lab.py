@@ -8,19 +8,18 @@ really shows, and the recipients the lab's SMTP sink really received.
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from pfwatch.cli.main import main
 from pfwatch.config.maincf import parse_main_cf
 from pfwatch.config.mastercf import parse_master_cf
+from pfwatch.instance.local import PostfixUnavailable
 from pfwatch.lab import Lab, lab_instance
 from pfwatch.labconfig import NEUTRAL_TABLE, LabTargets, build_lab_config
 from pfwatch.labscript import LabScriptError
-from pfwatch.testing.instance import PostfixUnavailable
+from pfwatch.testing.cli import run_pfwatch
 
 SCRIPT = """\
 # banner first, then an alias table rebuilt with postmap
@@ -45,16 +44,8 @@ expect delivered second@example.net
 
 
 def pfwatch(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    old = sys.argv
-    sys.argv = ["pfwatch", *args]
-    try:
-        with pytest.raises(SystemExit) as stop:
-            main()
-    finally:
-        sys.argv = old
-    captured = capsys.readouterr()
-    code = stop.value.code
-    return (code if isinstance(code, int) else 0), captured.out, captured.err
+    result = run_pfwatch(*args)
+    return result.exit_code, result.stdout, result.stderr
 
 
 @pytest.mark.postfix
@@ -124,7 +115,7 @@ def test_without_postfix_it_says_how_to_get_one(
     def unavailable(self: object, timeout: float = 30.0) -> None:
         raise PostfixUnavailable("postfix not found on PATH: install Debian's postfix package")
 
-    monkeypatch.setattr("pfwatch.testing.instance.PostfixInstance.start", unavailable)
+    monkeypatch.setattr("pfwatch.instance.local.PostfixInstance.start", unavailable)
     code, out, err = pfwatch(capsys, "lab")
     assert code == 3
     assert "apt-get install postfix" in err

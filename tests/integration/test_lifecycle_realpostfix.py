@@ -41,9 +41,9 @@ from pfwatch.events import (
     ProcessTableSeen,
     Tick,
 )
+from pfwatch.instance.local import PostfixInstance
 from pfwatch.knowledge.caches import reply_reuse_seconds
 from pfwatch.maillog.reader import LogClassifier
-from pfwatch.testing.instance import PostfixInstance
 
 pytestmark = [pytest.mark.postfix, pytest.mark.slow]
 
@@ -462,7 +462,7 @@ def test_hash_table_source_without_postmap_is_never_live(postfix_instance: Postf
         change = engine.state.changes["no-postmap"]
         assert change.status == "needs_action", engine.name
         assert "no-postmap" not in engine.claims
-        assert [n["action"] for n in change.needs] == ["postmap"]
+        assert [n.action for n in change.needs] == ["postmap"]
     pf.postmap("access")
     h.change("postmap", time.time())
     h.run_until_live("postmap", 15)
@@ -504,7 +504,7 @@ def test_inet_interfaces_needs_stop_and_start(postfix_instance: PostfixInstance)
     h.wait(2 * pf.max_idle + MARGIN + 2)
     for engine in h.engines:
         change = engine.state.changes["inet"]
-        assert "restart" in [n["action"] for n in change.needs if n["satisfied_at"] is None]
+        assert "restart" in [n.action for n in change.needs if n.satisfied_at is None]
         assert "inet" not in engine.claims
     assert "to change inet_interfaces, stop and start Postfix" in pf.log_text()
     pf.stop()

@@ -22,8 +22,8 @@ import pytest
 from pfwatch.core.fold import run
 from pfwatch.core.state import EngineState, Settings
 from pfwatch.events import LogEvent, Tick
+from pfwatch.instance.local import PostfixInstance
 from pfwatch.maillog.reader import LogClassifier, iter_log_events
-from pfwatch.testing.instance import PostfixInstance
 
 pytestmark = pytest.mark.postfix
 

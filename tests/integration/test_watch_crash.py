@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 from watch_harness import WatchProcess
 
-from pfwatch.testing.instance import PostfixInstance
+from pfwatch.instance.local import PostfixInstance
 
 pytestmark = [pytest.mark.postfix, pytest.mark.slow]
 

@@ -20,7 +20,7 @@ from typing import IO, Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from pfwatch.testing.instance import free_port
+from pfwatch.instance.local import free_port
 
 Event = dict[str, Any]
 

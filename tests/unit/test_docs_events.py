@@ -16,7 +16,8 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from pfwatch.events import Finding
-from pfwatch.sinks.metrics import MetricsSnapshot, PendingChange, PfwatchMetrics, SourceStatus
+from pfwatch.sinks.metrics import MetricsSnapshot, PendingChange, PfwatchMetrics
+from pfwatch.sources.base import SourceStatus
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = (ROOT / "docs" / "events.md").read_text(encoding="utf-8")

@@ -1,4 +1,4 @@
-"""Semantic diff of snapshots, ConfigChanged inputs, and the diff/tables commands."""
+"""Semantic diff of snapshots and ConfigChanged inputs (the commands: tests/unit/cli)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,7 @@ from pathlib import Path
 
 import pytest
 from _sample_config import MAIN_CF, make_config
-from click.testing import CliRunner
 
-from pfwatch.cli.main import cli
 from pfwatch.config.diff import diff_lines, diff_snapshots
 from pfwatch.config.facts import change_inputs, facts_from_snapshot
 from pfwatch.config.snapshot import build_snapshot, snapshot_from_json, snapshot_to_json
@@ -177,44 +175,6 @@ def test_change_inputs_and_facts(tmp_path: Path) -> None:
     assert inputs.facts == facts_from_snapshot(new)
     assert inputs.facts.parameters["smtpd_banner"] == "mx.example.com ESMTP"
     assert inputs.summary == tuple(diff_lines(diff_snapshots(old, new)))
-
-
-def test_diff_command_exit_status_and_json(tmp_path: Path) -> None:
-    first = make_config(tmp_path / "one")
-    second = tmp_path / "two"
-    shutil.copytree(first, second)
-    runner = CliRunner()
-    same = runner.invoke(cli, ["diff", str(first), str(second)], standalone_mode=False)
-    assert same.exception is None
-    assert same.return_value == 0
-    assert same.output == ""
-    _edit(second / "main.cf", "mx.example.com", "mx9.example.com")
-    differs = runner.invoke(cli, ["diff", "--json", str(first), str(second)], standalone_mode=False)
-    assert differs.return_value == 1
-    document = json.loads(differs.output)
-    assert document["empty"] is False
-    assert "myhostname" in [p["name"] for p in document["parameters"]]
-
-
-def test_tables_command_lists_freshness_and_reports_missing_files(tmp_path: Path) -> None:
-    directory = make_config(tmp_path / "pf")
-    (directory / "nets").unlink()
-    result = CliRunner().invoke(
-        cli, ["tables", "--json", "--config-dir", str(directory)], standalone_mode=False
-    )
-    assert result.return_value == 0
-    rows = {row["ref"]: row for row in json.loads(result.output)}
-    virtual = rows[f"hash:{directory}/virtual"]
-    assert virtual["freshness"] == "not-compiled"
-    assert virtual["compiled"] == [f"{directory}/virtual.db"]
-    assert virtual["parameters"] == ["virtual_alias_domains", "virtual_alias_maps"]
-    nets = rows[f"{directory}/nets"]
-    assert (nets["freshness"], nets["error"]) == ("missing", "no such file")
-    env = CliRunner(env={"MAIL_CONFIG": str(directory)}).invoke(
-        cli, ["tables"], standalone_mode=False
-    )
-    assert env.return_value == 0
-    assert "virtual" in env.output
 
 
 def test_a_newly_referenced_table_demands_postmap_only_without_a_fresh_compiled_file(

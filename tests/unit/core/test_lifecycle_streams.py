@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from pfwatch.core.fold import fold, run, step
-from pfwatch.core.state import EngineState, Settings, from_json, to_json
+from pfwatch.core.state import EngineState, Need, Settings, from_json, to_json
 from pfwatch.events import Finding, ProcessTableSeen, ServiceFacts, Tick
 from pfwatch.knowledge.defaults import default_services
 from pfwatch.testing.streams import StreamBuilder, make_facts, table_edit
@@ -120,7 +120,7 @@ def test_reload_stamped_in_the_second_of_the_edit_satisfies_it() -> None:
     the reload may precede the edit's precise time; the reload still counts, but one
     stamped in an earlier second does not."""
 
-    def need_after_reload_stamped(stamp: float) -> dict[str, object]:
+    def need_after_reload_stamped(stamp: float) -> Need:
         b, facts = start(max_idle=5)
         b.at(T0 + 10.4).change(facts, files=["master.cf"], services=["smtp/inet"])
         b.master("master_reloaded", 1)  # the log line arrives after the snapshot...
@@ -130,9 +130,9 @@ def test_reload_stamped_in_the_second_of_the_edit_satisfies_it() -> None:
         return next(iter(state.changes.values())).needs[0]
 
     same_second = need_after_reload_stamped(T0 + 10)
-    assert same_second["action"] == "reload"
-    assert same_second["satisfied_at"] == pytest.approx(T0 + 10.4)
-    assert need_after_reload_stamped(T0 + 9)["satisfied_at"] is None
+    assert same_second.action == "reload"
+    assert same_second.satisfied_at == pytest.approx(T0 + 10.4)
+    assert need_after_reload_stamped(T0 + 9).satisfied_at is None
 
 
 def test_inet_interfaces_needs_stop_and_start() -> None:

@@ -144,7 +144,7 @@ def test_a_later_postmap_supersedes_only_the_table_part_of_a_mixed_change() -> N
     state = EngineState()
     run(state, b.events)
     mixed = state.changes["c1"]
-    assert [n["action"] for n in mixed.needs] == ["postmap"]
+    assert [n.action for n in mixed.needs] == ["postmap"]
     b2 = StreamBuilder(T0 + 4)
     b2.change(
         facts,
@@ -153,7 +153,7 @@ def test_a_later_postmap_supersedes_only_the_table_part_of_a_mixed_change() -> N
         change_id="postmap",
     )
     found = run(state, b2.events)
-    assert mixed.needs[0]["satisfied_by"] == "postmap"
+    assert mixed.needs[0].satisfied_by == "postmap"
     assert mixed.superseded_parts == [f"table:{ACCESS}"]
     assert mixed.superseded_by == ""  # the smtpd_banner part is not covered
     assert mixed.status == "pending" and mixed in pending_changes(state)

@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 
 from pfwatch.errors import SourceUnavailable
 from pfwatch.events import LogEvent
-from pfwatch.maillog import files
 from pfwatch.maillog.reader import (
     MAX_LINE_BYTES,
     SHAPES_LIMIT,
@@ -23,6 +22,8 @@ from pfwatch.maillog.reader import (
     iter_log_events,
     make_log_event,
 )
+from pfwatch.sources import logfiles as files
+from pfwatch.sources.replay import expand
 
 REF = datetime(2025, 6, 1, tzinfo=UTC).timestamp()
 CONNECT = b"Jun  1 00:00:01 mx postfix/smtpd[10]: connect from a[192.0.2.1]\n"
@@ -223,7 +224,7 @@ def test_a_directory_is_read_oldest_segment_first(
                 handle.write(CONNECT)
         else:
             (tmp_path / name).write_bytes(CONNECT)
-    assert [Path(p).name for p in files.expand_paths([str(tmp_path)])] == expected
+    assert [Path(p).name for p in expand([str(tmp_path)])] == expected
 
 
 def _write_rotated(directory: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pfwatch.core.fold import run
 from pfwatch.core.state import EngineState
 from pfwatch.service.status import SourceHealth, metrics_snapshot, status_document
-from pfwatch.sinks.metrics import SourceStatus
+from pfwatch.sources.base import SourceStatus
 from pfwatch.testing.streams import StreamBuilder, make_facts, table_edit
 
 T0 = 1_000_000.0

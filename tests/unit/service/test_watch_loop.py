@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 
 from pfwatch.errors import StateError, UsageError
+from pfwatch.instance.local import free_port
 from pfwatch.service.loop import WatchOptions, WatchService
 from pfwatch.settings import Settings
-from pfwatch.testing.instance import free_port
 
 MASTER = "smtp      inet  n       -       y       -       -       smtpd\n"
 Event = dict[str, Any]

@@ -6,10 +6,10 @@ import io
 import json
 import threading
 
-from pfwatch.events import Finding
+from pfwatch.events import Finding, event_id_for, rfc3339_utc
 from pfwatch.logging import SecretRedactor
 from pfwatch.sinks.base import FanOut, Sink
-from pfwatch.sinks.events_json import EventsJsonSink, event_id_for, event_record, iso_utc
+from pfwatch.sinks.events_json import EventsJsonSink, event_record
 
 LIVE = Finding(
     "change_live",
@@ -19,9 +19,9 @@ LIVE = Finding(
 )
 
 
-def test_iso_utc_is_utc_with_z_and_microseconds() -> None:
-    assert iso_utc(0.0) == "1970-01-01T00:00:00.000000Z"
-    assert iso_utc(1_700_000_000.25) == "2023-11-14T22:13:20.250000Z"
+def test_rfc3339_utc_is_utc_with_z_and_microseconds() -> None:
+    assert rfc3339_utc(0.0) == "1970-01-01T00:00:00.000000Z"
+    assert rfc3339_utc(1_700_000_000.25) == "2023-11-14T22:13:20.250000Z"
 
 
 def test_line_has_fixed_head_then_sorted_data() -> None:

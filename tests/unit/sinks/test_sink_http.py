@@ -12,7 +12,8 @@ import pytest
 
 from pfwatch.errors import UsageError
 from pfwatch.sinks.http import DEFAULT_PORT, Health, HttpEndpoint, health_from
-from pfwatch.sinks.metrics import MetricsSnapshot, PfwatchMetrics, SourceStatus
+from pfwatch.sinks.metrics import MetricsSnapshot, PfwatchMetrics
+from pfwatch.sources.base import SourceStatus
 
 
 class World:

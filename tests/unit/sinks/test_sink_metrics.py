@@ -8,7 +8,8 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from pfwatch.events import Finding
-from pfwatch.sinks.metrics import MetricsSnapshot, PendingChange, PfwatchMetrics, SourceStatus
+from pfwatch.sinks.metrics import MetricsSnapshot, PendingChange, PfwatchMetrics
+from pfwatch.sources.base import SourceStatus
 
 
 class Box:

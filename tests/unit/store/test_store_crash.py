@@ -65,10 +65,12 @@ def test_kill_minus_nine_loses_nothing(tmp_path: Path) -> None:
         time.sleep(rng.uniform(0.05, 0.4))
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=10)
+        child.stdout.close()
     final = run_child(state, out, 0)  # re-emit the outbox only
     assert final.stdout is not None
     assert final.stdout.readline().strip() == "ready"
     assert final.wait(timeout=30) == 0
+    final.stdout.close()
 
     store = StateStore.open(state)
     committed = store.positions()["log"]

@@ -11,8 +11,7 @@ import pytest
 
 from pfwatch.clock import FakeClock
 from pfwatch.errors import StateError
-from pfwatch.events import Finding
-from pfwatch.sinks.events_json import event_id_for
+from pfwatch.events import Finding, event_id_for
 from pfwatch.store.outbox import Outbox, state_error_finding, state_reset_finding
 from pfwatch.store.sqlite import StateStore
 
@@ -119,6 +118,7 @@ def test_lock_dies_with_its_process(tmp_path: Path) -> None:
         StateStore.open(tmp_path, exclusive=True)
     holder.kill()
     holder.wait(timeout=10)
+    holder.stdout.close()
     StateStore.open(tmp_path, exclusive=True).close()
 
 

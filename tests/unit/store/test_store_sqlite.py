@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from pfwatch.errors import StateError
-from pfwatch.events import Finding
-from pfwatch.sinks.events_json import event_id_for
+from pfwatch.events import Finding, event_id_for
 from pfwatch.store.sqlite import DB_NAME, SCHEMA_VERSION, StateStore, open_read_only
 
 

@@ -1,7 +1,8 @@
-"""Open maillog files for replay: rotation order, gzip, stdin, bounded blocks.
+"""Open maillog files for replay: gzip, stdin, bounded blocks of whole lines.
 
 Inputs: path names (files, ``.gz`` files, ``-`` for stdin, directories of rotated files).
-Outputs: paths in chronological order and byte blocks of whole lines. Errors: an
+Outputs: binary streams and byte blocks of whole lines (directories are expanded by
+:func:`pfwatch.sources.replay.expand`). Errors: an
 unreadable path raises :class:`~pfwatch.errors.SourceUnavailable`; I/O errors while
 reading propagate to the caller, which records them.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import gzip
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
@@ -19,23 +20,16 @@ from pfwatch.errors import SourceUnavailable
 BLOCK_BYTES = 1 << 20
 
 
-def expand_paths(paths: Sequence[str]) -> Iterator[str]:
-    """The files to read: a directory becomes its logs, rotated segments oldest first
-    (:func:`pfwatch.sources.replay.replay_order`, the follower's own ordering)."""
-    from pfwatch.sources.replay import expand  # noqa: PLC0415 - replay imports this module
-
-    return expand(paths)
-
-
 def open_log(name: str) -> IO[bytes]:
     """A binary stream of the file (gunzipped when it starts with the gzip magic)."""
     if name == "-":
         return sys.stdin.buffer
     try:
         handle = Path(name).open("rb")  # noqa: SIM115 - the caller closes it
-        if handle.peek(2)[:2] == b"\x1f\x8b":
-            return gzip.GzipFile(fileobj=handle, mode="rb")  # type: ignore[return-value]
-        return handle
+        if handle.peek(2)[:2] != b"\x1f\x8b":
+            return handle
+        handle.close()  # gzip.open owns its file: closing the stream closes the file too
+        return gzip.open(name, "rb")  # type: ignore[return-value]
     except OSError as exc:
         raise SourceUnavailable(name, exc.strerror or str(exc)) from exc
 

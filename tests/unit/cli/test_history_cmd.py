@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
-from click.testing import CliRunner
-
-from pfwatch.cli.main import cli
 from pfwatch.events import Finding
 from pfwatch.store.sqlite import StateStore
+from pfwatch.testing.cli import run_pfwatch
 
 T0 = 1_700_000_000.0
 
@@ -45,9 +41,9 @@ def fill(state: Path) -> None:
 
 def test_table(tmp_path: Path) -> None:
     fill(tmp_path)
-    result = CliRunner().invoke(cli, ["history", "--state-dir", str(tmp_path)])
-    assert result.exit_code == 0, result.output
-    lines = result.output.splitlines()
+    result = run_pfwatch("history", "--state-dir", str(tmp_path))
+    assert result.exit_code == 0, result.stdout
+    lines = result.stdout.splitlines()
     assert lines[0].split() == [
         "CHANGE",
         "EDITED",
@@ -65,41 +61,32 @@ def test_table(tmp_path: Path) -> None:
 
 def test_json(tmp_path: Path) -> None:
     fill(tmp_path)
-    result = CliRunner().invoke(cli, ["history", "--state-dir", str(tmp_path), "--json"])
-    assert result.exit_code == 0, result.output
-    doc = json.loads(result.output)
+    result = run_pfwatch("history", "--state-dir", str(tmp_path), "--json")
+    assert result.exit_code == 0, result.stdout
+    doc = json.loads(result.stdout)
     assert [c["change_id"] for c in doc] == ["c1", "c2"]
     assert doc[0]["lag_seconds"] == 65.0
     assert doc[0]["detected_at"] == "2023-11-14T22:13:20.000000Z"
     assert doc[1]["live_at"] is None and doc[1]["needs"] == ["postmap"]
-    limited = CliRunner().invoke(
-        cli, ["history", "--state-dir", str(tmp_path), "--json", "--limit", "1"]
-    )
-    assert [c["change_id"] for c in json.loads(limited.output)] == ["c2"]
+    limited = run_pfwatch("history", "--state-dir", str(tmp_path), "--json", "--limit", "1")
+    assert [c["change_id"] for c in json.loads(limited.stdout)] == ["c2"]
 
 
 def test_no_state_yet(tmp_path: Path) -> None:
-    result = CliRunner().invoke(cli, ["history", "--state-dir", str(tmp_path / "none"), "--json"])
-    assert result.exit_code == 0 and json.loads(result.output) == []
+    result = run_pfwatch("history", "--state-dir", str(tmp_path / "none"), "--json")
+    assert result.exit_code == 0 and json.loads(result.stdout) == []
 
 
 def test_state_dir_from_environment(tmp_path: Path) -> None:
     fill(tmp_path)
-    result = CliRunner().invoke(
-        cli, ["history", "--json"], env={"PFWATCH_STATE_DIR": str(tmp_path)}
-    )
-    assert [c["change_id"] for c in json.loads(result.output)] == ["c1", "c2"]
+    result = run_pfwatch("history", "--json", env={"PFWATCH_STATE_DIR": str(tmp_path)})
+    assert [c["change_id"] for c in json.loads(result.stdout)] == ["c1", "c2"]
 
 
 def test_corrupt_state_is_one_line_and_unknown_status(tmp_path: Path) -> None:
     (tmp_path / "state.sqlite").write_bytes(b"garbage" * 100)
-    done = subprocess.run(
-        [sys.executable, "-m", "pfwatch", "history", "--state-dir", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 3
+    done = run_pfwatch("history", "--state-dir", str(tmp_path))
+    assert done.exit_code == 3
     assert done.stderr.startswith("pfwatch: ") and "state.sqlite" in done.stderr
     assert "Traceback" not in done.stderr
     assert (tmp_path / "state.sqlite").read_bytes() == b"garbage" * 100

@@ -1,4 +1,4 @@
-"""``pfwatch config`` end to end (a subprocess, as an operator runs it).
+"""``pfwatch config`` end to end (through the real entry point, in-process).
 
 Byte-identical output to the installed postconf where Postfix is present; JSON; exit
 status 2 with file:line:column for broken files and 3 for a missing directory.
@@ -10,10 +10,12 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from click.testing import Result
+
+from pfwatch.testing.cli import run_pfwatch
 
 POSTCONF = shutil.which("postconf")
 needs_postconf = pytest.mark.skipif(POSTCONF is None, reason="postconf (Postfix) not installed")
@@ -35,14 +37,8 @@ relay     unix  -       -       n       -       -       smtp
 """
 
 
-def pfwatch(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(
-        [sys.executable, "-m", "pfwatch", "config", *args],
-        capture_output=True,
-        check=False,
-        timeout=120,
-        env={**os.environ, **(env or {})},
-    )
+def pfwatch(*args: str, env: dict[str, str | None] | None = None) -> Result:
+    return run_pfwatch("config", *args, env=env)
 
 
 @pytest.fixture
@@ -72,14 +68,14 @@ def test_output_is_byte_identical_to_postconf(
         [POSTCONF, "-c", str(config_dir), *theirs], capture_output=True, check=True, timeout=60
     ).stdout
     done = pfwatch("--config-dir", str(config_dir), *ours)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout == expected
-    assert b"unused_thing" not in done.stdout
+    assert done.exit_code == 0, done.stderr
+    assert done.stdout_bytes == expected
+    assert "unused_thing" not in done.stdout
 
 
 def test_json_document(config_dir: Path) -> None:
     done = pfwatch("--config-dir", str(config_dir), "--json", "-x")
-    assert done.returncode == 0, done.stderr
+    assert done.exit_code == 0, done.stderr
     document = json.loads(done.stdout)
     values = {p["name"]: p for p in document["parameters"]}
     assert values["mydestination"]["line"] == 3
@@ -95,33 +91,33 @@ def test_json_document(config_dir: Path) -> None:
 
 def test_mail_config_environment_is_the_default(config_dir: Path) -> None:
     done = pfwatch(env={"MAIL_CONFIG": str(config_dir)})
-    assert done.returncode == 0, done.stderr
-    assert f"config_directory = {config_dir}\n".encode() in done.stdout
+    assert done.exit_code == 0, done.stderr
+    assert f"config_directory = {config_dir}\n" in done.stdout
 
 
 def test_broken_main_cf_is_a_positioned_error(config_dir: Path) -> None:
     (config_dir / "main.cf").write_bytes(b"a = 1\nthis line is wrong\n")
     done = pfwatch("--config-dir", str(config_dir))
-    assert done.returncode == 2
-    assert done.stderr.decode().strip() == (
+    assert done.exit_code == 2
+    assert done.stderr.strip() == (
         f"pfwatch: {config_dir}/main.cf:2:6: missing '=' after attribute name"
     )
 
 
 def test_unexpandable_value_fails_only_with_x(config_dir: Path) -> None:
     (config_dir / "main.cf").write_bytes(b"smtpd_banner = ${oops\n")
-    assert pfwatch("--config-dir", str(config_dir)).returncode == 2  # postconf -n stops too
+    assert pfwatch("--config-dir", str(config_dir)).exit_code == 2  # postconf -n stops too
     (config_dir / "main.cf").write_bytes(b"mine = ${oops\nsmtpd_restriction_classes = mine\n")
-    assert pfwatch("--config-dir", str(config_dir)).returncode == 0
+    assert pfwatch("--config-dir", str(config_dir)).exit_code == 0
     done = pfwatch("--config-dir", str(config_dir), "-x")
-    assert done.returncode == 2
-    assert b"main.cf:1:" in done.stderr
-    assert b"truncated macro reference" in done.stderr
-    assert b"Traceback" not in done.stderr
+    assert done.exit_code == 2
+    assert "main.cf:1:" in done.stderr
+    assert "truncated macro reference" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_missing_directory_is_unknown(tmp_path: Path) -> None:
     done = pfwatch("--config-dir", str(tmp_path / "absent"))
-    assert done.returncode == 3
-    assert b"main.cf" in done.stderr
-    assert b"Traceback" not in done.stderr
+    assert done.exit_code == 3
+    assert "main.cf" in done.stderr
+    assert "Traceback" not in done.stderr

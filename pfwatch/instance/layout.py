@@ -2,7 +2,7 @@
 
 Pure functions, no I/O: given an :class:`InstanceLayout` (where the instance lives, which
 port it listens on, its lifetime limits and which services log verbosely) they return the
-``main.cf`` and ``master.cf`` text that :mod:`pfwatch.testing.instance` (local backend) and
+``main.cf`` and ``master.cf`` text that :mod:`pfwatch.instance.local` (local backend) and
 :mod:`pfwatch.testing.docker_backend` (container backend) install. Errors: ``ValueError``
 for an unknown service name in ``verbose`` or ``service_options``.
 

@@ -1,4 +1,4 @@
-"""Config generation of the test fixture (pfwatch.testing.layout) and its skip/fail policy."""
+"""Config generation of the test fixture (pfwatch.instance.layout) and its skip/fail policy."""
 
 from __future__ import annotations
 
@@ -6,14 +6,15 @@ from pathlib import PurePosixPath
 
 import pytest
 
-from pfwatch.testing import instance, plugin
-from pfwatch.testing.layout import (
+from pfwatch.instance import local as instance
+from pfwatch.instance.layout import (
     InstanceLayout,
     main_cf_params,
     render_main_cf,
     render_master_cf,
     update_main_cf_text,
 )
+from pfwatch.testing import plugin
 
 ROOT = PurePosixPath("/srv/pfw-x")
 

@@ -17,10 +17,12 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from pfwatch.errors import PfwatchError
+
 _QUEUED_AS = re.compile(r"queued as ([0-9A-Za-z]+)")
 
 
-class PostfixStartError(Exception):
+class PostfixStartError(PfwatchError):
     """Postfix was found but refused to start or did not answer SMTP in time."""
 
 

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from pfwatch.cli.exit_status import ExitStatus
+from pfwatch.errors import ExitStatus
 from pfwatch.sinks.plugin_output import (
     Perfdatum,
     PluginReport,

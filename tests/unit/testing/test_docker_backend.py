@@ -10,9 +10,9 @@ from typing import Any
 import psutil
 import pytest
 
+from pfwatch.instance.layout import InstanceLayout, main_cf_params, render_master_cf
+from pfwatch.instance.local import PostfixUnavailable
 from pfwatch.testing import docker_backend as db
-from pfwatch.testing.instance import PostfixUnavailable
-from pfwatch.testing.layout import InstanceLayout, main_cf_params, render_master_cf
 
 TEMPLATE = InstanceLayout(root=PurePosixPath("/x"), port=0, main_cf_extra={"max_use": "7"})
 

@@ -14,17 +14,16 @@ import queue
 import urllib.request
 from pathlib import Path
 
-from click.testing import CliRunner
-
-from pfwatch.cli.main import cli
 from pfwatch.events import Finding
 from pfwatch.sinks.base import FanOut
 from pfwatch.sinks.events_json import EventsJsonSink
 from pfwatch.sinks.http import HttpEndpoint, health_from
-from pfwatch.sinks.metrics import MetricsSnapshot, PfwatchMetrics, SourceStatus
+from pfwatch.sinks.metrics import MetricsSnapshot, PfwatchMetrics
+from pfwatch.sources.base import SourceStatus
 from pfwatch.sources.files import DirectoryWatcher
 from pfwatch.store.outbox import Outbox
 from pfwatch.store.sqlite import StateStore
+from pfwatch.testing.cli import run_pfwatch
 
 
 def run_once(conf: Path, state: Path, edit: bool) -> tuple[list[dict[str, object]], str]:
@@ -82,5 +81,5 @@ def test_edit_to_event_metrics_and_history(tmp_path: Path) -> None:
     again, _ = run_once(conf, state, edit=False)
     assert again == []
 
-    history = CliRunner().invoke(cli, ["history", "--state-dir", str(state), "--json"])
-    assert [c["change_id"] for c in json.loads(history.output)] == ["edit-1"]
+    history = run_pfwatch("history", "--state-dir", str(state), "--json")
+    assert [c["change_id"] for c in json.loads(history.stdout)] == ["edit-1"]
