@@ -43,7 +43,7 @@ import pytest
 import yaml
 from watch_harness import WatchProcess
 
-from pfwatch.testing.instance import PostfixInstance, free_port
+from pfwatch.instance.local import PostfixInstance, free_port
 from pfwatch.testing.plugin import PostfixFactory, in_ci
 
 pytestmark = [pytest.mark.postfix, pytest.mark.slow]

@@ -20,7 +20,7 @@ import psutil
 import pytest
 from watch_harness import Event, WatchProcess, metric
 
-from pfwatch.testing.instance import PostfixInstance
+from pfwatch.instance.local import PostfixInstance
 
 pytestmark = [pytest.mark.postfix, pytest.mark.slow]
 
