@@ -5,7 +5,10 @@ Each :class:`Row` names an event kind (``LogEvent.kind``), the daemons that log 
 cheaply; ``()`` = tried after the word lookup failed), a regular expression matched at
 the start of the message, the named groups that become ``LogEvent.fields`` and the
 Postfix 3.7.11 source location of the format string. Order matters: within one first word
-the first matching row wins, so specific rows precede catch-alls. Inputs: none. Outputs:
+the first matching row wins, so specific rows precede catch-alls. The generated
+``verbose_trace`` rows of :mod:`grammars.maillog_verbose` (every ``msg_verbose``-guarded
+``msg_info`` format of Postfix 3.5 to 3.10 that starts with a literal word) come last and
+cite the newest release that has them. Inputs: none. Outputs:
 ``CATALOGUE`` and ``POSTFIX_PROGRAMS``. Errors: none; compiled by
 :mod:`pfwatch.maillog.classify` (a unit test checks fields against the named groups).
 """
@@ -13,6 +16,8 @@ the first matching row wins, so specific rows precede catch-alls. Inputs: none. 
 from __future__ import annotations
 
 from typing import NamedTuple
+
+from pfwatch.grammars.maillog_verbose import FORMATS as VERBOSE_FORMATS
 
 
 class Row(NamedTuple):
@@ -194,7 +199,8 @@ CATALOGUE: tuple[Row, ...] = (
         "process_limit_hint",
         ("master",),
         (W,),
-        r"warning: see http://www\.postfix\.org/STRESS_README\.html for examples",
+        # http in 3.5 to 3.9, https from 3.10 (scripts/gen_catalogue_sites.py found it)
+        r"warning: see https?://www\.postfix\.org/STRESS_README\.html for examples",
         (),
         "src/master/master_avail.c:160",
     ),
@@ -726,7 +732,12 @@ CATALOGUE: tuple[Row, ...] = (
         "verbose_trace", ANY, (), r"input attribute (?:name|value)", (), "src/util/attr_scan0.c:353"
     ),
     Row(
-        "verbose_trace", ANY, (), r"\S+ socket: wanted attribute: ", (), "src/util/attr_scan0.c:350"
+        "verbose_trace",
+        ANY,
+        (),
+        r"\S+(?: socket)?: wanted attribute: ",
+        (),
+        "src/util/attr_scan0.c:350",
     ),
     Row("verbose_trace", ANY, (), r"\S+ stream disconnect$", (), "src/global/clnt_stream.c:200"),
     # trivial-rewrite -v: one line per rewrite and per resolve request it answers
@@ -796,3 +807,14 @@ CATALOGUE: tuple[Row, ...] = (
         "src/util/dict_db.c:655",
     ),
 )
+
+
+def _verbose_rows() -> tuple[Row, ...]:
+    """One ``verbose_trace`` row per generated format, citing its newest release's site."""
+    return tuple(
+        Row("verbose_trace", ANY, (word,) if word else (), pattern, (), sites[-1].split("=", 1)[1])
+        for word, pattern, _fmt, sites in VERBOSE_FORMATS
+    )
+
+
+CATALOGUE = CATALOGUE + _verbose_rows()

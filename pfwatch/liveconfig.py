@@ -11,6 +11,7 @@ cannot be read.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from pfwatch.config.references import Freshness, TableRef, discover, freshness
 from pfwatch.config.tables import load_table
 from pfwatch.errors import ConfigSyntaxError, SourceUnavailable
 from pfwatch.events import ConfigFacts, ServiceFacts, TableFacts
+from pfwatch.knowledge import releases
 from pfwatch.lint import LintFinding, LintInput, lint
 
 _TIME = re.compile(r"^\s*(\d+)\s*([smhdw]?)\s*$")
@@ -205,7 +207,8 @@ def load_live_config(config_dir: Path | str, postconf: str | None = "postconf") 
         raise SourceUnavailable(str(directory), "configuration directory does not exist")
     main = load_main_cf(str(directory / "main.cf"))
     master = load_master_cf(str(directory / "master.cf"))
-    knowledge = parameter_knowledge(postconf)
+    # without a postconf, the facts of the release the operator names (PFWATCH_POSTFIX_VERSION)
+    knowledge = parameter_knowledge(postconf, release=os.environ.get(releases.ENV_VAR))
     main_text = Path(main.path).read_bytes().decode("utf-8", "surrogateescape")
     master_text = Path(master.path).read_bytes().decode("utf-8", "surrogateescape")
     return build_live_config(directory, main, master, knowledge, _digest(main_text, master_text))

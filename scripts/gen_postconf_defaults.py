@@ -7,8 +7,13 @@ CONFIG_RAW_TABLE ones, src/postconf/postconf_builtin.c:116-119, 427-430): it set
 parameter to ``$process_name`` and asks ``postconf -n -x``; raw ones come back
 unexpanded. Legacy and read-only names are Postfix source facts, cited in the output.
 
-Usage: ``python scripts/gen_postconf_defaults.py [OUTPUT]`` (default: the shipped path).
-Needs: Postfix's ``postconf`` on PATH. Errors: exits non-zero with postconf's message.
+Usage: ``python scripts/gen_postconf_defaults.py [OUTPUT]`` (default: the shipped path), or
+``python scripts/gen_postconf_defaults.py --chroot DIR`` for another release: the postconf
+of a Debian chroot (``debootstrap --variant=minbase --include=postfix SUITE DIR``) is asked
+and only what differs from the shipped (base) table is written, to
+``pfwatch/knowledge/data/releases/postconf-defaults-<version>.json``.
+Needs: Postfix's ``postconf`` on PATH (or in the chroot). Errors: exits non-zero with
+postconf's message.
 """
 
 from __future__ import annotations
@@ -194,12 +199,51 @@ SERVICE_PROGRAMS = {
 }
 
 
+RELEASES = OUTPUT.parent / "releases"
+VOLATILE = frozenset({"process_id"})
+"""Defaults that differ from run to run, not from release to release."""
+CHROOT: list[str] = []
+"""``["chroot", DIR]`` when the postconf of a chroot is asked."""
+
+
 def postconf(config_dir: str, *args: str) -> list[str]:
     """Run postconf -c config_dir ARGS and return its output lines."""
     done = subprocess.run(
-        ["postconf", "-c", config_dir, *args], capture_output=True, check=True, text=True
+        [*CHROOT, "postconf", "-c", config_dir, *args], capture_output=True, check=True, text=True
     )
     return done.stdout.splitlines()
+
+
+def scratch_dir(chroot: Path | None) -> str | None:
+    """Where the scratch configuration goes: in a chroot, below its /tmp, reachable by the
+    same path inside (a link named like the chroot's host path leads to its root)."""
+    if chroot is None:
+        return None
+    link = chroot / str(chroot).lstrip("/")
+    if not link.is_symlink():
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to("/")
+    return str(chroot / "tmp")
+
+
+def delta(base: dict[str, object], release: dict[str, object]) -> dict[str, object]:
+    """What a release's table changes in the base table (defaults and raw names)."""
+    old = base["defaults"]
+    new = release["defaults"]
+    assert isinstance(old, dict) and isinstance(new, dict)
+    raw_old, raw_new = set(base["raw"]), set(release["raw"])  # type: ignore[call-overload]
+    return {
+        "postfix_version": release["postfix_version"],
+        "base": base["postfix_version"],
+        "generator": "scripts/gen_postconf_defaults.py --chroot (postconf -d of that release)",
+        "added": {k: v for k, v in sorted(new.items()) if k not in old},
+        "changed": {
+            k: v for k, v in sorted(new.items()) if k in old and old[k] != v and k not in VOLATILE
+        },
+        "removed": sorted(k for k in old if k not in new),
+        "raw_added": sorted(raw_new - raw_old),
+        "raw_removed": sorted(raw_old - raw_new),
+    }
 
 
 HOST_NEUTRAL = {"myhostname": "localhost.localdomain", "mydomain": "localdomain"}
@@ -213,8 +257,14 @@ def split(line: str) -> tuple[str, str]:
 
 
 def main() -> int:
-    target = Path(sys.argv[1]) if len(sys.argv) > 1 else OUTPUT
-    with tempfile.TemporaryDirectory() as tmp:
+    args = sys.argv[1:]
+    chroot = None
+    if args[:1] == ["--chroot"] and len(args) >= 2:
+        chroot = Path(args[1]).resolve()
+        CHROOT[:] = ["chroot", str(chroot)]
+        args = args[2:]
+    target = Path(args[0]) if args else OUTPUT
+    with tempfile.TemporaryDirectory(dir=scratch_dir(chroot)) as tmp:
         main_cf = Path(tmp) / "main.cf"
         main_cf.write_text("")
         defaults = dict(split(line) for line in postconf(tmp, "-d"))
@@ -250,6 +300,10 @@ def main() -> int:
         "service_programs": SERVICE_PROGRAMS,
         "dbms_suffixes": DBMS_SUFFIXES,
     }
+    if chroot is not None:
+        base = json.loads(OUTPUT.read_text(encoding="utf-8"))
+        document = delta(base, document)
+        target = Path(args[0]) if args else RELEASES / f"postconf-defaults-{version}.json"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(document, indent=1, ensure_ascii=False) + "\n")
     print(f"{target.name}: Postfix {version}, {len(defaults)} defaults, {len(raw)} raw")

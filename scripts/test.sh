@@ -20,6 +20,33 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
+# The Postfix release matrix (tests/integration/test_releases_realpostfix.py): one cached
+# Debian chroot per release, outside the checkout, built once (~30 s each).
+if [ "$(id -u)" = 0 ]; then
+  command -v debootstrap >/dev/null 2>&1 || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; }
+  chroots=${PFWATCH_CHROOT_DIR:-/var/cache/pfwatch-test/chroots}
+  mkdir -p "$chroots"
+  for suite in bullseye bookworm trixie; do
+    if [ -x "$chroots/$suite/usr/sbin/postconf" ]; then
+      [ -n "$(ls "$chroots/$suite"/usr/lib/postfix/postfix-pcre.so* 2>/dev/null)" ] || \
+        DEBIAN_FRONTEND=noninteractive chroot "$chroots/$suite" apt-get install -y -qq postfix-pcre >/dev/null
+      continue
+    fi
+    echo "pfwatch: building the $suite chroot in $chroots (log: $chroots/$suite.log) ..." >&2
+    ( rm -rf "$chroots/$suite.tmp" \
+      && debootstrap --variant=minbase --include=postfix,postfix-pcre "$suite" "$chroots/$suite.tmp" \
+         > "$chroots/$suite.log" 2>&1 \
+      && mv "$chroots/$suite.tmp" "$chroots/$suite" ) &
+  done
+  wait
+  for suite in bullseye bookworm trixie; do
+    if [ ! -x "$chroots/$suite/usr/sbin/postconf" ]; then
+      echo "pfwatch: the $suite chroot could not be built; its log ends:" >&2
+      tail -n 5 "$chroots/$suite.log" >&2 || true
+    fi
+  done
+fi
+
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 echo "pfwatch: installing into .venv (log: .venv/install.log) ..." >&2
@@ -33,3 +60,12 @@ fi
 .venv/bin/ruff format --check pfwatch grammars tests bench
 .venv/bin/mypy
 .venv/bin/python -m pytest "$@"
+
+# The lifecycle acceptance scenarios again on each release of the matrix (~2.5 min each), for
+# a whole-suite run (no arguments) or when PFWATCH_RELEASE_MATRIX=1.
+if [ $# -eq 0 ] || [ "${PFWATCH_RELEASE_MATRIX:-0}" = 1 ]; then
+  for suite in bullseye bookworm trixie; do
+    .venv/bin/python -m pytest tests/integration/test_lifecycle_realpostfix.py \
+      --postfix-backend="chroot-$suite" -q -p no:cacheprovider
+  done
+fi

@@ -1,7 +1,8 @@
 """``pfwatch config``: main.cf and master.cf as Postfix reads them, like ``postconf``.
 
 Inputs: ``--config-dir`` (default ``$MAIL_CONFIG`` or /etc/postfix), ``-x`` (expand
-``$name``), ``--master`` (services instead of parameters), ``--json``. Outputs: the text
+``$name``), ``--master`` (services instead of parameters), ``--json``, ``--postfix-version``
+(the release whose shipped facts serve when no ``postconf`` answers). Outputs: the text
 ``postconf -c DIR -n [-x]`` or ``postconf -c DIR -M [-x]`` prints, byte for byte (bytes
 that are not UTF-8 pass through unchanged), or a JSON document. As with postconf, a
 directory named by ``--config-dir`` or ``$MAIL_CONFIG`` shows up as ``config_directory``.
@@ -19,13 +20,14 @@ from typing import Any, BinaryIO
 
 import click
 
-from pfwatch.config.defaults import parameter_knowledge
+from pfwatch.config.defaults import ParameterKnowledge, parameter_knowledge
 from pfwatch.config.expand import ExpansionError
 from pfwatch.config.maincf import encode, load_main_cf, locate_error, read_text
 from pfwatch.config.mastercf import load_master_cf
 from pfwatch.config.model import MainCf, MasterCf
 from pfwatch.config.postconf import build_table, show_master, show_nondefault
 from pfwatch.errors import ExitStatus, SourceUnavailable
+from pfwatch.knowledge import releases
 
 DEFAULT_CONFIG_DIR = "/etc/postfix"
 
@@ -38,6 +40,19 @@ def resolve_config_dir(option: str | None) -> tuple[str, str | None]:
     if env:
         return env, env
     return DEFAULT_CONFIG_DIR, None
+
+
+def _knowledge(configured: str | None) -> ParameterKnowledge:
+    """postconf's own knowledge when one answers (more trusted than ``--postfix-version``);
+    else the shipped facts of the configured release. A release pfwatch has no facts of
+    its own for, or cannot parse, is said once on standard error."""
+    knowledge = parameter_knowledge()
+    if knowledge.postconf is not None or configured is None:
+        return knowledge
+    choice = releases.choose(configured)
+    if choice.note:
+        click.echo(f"pfwatch: {choice.note}", err=True)
+    return parameter_knowledge(None, release=configured)
 
 
 def _write(lines: list[str]) -> None:
@@ -57,9 +72,23 @@ def _write(lines: list[str]) -> None:
 @click.option("-x", "expand", is_flag=True, help="Expand $name in values (postconf -x).")
 @click.option("--master", is_flag=True, help="Show master.cf services (postconf -M).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON document.")
-def config(config_dir: str | None, expand: bool, master: bool, as_json: bool) -> int:
+@click.option(
+    "--postfix-version",
+    envvar=releases.ENV_VAR,
+    default=None,
+    help="Postfix release of this configuration, used when no postconf answers "
+    f"[env: {releases.ENV_VAR}].",
+)
+def config(
+    config_dir: str | None,
+    expand: bool,
+    master: bool,
+    as_json: bool,
+    postfix_version: str | None,
+) -> int:
     """Show main.cf parameters (like postconf -n) or master.cf services (like postconf -M)."""
     directory, injected = resolve_config_dir(config_dir)
+    knowledge = _knowledge(postfix_version)
     master_path = str(Path(directory) / "master.cf")
     master_cf: MasterCf | None
     # Same order as postconf: -M reads master.cf first, -n main.cf first
@@ -81,6 +110,7 @@ def config(config_dir: str | None, expand: bool, master: bool, as_json: bool) ->
             expand=expand,
             master=master,
             as_json=as_json,
+            knowledge=knowledge,
         )
     except ExpansionError as exc:
         if exc.path != main_cf.path:
@@ -97,14 +127,16 @@ def _show(
     expand: bool,
     master: bool,
     as_json: bool,
+    knowledge: ParameterKnowledge,
 ) -> int:
-    table = build_table(main_cf, master_cf, parameter_knowledge(), injected)
+    table = build_table(main_cf, master_cf, knowledge, injected)
     if master:
         assert master_cf is not None
         lines = show_master(master_cf, table, expand)
         if as_json:
             document: dict[str, Any] = {
                 "config_directory": directory,
+                "postfix_version": knowledge.postfix_version,
                 "services": [
                     {
                         "service": s.name,
@@ -132,6 +164,7 @@ def _show(
         expander = table.expander()
         document = {
             "config_directory": directory,
+            "postfix_version": knowledge.postfix_version,
             "expanded": expand,
             "parameters": [
                 {

@@ -15,7 +15,7 @@ import itertools
 import json
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, tzinfo
 from importlib import resources
@@ -36,10 +36,12 @@ from pfwatch.events import (
     ConfigFacts,
     ConfigSnapshotTaken,
     Event,
+    LogEvent,
     TableEdit,
     Tick,
     machine_times,
 )
+from pfwatch.knowledge import releases
 from pfwatch.knowledge.defaults import default_services
 from pfwatch.knowledge.tables import split_ref, table_type
 from pfwatch.maillog.reader import LogClassifier, iter_log_events
@@ -242,6 +244,29 @@ def _in_time_order(logs: list[str], reference: float | None, tz: tzinfo | None) 
     return sorted(logs, key=lambda p: firsts[p])
 
 
+def _tracked(events: Iterable[LogEvent], track: releases.ReleaseTrack) -> Iterator[Event]:
+    """The events unchanged; every master start or reload tells ``track`` its version."""
+    for event in events:
+        if event.kind in ("master_started", "master_reloaded") and event.fields.get("version"):
+            track.observe(event.fields["version"], event.at)
+        yield event
+
+
+def _label_releases(doc: dict[str, Any], track: releases.ReleaseTrack) -> None:
+    """A log that mixes releases: each process gets the release running at its birth, and
+    each upgrade becomes a ``postfix_upgraded`` master event."""
+    if len(track.seen) < 2:
+        return
+    for proc in doc["processes"]:
+        born = proc["born_at"] if proc["born_at"] is not None else proc["first_seen_at"]
+        proc["postfix_release"] = track.release_at(born)
+    upgrades = [
+        {"name": "postfix_upgraded", "at": u["at"], "from": u["from"], "to": u["to"]}
+        for u in doc["postfix_release"]["upgrades"]
+    ]
+    doc["master_events"] = sorted([*doc["master_events"], *upgrades], key=lambda e: e["at"])
+
+
 def explain_document(
     logs: list[str],
     *,
@@ -251,10 +276,12 @@ def explain_document(
     year: int | None = None,
     keep_unrecognized: int = 0,
     tz: tzinfo | None = None,
+    postfix_version: str | None = None,
 ) -> dict[str, Any]:
     """Replay ``logs`` and return the explain document (the API behind the command).
 
     ``tz`` is the zone of log timestamps without an offset (default: this machine's).
+    ``postfix_version`` is the operator's word on the release, trusted less than the log.
     """
     specs = [parse_changed_at(v) for v in changed_at]
     reference = time.mktime((year, 12, 31, 23, 59, 59, 0, 0, -1)) if year else None
@@ -263,7 +290,10 @@ def explain_document(
         reference_time=reference, keep_unrecognized=keep_unrecognized, tz=tz,
         coalesce_activity=True,
     )  # fmt: skip
-    events: Iterator[Event] = iter(iter_log_events(_in_time_order(logs, reference, tz), classifier))
+    track = releases.ReleaseTrack()
+    events: Iterator[Event] = _tracked(
+        iter_log_events(_in_time_order(logs, reference, tz), classifier), track
+    )
     facts = load_facts(config_dir, max_idle)
     settings = Settings()
     if max_idle is not None:
@@ -271,6 +301,8 @@ def explain_document(
     state = EngineState(settings=settings)
     findings = fold.run(state, _events(events, specs, facts))
     doc = report.build_document(state, findings, classifier.stats.to_json())
+    doc["postfix_release"] = track.summary(configured=postfix_version)
+    _label_releases(doc, track)
     if keep_unrecognized:
         doc["unrecognized_lines"] = list(classifier.stats.unrecognized_samples)
     return doc
@@ -336,6 +368,12 @@ def _demo_changes(meta: dict[str, Any]) -> tuple[str, ...]:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @click.option("--unrecognized", is_flag=True, help="Also print Postfix lines not understood.")
 @click.option("--demo", is_flag=True, help="Replay the recorded scenario shipped with pfwatch.")
+@click.option(
+    "--postfix-version",
+    envvar=releases.ENV_VAR,
+    default=None,
+    help=f"Postfix release, when the log has no 'daemon started' line [env: {releases.ENV_VAR}].",
+)
 def explain(
     *,
     logs: tuple[str, ...],
@@ -346,6 +384,7 @@ def explain(
     as_json: bool,
     unrecognized: bool,
     demo: bool,
+    postfix_version: str | None = None,
 ) -> int:
     """Explain a maillog: every process's life and when each edit went live, and why."""
     paths = list(logs)
@@ -369,6 +408,7 @@ def explain(
         year=year,
         keep_unrecognized=10_000 if unrecognized else 0,
         tz=zone,
+        postfix_version=postfix_version,
     )
     if as_json:
         click.echo(json.dumps(machine_times(doc), indent=2, sort_keys=False))

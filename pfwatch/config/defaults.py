@@ -25,6 +25,8 @@ from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
 
+from pfwatch.knowledge import releases
+
 TABLE = "postconf-defaults.json"
 #: DEF_MYDOMAIN (src/global/mail_params.h:171).
 DEFAULT_MYDOMAIN = "localdomain"
@@ -184,11 +186,24 @@ def postfix_defaults(postconf: str | None = "postconf") -> Mapping[str, str]:
     return MappingProxyType({str(k): str(v) for k, v in shipped.items()})
 
 
-def parameter_knowledge(postconf: str | None = "postconf") -> ParameterKnowledge:
-    """Defaults plus the raw, legacy and read-only name sets."""
+def parameter_knowledge(
+    postconf: str | None = "postconf", release: str | None = None
+) -> ParameterKnowledge:
+    """Defaults plus the raw, legacy and read-only name sets.
+
+    ``release`` (a Postfix version) picks the shipped table of that release (or the nearest
+    older one, :func:`pfwatch.knowledge.releases.choose`) for when no postconf answers.
+    """
     shipped = _shipped()
-    defaults = postfix_defaults(postconf)
+    if release is not None:
+        shipped = releases.defaults_table(releases.choose(release).table)
     live = postconf if postconf is not None and _run_postconf(postconf) is not None else None
+    if live is not None or release is None:
+        defaults = postfix_defaults(postconf)
+    else:
+        table = shipped["defaults"]
+        assert isinstance(table, dict)
+        defaults = MappingProxyType({str(k): str(v) for k, v in table.items()})
 
     def names(key: str) -> frozenset[str]:
         value = shipped[key]

@@ -38,6 +38,7 @@ from pfwatch.config.redact import redact, redact_entries
 from pfwatch.config.references import Freshness, TableRef, discover, freshness
 from pfwatch.config.tables import TableContents, parse_table
 from pfwatch.errors import ConfigSyntaxError, SourceUnavailable
+from pfwatch.knowledge import releases
 
 SCHEMA = "pfwatch.snapshot/1"
 
@@ -331,7 +332,8 @@ def build_snapshot(
     config_dir = os.path.normpath(Path(config_dir).absolute())
     if not Path(config_dir).is_dir():
         raise SourceUnavailable(config_dir, "not a directory")
-    knowledge = parameter_knowledge()
+    # without a postconf, the facts of the release the operator names (PFWATCH_POSTFIX_VERSION)
+    knowledge = parameter_knowledge(release=os.environ.get(releases.ENV_VAR))
     if defaults is None:
         defaults = knowledge.defaults
     main_path = str(Path(config_dir) / "main.cf")

@@ -1,7 +1,9 @@
 """Which daemon reads which main.cf parameter, and which parameters need an action.
 
 Inputs: ``knowledge/data/param_readers.json`` (generated from the Postfix 3.7.11 source by
-scripts/gen_param_readers.py). Outputs: :func:`readers`, :func:`reads`,
+scripts/gen_param_readers.py), plus the parameters later releases added, with their readers
+(``data/releases/param-readers-*.json``, scripts/gen_release_readers.py). Outputs:
+:func:`readers`, :func:`reads`,
 :data:`STOP_START`, :data:`MASTER_RELOAD`, :func:`reference_names`,
 :class:`ReferenceGraph`, :func:`affected_parameters`. Errors:
 :class:`pfwatch.errors.InvariantBroken` when the shipped data file is missing or
@@ -19,6 +21,7 @@ from importlib import resources
 from typing import Any
 
 from pfwatch.errors import InvariantBroken
+from pfwatch.knowledge import releases
 from pfwatch.knowledge.daemons import ALIASES
 
 GLOBAL = "global"
@@ -107,7 +110,24 @@ def _data() -> dict[str, Any]:
         loaded: dict[str, Any] = json.loads(text.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise InvariantBroken(f"knowledge data param_readers.json unusable: {exc}") from exc
+    _add_newer_parameters(loaded)
     return loaded
+
+
+def _add_newer_parameters(loaded: dict[str, Any]) -> None:
+    """Parameters the base release does not have, with the readers of the newest release
+    that has them (cited ``"<release> file:line"``). An older Postfix never reads such a
+    name (its postconf calls it unused, and so does the release's defaults table), so the
+    union serves every release; readers of names the base has stay the base's."""
+    known = set(loaded["global"]).union(*map(set, loaded["daemons"].values()))
+    for version, delta in releases.reader_deltas_newest_first():
+        for daemon, rows in delta["added"].items():
+            target = (
+                loaded["global"] if daemon == GLOBAL else loaded["daemons"].setdefault(daemon, {})
+            )
+            for name, site in rows.items():
+                if name not in known:
+                    target.setdefault(name, f"{version} {site}")
 
 
 @cache

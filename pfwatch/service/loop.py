@@ -47,6 +47,7 @@ from pfwatch.events import (
     LogEvent,
     Tick,
 )
+from pfwatch.knowledge import releases
 from pfwatch.logging import Format, configure_logging, get_logger, redactor
 from pfwatch.sdnotify import notify, watchdog_interval
 from pfwatch.service import events_file, startup
@@ -121,6 +122,7 @@ class WatchService:
         self.store: StateStore | None = None
         self.http: HttpEndpoint | None = None
         self.address: tuple[str, int] | None = None
+        self._release = releases.startup_summary()
 
     # -- public -------------------------------------------------------------------------
 
@@ -258,6 +260,7 @@ class WatchService:
                     "journal": self.settings.journal,
                     "state_dir": str(self.settings.state_dir),
                     "listen": f"{host}:{port}",
+                    "postfix_release": self._release,
                 },
             ),
         )
@@ -471,6 +474,7 @@ class WatchService:
                     "config_dir": str(self.settings.config_dir),
                     "maillog": str(self.settings.maillog) if self.settings.maillog else None,
                     "state_dir": str(self.settings.state_dir),
+                    "postfix_release": self._release,
                 },
             )
 

@@ -16,6 +16,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from pfwatch.knowledge import releases
+
 SHORT = {
     "idle_timeout": "idle",
     "use_limit": "use limit",
@@ -112,6 +114,8 @@ def narrate(doc: dict[str, Any]) -> list[str]:
     )
     for event in doc["master_events"]:
         what = event["name"].replace("postfix_", "Postfix ")
+        if "to" in event:  # postfix_upgraded
+            what += f" from {event['from']} to {event['to']}"
         out.append(f"{hms(event['at'])}: {what}.")
     procs = _procs(doc)
     for change in doc["changes"]:
@@ -412,6 +416,8 @@ def render(
     """Print the narrative, the timeline table and the Gantt strip."""
     console = console or Console()
     paragraphs = narrate(doc)
+    if doc.get("postfix_release"):
+        paragraphs.insert(0, releases.describe(doc["postfix_release"]))
     console.print(Panel("\n\n".join(paragraphs), title="pfwatch explain", expand=False))
     console.print(timeline_table(doc))
     picture = gantt(doc, width=max(30, min(80, console.width - 26)))

@@ -16,7 +16,9 @@ Installed with pfwatch, so operators can test their own configurations too::
 Fixtures: ``postfix_factory`` (callable taking :class:`PostfixInstance` keyword options,
 returning a started instance; all are closed at teardown) and ``postfix_instance`` (one
 started instance, options from the ``postfix_options`` marker). Command-line options:
-``--postfix-backend=local|docker`` (default ``$PFWATCH_POSTFIX_BACKEND`` or ``local``) and
+``--postfix-backend=local|docker|chroot-SUITE`` (default ``$PFWATCH_POSTFIX_BACKEND`` or
+``local``; chroot-bullseye, chroot-bookworm and chroot-trixie run Postfix 3.5, 3.7 and 3.10
+from the cached chroots of :mod:`pfwatch.testing.chroot_backend`) and
 ``--postfix-keep`` (keep each instance's directory for inspection) and
 ``--postfix-reap-orphans`` (first remove instances whose creating process died). Every
 test using one of the fixtures gets the ``postfix`` marker (select with ``-m``).
@@ -36,7 +38,7 @@ import pytest
 
 from pfwatch.instance.local import PostfixInstance, PostfixUnavailable, reap_orphans
 
-BACKENDS = ("local", "docker")
+BACKENDS = ("local", "docker", "chroot-bullseye", "chroot-bookworm", "chroot-trixie")
 
 PostfixFactory = Callable[..., PostfixInstance]
 
@@ -47,7 +49,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--postfix-backend",
         choices=BACKENDS,
         default=os.environ.get("PFWATCH_POSTFIX_BACKEND", "local"),
-        help="where test instances run: host binaries (local, root) or a container (docker)",
+        help="where test instances run: host binaries (local, root), a container (docker) or "
+        "another Debian release's Postfix in a cached chroot (chroot-SUITE, root)",
     )
     group.addoption(
         "--postfix-reap-orphans",
@@ -106,6 +109,10 @@ def _new_instance(backend: str, keep: bool, options: dict[str, Any]) -> PostfixI
         from pfwatch.testing.docker_backend import DockerPostfixInstance  # noqa: PLC0415
 
         return DockerPostfixInstance(**options)
+    if backend.startswith("chroot-"):
+        from pfwatch.testing.chroot_backend import ChrootPostfixInstance  # noqa: PLC0415
+
+        return ChrootPostfixInstance(backend.removeprefix("chroot-"), **options)
     return PostfixInstance(**options)
 
 

@@ -154,7 +154,8 @@ def compare(
 
 def corpus_cases() -> list[tuple[str, bytes | None, bytes | None]]:
     """(label, main.cf bytes, master.cf bytes) for every corpus config and pair."""
-    rows = list(csv.DictReader((CORPUS / "INDEX.tsv").open(encoding="utf-8"), delimiter="\t"))
+    with (CORPUS / "INDEX.tsv").open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
     mains = {r["path"]: r for r in rows if r["class"] == "main.cf"}
     masters = {r["path"]: r for r in rows if r["class"] == "master.cf"}
     cases: list[tuple[str, bytes | None, bytes | None]] = []

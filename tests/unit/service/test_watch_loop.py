@@ -7,6 +7,7 @@ import io
 import json
 import os
 import socket
+import sys
 import threading
 import time
 import urllib.error
@@ -313,5 +314,29 @@ def test_the_configuration_directory_vanishing_and_coming_back(files: Path) -> N
         time.sleep(0.5)
         names = [e["event"] for e in run.events()]
         assert "change_detected" not in names and names.count("source_unavailable") == 1
+    finally:
+        run.stop()
+
+
+def test_watch_started_and_status_name_the_postfix_release(
+    files: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No postconf on PATH: the configured release (PFWATCH_POSTFIX_VERSION) is used, and
+    a release without facts of its own says which table serves it."""
+    monkeypatch.setenv("PATH", str(Path(sys.executable).parent))
+    monkeypatch.setenv("PFWATCH_POSTFIX_VERSION", "3.11.4")
+    run = Running(files)
+    try:
+        started = run.wait(lambda e: e["event"] == "watch_started")
+        release = started["postfix_release"]
+        assert (release["version"], release["source"], release["table"]) == (
+            "3.11.4",
+            "configured",
+            "3.10.13",
+        )
+        assert "nearest older release" in release["note"]
+        with urllib.request.urlopen(f"http://127.0.0.1:{run.port}/status") as response:
+            status = json.loads(response.read())
+        assert status["watch"]["postfix_release"] == release
     finally:
         run.stop()
