@@ -1,9 +1,10 @@
 """``pfwatch check``: is anything pending, and what would a staged file do if installed now?
 
-One-shot, with the same engine as ``watch`` (see :mod:`pfwatch.precheck`). Exit codes are
-the monitoring-plugin ones, so it runs as a Nagios/Icinga/Sensu check: 0 nothing pending,
-1 pending edits that go live by themselves, 2 an edit that needs postmap/reload/restart
-or a broken configuration, 3 cannot tell (the reason is printed). ``--plugin`` prints the
+One-shot, with the same engine as ``watch`` (see :mod:`pfwatch.changewindow.precheck`).
+Exit codes are the monitoring-plugin ones, so it runs as a Nagios/Icinga/Sensu check:
+0 nothing pending, 1 pending edits that go live by themselves, 2 an edit that needs
+postmap/reload/restart or a broken configuration, 3 cannot tell (the reason is
+printed). ``--plugin`` prints the
 one-line summary with performance data (stdout only, even for errors); ``--json`` the
 full report. Inputs: flags, ``PFWATCH_*`` settings, the configuration, /proc, the log.
 Outputs: the report on stdout, the exit status as the return value.
@@ -18,13 +19,14 @@ from pathlib import Path
 
 import click
 
-from pfwatch.check_report import (
+from pfwatch.changewindow.check_report import (
     AgeThresholds,
     plugin_report,
     render_text,
     report_dict,
     verdict,
 )
+from pfwatch.changewindow.precheck import CheckRequest, assess
 from pfwatch.cli.live_options import live_postfix_options
 from pfwatch.config.maincf import load_main_cf
 from pfwatch.errors import (
@@ -36,7 +38,6 @@ from pfwatch.errors import (
     exit_status_of,
 )
 from pfwatch.events import machine_times
-from pfwatch.precheck import CheckRequest, assess
 from pfwatch.settings import load_settings
 from pfwatch.sinks.plugin_output import PluginReport, parse_range, render_plugin_output
 

@@ -1,7 +1,7 @@
 """``pfwatch lab``: a throwaway real Postfix on loopback to rehearse a change on.
 
-``--from DIR`` copies (and neutralises, see :mod:`pfwatch.labconfig`) an existing
-configuration; ``--script FILE`` replays a rehearsal (command format in :mod:`pfwatch.lab`
+``--from DIR`` copies (and neutralises, see :mod:`pfwatch.lab.config`) an existing
+configuration; ``--script FILE`` replays a rehearsal (command format in :mod:`pfwatch.lab.session`
 and docs/change-window.md) and prints a report; without it, commands are read from the
 terminal while the engine's predictions and confirmations are printed as they happen.
 Exit codes: 0 every expectation held, 1 one failed, 3 the lab could not run (no Postfix:
@@ -21,8 +21,8 @@ import click
 from pfwatch.errors import ExitStatus, PfwatchError
 from pfwatch.events import Finding, machine_times
 from pfwatch.instance.local import PostfixStartError, PostfixUnavailable
-from pfwatch.lab import INSTALL_HINT, Lab, lab_instance
-from pfwatch.labscript import LabScriptError, line_problem, render_report, validate_script
+from pfwatch.lab.script import LabScriptError, line_problem, render_report, validate_script
+from pfwatch.lab.session import INSTALL_HINT, Lab, lab_instance
 
 SHOWN = (
     "change_detected",

@@ -21,13 +21,13 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from pfwatch.check_report import change_dict
+from pfwatch.changewindow.check_report import change_dict
+from pfwatch.changewindow.livewatch import LiveSession
 from pfwatch.cli.check_cmd import build_request
 from pfwatch.cli.live_options import live_postfix_options
 from pfwatch.core.changes import needs_actions
 from pfwatch.core.state import Change
 from pfwatch.errors import ExitStatus, PfwatchError, UsageError, describe, exit_status_of
-from pfwatch.livewatch import LiveSession
 
 
 def _what(change: Change) -> str:

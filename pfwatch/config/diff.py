@@ -23,7 +23,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pfwatch.config.snapshot import ServiceState, Snapshot, TableState
+from pfwatch.config.model import MasterService
+from pfwatch.config.snapshot import Snapshot, TableState
 
 ChangeKind = Literal["added", "removed", "changed"]
 CONFIG_DIR_TOKEN = "$config_directory"  # noqa: S105 (not a password)
@@ -163,7 +164,7 @@ def _parameters(old: Snapshot, new: Snapshot, n_old: Any, n_new: Any) -> list[Pa
     return changes
 
 
-def _service_fields(service: ServiceState) -> dict[str, str]:
+def _service_fields(service: MasterService) -> dict[str, str]:
     values = {name: getattr(service, name) for name in SERVICE_FIELDS}
     values["args"] = " ".join(service.args)
     return values

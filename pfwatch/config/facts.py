@@ -5,16 +5,21 @@ parameters, each master.cf service's effective ``max_idle``/``max_use``/process 
 referenced tables); :func:`change_inputs` turns a :class:`~pfwatch.config.diff.ConfigDiff`
 into the fields of :class:`~pfwatch.events.ConfigChanged`. Inputs: snapshots and diffs.
 Outputs: event fields. Errors: none (unreadable limits fall back to Postfix's defaults).
+Service limits are resolved by :mod:`pfwatch.config.services`, the one place for them.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
+from pfwatch.config.defaults import parameter_knowledge
 from pfwatch.config.diff import ConfigDiff, TableChange, diff_lines
-from pfwatch.config.snapshot import ServiceState, Snapshot, TableState
+from pfwatch.config.services import expander_for, resolve_services
+from pfwatch.config.snapshot import Snapshot, TableState
 from pfwatch.events import ConfigFacts, ServiceFacts, TableEdit, TableFacts
+from pfwatch.knowledge import releases
 
 __all__ = [
     "ChangeInputs",
@@ -25,46 +30,14 @@ __all__ = [
 ]
 
 
-def _seconds(value: str, default: float) -> float:
-    """A Postfix time value (``100s``, ``5m``, bare number = seconds)."""
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-    text = value.strip()
-    scale = units.get(text[-1:].lower(), 0) if text else 0
-    number = text[:-1] if scale else text
-    try:
-        return float(number) * (scale or 1)
-    except ValueError:
-        return default
-
-
-def _integer(value: str, default: int) -> int:
-    try:
-        return int(value.strip().rstrip("?"))
-    except ValueError:
-        return default
-
-
-def service_facts(snapshot: Snapshot, service: ServiceState) -> ServiceFacts:
-    """A service's effective limits: ``-o`` overrides on top of main.cf and defaults."""
-    params = snapshot.expanded
-
-    def value(name: str) -> str:
-        return service.overrides.get(name, params.get(name, ""))
-
-    process_limit = service.maxproc
-    if process_limit == "-":
-        process_limit = params.get("default_process_limit", "100")
-    return ServiceFacts(
-        name=service.name,
-        type=service.type,
-        daemon=PurePosixPath(service.command).name,
-        max_idle=_seconds(value("max_idle"), 100.0),
-        max_use=_integer(value("max_use"), 100),
-        process_limit=_integer(process_limit, 100),
-        wakeup=0 if service.wakeup == "-" else _integer(service.wakeup, 0),
-        syslog_name=value("syslog_name") or "postfix",
-        overrides=dict(service.overrides),
+def service_facts(snapshot: Snapshot) -> tuple[ServiceFacts, ...]:
+    """Every service's effective limits (:func:`pfwatch.config.services.resolve_service`)."""
+    knowledge = parameter_knowledge(release=os.environ.get(releases.ENV_VAR))
+    main_cf = str(PurePosixPath(snapshot.config_dir) / "main.cf")
+    expander = expander_for(
+        snapshot.parameters, snapshot.config_dir, knowledge.defaults, knowledge.raw, main_cf
     )
+    return resolve_services(snapshot.services, expander)
 
 
 def table_facts(table: TableState) -> TableFacts:
@@ -85,7 +58,7 @@ def facts_from_snapshot(snapshot: Snapshot) -> ConfigFacts:
         config_dir=snapshot.config_dir,
         digest=snapshot.digest,
         parameters=dict(snapshot.expanded),
-        services=tuple(service_facts(snapshot, s) for s in snapshot.services),
+        services=service_facts(snapshot),
         tables=tuple(table_facts(t) for t in snapshot.tables),
     )
 

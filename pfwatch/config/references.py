@@ -27,59 +27,13 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Literal, Protocol
+from typing import Literal
 
 from pfwatch.config.expand import Expander
-from pfwatch.config.model import MainCf
+from pfwatch.config.model import MainCf, MasterService
 from pfwatch.config.redact import is_secret_parameter
-from pfwatch.config.tables import SourceKind
 from pfwatch.errors import ConfigSyntaxError
-
-
-@dataclass(frozen=True, slots=True)
-class MapType:
-    """What a dictionary type reads from disk."""
-
-    source_kind: SourceKind | None
-    compiled_suffixes: tuple[str, ...]
-    cite: str
-
-
-#: Dictionary types of Postfix 3.7 (src/global/mail_dict.c, src/util/dict_open.c) and the
-#: files they read. ``source_kind`` None: nothing on disk (or a main.cf prefix).
-MAP_TYPES: Mapping[str, MapType] = {
-    "hash": MapType("postmap", (".db",), "src/util/dict_db.c:788-804"),
-    "btree": MapType("postmap", (".db",), "src/util/dict_db.c:788-804"),
-    "lmdb": MapType("postmap", (".lmdb",), "src/util/dict_lmdb.c:654-675"),
-    "cdb": MapType("postmap", (".cdb",), "src/util/dict_cdb.c:211-214"),
-    "dbm": MapType("postmap", (".dir", ".pag"), "src/util/dict_dbm.c:470-475"),
-    "sdbm": MapType("postmap", (".dir", ".pag"), "src/util/dict_sdbm.c:449-452"),
-    "texthash": MapType("postmap", (), "src/util/dict_thash.c:104-122"),
-    "regexp": MapType("regexp", (), "src/util/dict_regexp.c:791-814"),
-    "pcre": MapType("pcre", (), "src/util/dict_pcre.c:1041-1071"),
-    "cidr": MapType("cidr", (), "src/util/dict_cidr.c:292-314"),
-    "mysql": MapType("cf", (), "src/global/dict_mysql.c:822"),
-    "pgsql": MapType("cf", (), "src/global/dict_pgsql.c:800"),
-    "ldap": MapType("cf", (), "src/global/dict_ldap.c:1647"),
-    "sqlite": MapType("cf", (), "src/global/dict_sqlite.c:327"),
-    "memcache": MapType("cf", (), "src/global/dict_memcache.c:522"),
-    "mongodb": MapType("cf", (), "src/global/dict_mongodb.c (cfg_parser_alloc)"),
-    "inline": MapType(None, (), "src/util/dict_inline.c"),
-    "static": MapType(None, (), "src/util/dict_static.c"),
-    "fail": MapType(None, (), "src/util/dict_fail.c"),
-    "environ": MapType(None, (), "src/util/dict_env.c"),
-    "internal": MapType(None, (), "src/util/dict_ht.c"),
-    "randmap": MapType(None, (), "src/util/dict_random.c"),
-    "unix": MapType(None, (), "src/util/dict_unix.c"),
-    "nis": MapType(None, (), "src/util/dict_nis.c"),
-    "nisplus": MapType(None, (), "src/util/dict_nisplus.c"),
-    "tcp": MapType(None, (), "src/util/dict_tcp.c"),
-    "socketmap": MapType(None, (), "src/util/dict_sockmap.c"),
-}
-
-#: Types that wrap other tables (src/global/dict_proxy.c, src/util/dict_union.c,
-#: src/util/dict_pipe.c).
-WRAPPER_TYPES = frozenset({"proxy", "unionmap", "pipemap"})
+from pfwatch.knowledge.tables import DICTIONARY_TYPES, WRAPPER_TYPES, SourceKind
 
 #: Parameters whose tables Postfix does not read as configuration, with the reason.
 NOT_READ: Mapping[str, str] = {
@@ -134,16 +88,6 @@ LIST_SEPARATORS = " ,\t\r\n"
 FreshnessState = Literal[
     "fresh", "stale", "not-compiled", "source-missing", "missing", "present", "unreadable", "n/a"
 ]
-
-
-class ServiceLike(Protocol):
-    """What discovery needs of a master.cf service: its identity and ``-o`` overrides."""
-
-    @property
-    def key(self) -> str: ...
-
-    @property
-    def overrides(self) -> Mapping[str, str]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,7 +160,7 @@ class _Leaf:
 def _leaves(word: str, via: tuple[str, ...] = ()) -> Iterator[_Leaf]:
     """The file-level tables inside one ``type:name`` word (proxy/unionmap unwrapped)."""
     kind, colon, name = word.partition(":")
-    if not colon or (kind not in MAP_TYPES and kind not in WRAPPER_TYPES):
+    if not colon or (kind not in DICTIONARY_TYPES and kind not in WRAPPER_TYPES):
         return
     if kind == "proxy":
         yield from _leaves(name, (*via, kind))
@@ -296,7 +240,7 @@ class _Collector:
         )
 
     def _table(self, leaf: _Leaf) -> TableRef:
-        spec = MAP_TYPES[leaf.type]
+        spec = DICTIONARY_TYPES[leaf.type]
         ref = f"{leaf.type}:{leaf.name}"
         file_backed = spec.source_kind is not None and not leaf.name.startswith("{")
         if spec.source_kind == "cf" and not leaf.name.startswith(("/", ".")):
@@ -319,7 +263,7 @@ class _Collector:
 
 
 def _used_user_parameters(
-    main: MainCf, services: Iterable[ServiceLike], expander: Expander, known: frozenset[str]
+    main: MainCf, services: Iterable[MasterService], expander: Expander, known: frozenset[str]
 ) -> frozenset[str]:
     """User-defined main.cf names Postfix reads: restriction classes and ``$name`` targets.
 
@@ -350,7 +294,7 @@ def _expanded(expander: Expander, name: str) -> str | None:
 
 def discover(
     main: MainCf,
-    services: Iterable[ServiceLike],
+    services: Iterable[MasterService],
     expander: Expander,
     parameter_names: tuple[str, ...] = (),
     expanded: Mapping[str, str] | None = None,

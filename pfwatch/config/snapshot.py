@@ -145,28 +145,6 @@ class TableState:
 
 
 @dataclass(frozen=True, slots=True)
-class ServiceState:
-    """A master.cf service as written, plus its override values."""
-
-    name: str
-    type: str
-    private: str
-    unpriv: str
-    chroot: str
-    wakeup: str
-    maxproc: str
-    command: str
-    args: tuple[str, ...]
-    overrides: Mapping[str, str]
-    line: int = 0
-
-    @property
-    def key(self) -> str:
-        """``name/type``, the identity of a service in master.cf."""
-        return f"{self.name}/{self.type}"
-
-
-@dataclass(frozen=True, slots=True)
 class Snapshot:
     """Everything pfwatch knows of one configuration directory at ``taken_at``."""
 
@@ -176,7 +154,7 @@ class Snapshot:
     parameters: Mapping[str, str]
     expanded: Mapping[str, str]
     depends: Mapping[str, tuple[str, ...]]
-    services: tuple[ServiceState, ...]
+    services: tuple[MasterService, ...]
     tables: tuple[TableState, ...]
     digest: str
 
@@ -229,24 +207,15 @@ def _compiled(path: str) -> CompiledState:
     return CompiledState(path, info.st_mtime, info.st_size, info.st_ino)
 
 
-def _service_state(service: MasterService) -> ServiceState:
+def _service_state(service: MasterService) -> MasterService:
+    """``service`` with secret ``-o`` values redacted (a stored snapshot holds none)."""
+    if not any(is_secret_field(name) for name in service.overrides):
+        return service
     overrides = {
         name: (redact(value) if is_secret_field(name) else value)
         for name, value in service.overrides.items()
     }
-    return ServiceState(
-        service.name,
-        service.type,
-        service.private,
-        service.unpriv,
-        service.chroot,
-        service.wakeup,
-        service.maxproc,
-        service.command,
-        tuple(service.args),
-        overrides,
-        service.line,
-    )
+    return replace(service, overrides=overrides)
 
 
 def _table_state(ref: TableRef) -> TableState:
@@ -308,7 +277,7 @@ def _load_main(
 
 def _load_master(
     path: str, previous: Snapshot | None
-) -> tuple[MasterCf | None, FileState, tuple[ServiceState, ...] | None]:
+) -> tuple[MasterCf | None, FileState, tuple[MasterService, ...] | None]:
     data, state = _read(path)
     if data is None:
         return None, state, None
@@ -446,7 +415,7 @@ def snapshot_from_json(data: Mapping[str, Any]) -> Snapshot:
         expanded=dict(data["expanded"]),
         depends={name: tuple(names) for name, names in data["depends"].items()},
         services=tuple(
-            ServiceState(**{**s, "args": tuple(s["args"]), "overrides": dict(s["overrides"])})
+            MasterService(**{**s, "args": tuple(s["args"]), "overrides": dict(s["overrides"])})
             for s in data["services"]
         ),
         tables=tuple(table_state(t) for t in data["tables"]),

@@ -21,15 +21,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
 
 from pfwatch.config.maincf import read_text
 from pfwatch.errors import ConfigSyntaxError
 from pfwatch.grammars.table_cidr import parse_cidr_table
 from pfwatch.grammars.table_regexp import parse_regexp_table
 from pfwatch.grammars.table_source import ParsedTable, TableEntry, parse_table_source
+from pfwatch.knowledge.tables import SourceKind
 
-SourceKind = Literal["postmap", "alias", "cf", "regexp", "pcre", "cidr", "file-list"]
 SOURCE_KINDS: tuple[SourceKind, ...] = (
     "postmap",
     "alias",

@@ -28,6 +28,19 @@ from pfwatch.events import (
     Tick,
 )
 
+_RANK = {ConfigSnapshotTaken: 0, ConfigChanged: 0, ConfigError: 0, LogEvent: 1}
+
+
+def fold_order(event: Event) -> tuple[float, int]:
+    """The sort key of events gathered from several sources before they are folded.
+
+    By time; at the same time configuration events first, then log lines, then /proc
+    tables and ticks (a /proc poll or tick stamped at the moment of an edit saw the
+    edit's file already). ``list.sort`` is stable, so equal keys keep arrival order. Every
+    front sorts with this key (watch's loop, check's history, wait's and lab's polls).
+    """
+    return event.at, _RANK.get(type(event), 2)
+
 
 @dataclass(frozen=True, slots=True)
 class Step:

@@ -9,23 +9,10 @@ Inputs: the state, one event. Outputs: mutations of the state plus appended
 
 from __future__ import annotations
 
-import re
-
 from pfwatch.core.state import ClientTracker, EngineState, Process
 from pfwatch.events import Basis, Finding, ServiceFacts
 from pfwatch.knowledge.daemons import SKELETONS, spec_for
-
-_TIME = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
-_UNIT = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
-
-
-def parse_seconds(value: str | None, default: float) -> float:
-    """A Postfix time value (``100s``, ``5m``, ``100``) in seconds; ``default`` if unusable."""
-    if value is None:
-        return default
-    m = _TIME.match(value)
-    return float(m.group(1)) * _UNIT[m.group(2)] if m else default
-
+from pfwatch.knowledge.timevalue import seconds as parse_seconds
 
 _LIMITS_CACHE: dict[tuple[str, str, str, float, int], tuple[float | None, int | None]] = {}
 _SERVICE_CACHE: dict[tuple[str, str, str], ServiceFacts | None] = {}

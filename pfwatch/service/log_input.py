@@ -9,7 +9,8 @@ reported through ``status().error`` (the watch loop turns transitions into
 ``source_unavailable`` / ``source_recovered`` events) and following goes on.
 
 A position that cannot be used (corrupt, or for another file) is dropped with a notice
-and the follower starts at the end of the file, as on a first start.
+and the follower starts at the end of the file, as on a first start (``start`` says
+where a file without a position is read from: ``wait`` and ``lab`` read it whole).
 
 :class:`LogWaker` watches the log's directory with inotify (watchdog) and calls a
 function on every write, rename or creation of the log, so the loop reads a new line at
@@ -23,7 +24,7 @@ import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
@@ -61,6 +62,7 @@ class LogInput:
         maillog: Path | None,
         position: Any = None,
         journalctl: str = "journalctl",
+        start: Literal["end", "beginning"] = "end",
     ) -> None:
         self.classifier = classifier
         self.maillog = maillog
@@ -74,7 +76,7 @@ class LogInput:
         self._journal: JournalSource | None = None
         self._uids = postfix_uids()
         if maillog is not None:
-            self._follower = Follower(maillog, self._file_position(position), start="end")
+            self._follower = Follower(maillog, self._file_position(position), start=start)
         else:
             cursor = position if isinstance(position, str) and position else None
             self._journal = JournalSource(journalctl=journalctl, cursor=cursor, start="end")

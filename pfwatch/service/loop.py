@@ -34,14 +34,11 @@ from types import FrameType
 from typing import Any, TextIO, cast
 
 from pfwatch import __version__
-from pfwatch.core.fold import step
+from pfwatch.core.fold import fold_order, step
 from pfwatch.core.retention import forget_settled_changes
 from pfwatch.core.state import EngineState
 from pfwatch.errors import StateError
 from pfwatch.events import (
-    ConfigChanged,
-    ConfigError,
-    ConfigSnapshotTaken,
     Event,
     Finding,
     LogEvent,
@@ -71,7 +68,6 @@ from pfwatch.store.sqlite import StateStore
 
 _CLAIMS = ("change_", "process_", "postfix_")
 """Findings about Postfix, stamped with ``evidence``."""
-_ORDER = {ConfigSnapshotTaken: 0, ConfigChanged: 0, ConfigError: 0, LogEvent: 1}
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,7 +340,7 @@ class WatchService:
         for notice in self.source.take_notices():
             self.log.warning("log_notice", source=self.source.name, message=notice)
         self._poll_periodic(now, events, findings)
-        events.sort(key=lambda e: (e.at, _ORDER.get(type(e), 2)))
+        events.sort(key=fold_order)
         with self._lock:
             for event in events:
                 findings.extend(step(self.state, event))

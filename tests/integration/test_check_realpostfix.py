@@ -19,15 +19,16 @@ from typing import Any
 
 import pytest
 
+from pfwatch.changewindow.liveconfig import load_live_config
 from pfwatch.config.facts import facts_from_snapshot
 from pfwatch.config.snapshot import build_snapshot, snapshot_to_json
 from pfwatch.core.fold import fold
 from pfwatch.core.state import EngineState, to_json
 from pfwatch.events import ConfigSnapshotTaken
 from pfwatch.instance.local import PostfixInstance
-from pfwatch.liveconfig import load_live_config
 from pfwatch.store.sqlite import StateStore
 from pfwatch.testing.cli import run_pfwatch
+from pfwatch.testing.times import epoch_times
 
 pytestmark = pytest.mark.postfix
 
@@ -479,3 +480,34 @@ def test_plugin_age_thresholds(
     code, out = pfwatch(capsys, "check", "--config-dir", conf, "--plugin", "-w", "20:10")
     assert code == 3
     assert out.startswith("PFWATCH UNKNOWN - --warning '20:10'")
+
+
+@pytest.mark.parametrize("value", ["$short_idle", "5s"])
+def test_prediction_uses_the_service_max_idle_from_o_override(
+    postfix_factory: Any, capsys: pytest.CaptureFixture[str], value: str
+) -> None:
+    """Global max_idle 100 s, smtpd ``-o max_idle=$short_idle`` (5 s): Postfix expands
+    the ``-o`` value, so the stale smtpd exits 5 s after its session, and check's
+    prediction must say so (it said ~100 s when the value was not expanded)."""
+    pf = postfix_factory(
+        max_idle=100,
+        main_cf={"short_idle": "5s", "ipc_idle": "1s"},
+        service_options={"smtpd": {"max_idle": value}},
+    )
+    with pf.open_session():
+        smtpds = [p.pid for p in pf.processes() if p.name == "smtpd"]  # + start-up probe's
+        time.sleep(1.1)
+        pf.edit_main_cf({"smtpd_banner": "$myhostname ESMTP edited"})
+        time.sleep(1.1)
+    closed = time.time()
+    code, report = check_json(capsys, pf)
+    assert code == 1, report
+    (pending,) = report["pending"]
+    smtpds = [pid for pid in smtpds if Path(f"/proc/{pid}").exists()]
+    assert smtpds
+    assert {f"smtpd[{pid}]" for pid in smtpds} <= set(pending["stale_processes"])
+    exited = max(pf.wait_for_exit(pid, timeout=20) for pid in smtpds)
+    assert exited - closed == pytest.approx(5.0, abs=1.0)
+    # never before the truth, and within the log's 1 s resolution after it
+    predicted = epoch_times(pending)["predicted_live_at"]
+    assert exited - 0.1 <= predicted <= exited + 1.5, (pending, exited)

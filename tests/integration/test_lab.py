@@ -16,9 +16,9 @@ import pytest
 from pfwatch.config.maincf import parse_main_cf
 from pfwatch.config.mastercf import parse_master_cf
 from pfwatch.instance.local import PostfixUnavailable
-from pfwatch.lab import Lab, lab_instance
-from pfwatch.labconfig import NEUTRAL_TABLE, LabTargets, build_lab_config
-from pfwatch.labscript import LabScriptError
+from pfwatch.lab.config import NEUTRAL_TABLE, LabTargets, build_lab_config
+from pfwatch.lab.script import LabScriptError
+from pfwatch.lab.session import Lab, lab_instance
 from pfwatch.testing.cli import run_pfwatch
 
 SCRIPT = """\

@@ -14,8 +14,9 @@ from pfwatch.config.defaults import parameter_knowledge
 from pfwatch.config.expand import Expander
 from pfwatch.config.maincf import parse_main_cf
 from pfwatch.config.mastercf import parse_master_cf
-from pfwatch.config.references import MAP_TYPES, TableRef, discover, freshness, split_list
+from pfwatch.config.references import TableRef, discover, freshness, split_list
 from pfwatch.errors import ConfigSyntaxError
+from pfwatch.knowledge.tables import DICTIONARY_TYPES
 
 #: Postfix's own defaults, with the paths pinned so the tests do not depend on the host.
 DEFAULTS = {
@@ -240,6 +241,6 @@ def test_discovery_never_crashes_on_arbitrary_values(value: str) -> None:
         return  # "$(" without ")" and the like: Postfix rejects the value too
     for ref in refs:
         assert ref.parameters
-        assert ref.type in ("file-list", *MAP_TYPES)
+        assert ref.type in ("file-list", *DICTIONARY_TYPES)
         if ref.source is not None:
             assert ref.source.startswith("/")

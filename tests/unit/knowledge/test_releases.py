@@ -161,7 +161,7 @@ def test_snapshot_without_postconf_uses_the_configured_release(tmp_path: Path) -
     (tmp_path / "master.cf").write_text("")
     probe = (
         "import sys; from pfwatch.config.snapshot import build_snapshot; "
-        "from pfwatch.liveconfig import load_live_config; "
+        "from pfwatch.changewindow.liveconfig import load_live_config; "
         "s = build_snapshot(sys.argv[1]); c = load_live_config(sys.argv[1]); "
         "print(s.expanded['smtpd_forbid_bare_newline'], c.value('smtpd_forbid_bare_newline'))"
     )

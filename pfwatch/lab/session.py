@@ -2,9 +2,9 @@
 
 A lab is a private Postfix (:class:`pfwatch.instance.local.PostfixInstance`) on
 loopback, optionally with a neutralised copy of the operator's configuration
-(:mod:`pfwatch.labconfig`), and a :class:`~pfwatch.livewatch.LiveSession` that folds its
-log and /proc into the engine. Commands (interactive or from ``--script FILE``), one per
-line, ``#`` starts a comment::
+(:mod:`pfwatch.lab.config`), and a :class:`~pfwatch.changewindow.livewatch.LiveSession`
+that folds its log and /proc into the engine. Commands (interactive or from
+``--script FILE``), one per line, ``#`` starts a comment::
 
     edit main.cf NAME = VALUE     set a parameter (rename-into-place, like an editor)
     edit main.cf -NAME            remove a parameter
@@ -38,17 +38,17 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from pfwatch.changewindow.liveconfig import load_live_config
+from pfwatch.changewindow.livewatch import LiveSession
+from pfwatch.changewindow.precheck import CheckRequest
 from pfwatch.config.maincf import load_main_cf
 from pfwatch.core.changes import needs_actions
 from pfwatch.core.state import Change
 from pfwatch.errors import PfwatchError
 from pfwatch.events import Finding
 from pfwatch.instance.local import PostfixInstance, free_port
-from pfwatch.labconfig import LabTargets, build_lab_config
-from pfwatch.labscript import LabReport, LabScriptError, Step, stamp
-from pfwatch.liveconfig import load_live_config
-from pfwatch.livewatch import LiveSession
-from pfwatch.precheck import CheckRequest
+from pfwatch.lab.config import LabTargets, build_lab_config
+from pfwatch.lab.script import LabReport, LabScriptError, Step, stamp
 
 INSTALL_HINT = (
     "pfwatch lab runs a real Postfix: install it first (Debian/Ubuntu: "

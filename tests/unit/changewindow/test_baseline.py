@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from pfwatch.baseline import ProcessPicture, birth_polls, git_baseline, mtime_events
+from pfwatch.changewindow.baseline import ProcessPicture, birth_polls, git_baseline, mtime_events
+from pfwatch.changewindow.liveconfig import load_live_config
 from pfwatch.config.snapshot import build_snapshot
 from pfwatch.events import ConfigChanged, ProcessInfo
-from pfwatch.liveconfig import load_live_config
 
 MAIN = (
     "myhostname = a.example\nvirtual_alias_maps = texthash:$config_directory/virtual\n"

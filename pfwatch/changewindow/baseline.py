@@ -35,6 +35,8 @@ from pathlib import Path
 
 import psutil
 
+from pfwatch.changewindow.liveconfig import LiveConfig
+from pfwatch.changewindow.whatif import changed_event, snapshot_with_texts
 from pfwatch.config.diff import diff_snapshots
 from pfwatch.config.facts import facts_from_snapshot
 from pfwatch.config.snapshot import Snapshot
@@ -47,8 +49,6 @@ from pfwatch.events import (
     ProcessTableSeen,
     TableEdit,
 )
-from pfwatch.liveconfig import LiveConfig
-from pfwatch.whatif import changed_event, snapshot_with_texts
 
 MASTER_PID_FILE = "pid/master.pid"
 """Relative to queue_directory (src/master/master.c: the pid file the master locks)."""

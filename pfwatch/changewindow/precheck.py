@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pfwatch.baseline import (
+from pfwatch.changewindow.baseline import (
     ProcessPicture,
     birth_polls,
     discover_processes,
@@ -34,18 +34,18 @@ from pfwatch.baseline import (
     mtimes_of,
     oldest_start,
 )
+from pfwatch.changewindow.liveconfig import LiveConfig, load_live_config
+from pfwatch.changewindow.whatif import CONFIG_FILES, changed_event, snapshot_with_texts
 from pfwatch.config.diff import ConfigDiff, diff_lines, diff_snapshots
 from pfwatch.config.snapshot import (
     Snapshot,
     build_snapshot,
     snapshot_from_json,
 )
-from pfwatch.core.fold import step
+from pfwatch.core.fold import fold_order, step
 from pfwatch.core.state import Change, EngineState, from_json
 from pfwatch.errors import StateError, UsageError
 from pfwatch.events import (
-    ConfigChanged,
-    ConfigSnapshotTaken,
     Event,
     Finding,
     LogEvent,
@@ -53,11 +53,9 @@ from pfwatch.events import (
     Tick,
 )
 from pfwatch.lint import LintFinding
-from pfwatch.liveconfig import LiveConfig, load_live_config
 from pfwatch.maillog.reader import LogClassifier, iter_log_events
 from pfwatch.sources.journald import JournalSource
 from pfwatch.store.sqlite import open_read_only
-from pfwatch.whatif import CONFIG_FILES, changed_event, snapshot_with_texts
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,9 +182,8 @@ def _journal_events(since: float, config: LiveConfig) -> list[LogEvent]:
 
 
 def _merge(*streams: Iterable[Event]) -> list[Event]:
-    order = {ConfigSnapshotTaken: 0, ConfigChanged: 1}
     merged = [e for stream in streams for e in stream]
-    merged.sort(key=lambda e: (e.at, order.get(type(e), 2)))
+    merged.sort(key=fold_order)
     return merged
 
 

@@ -4,7 +4,7 @@ Script lines are checked before any Postfix is started (:func:`validate_script`)
 typo costs nothing. The report (:class:`LabReport`) lists each step with its outcome and
 every change with its first prediction and its confirmation; :func:`render_report` is
 the human form, :meth:`LabReport.as_dict` the JSON one. The verbs are documented in
-:mod:`pfwatch.lab` and docs/change-window.md. Inputs: a script path, steps and changes.
+:mod:`pfwatch.lab.session` and docs/change-window.md. Inputs: a script path, steps and changes.
 Outputs: text and dicts. Errors: :class:`LabScriptError` (file and line).
 """
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,32 +20,13 @@ from pfwatch.config.defaults import ParameterKnowledge, parameter_knowledge
 from pfwatch.config.expand import Expander
 from pfwatch.config.maincf import load_main_cf, parse_main_cf
 from pfwatch.config.mastercf import load_master_cf, parse_master_cf
-from pfwatch.config.model import MainCf, MasterCf, MasterService
+from pfwatch.config.model import MainCf, MasterCf
 from pfwatch.config.references import Freshness, TableRef, discover, freshness
 from pfwatch.config.tables import load_table
 from pfwatch.errors import ConfigSyntaxError, SourceUnavailable
-from pfwatch.events import ConfigFacts, ServiceFacts, TableFacts
+from pfwatch.events import TableFacts
 from pfwatch.knowledge import releases
 from pfwatch.lint import LintFinding, LintInput, lint
-
-_TIME = re.compile(r"^\s*(\d+)\s*([smhdw]?)\s*$")
-_TIME_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_time(value: str, default_unit: str = "s") -> float | None:
-    """A Postfix time value (``100s``, ``3m``, ``60``) in seconds, or None if malformed."""
-    match = _TIME.match(value)
-    if match is None:
-        return None
-    unit = match.group(2) or default_unit
-    return float(int(match.group(1)) * _TIME_UNITS[unit])
-
-
-def _int(value: str, fallback: int) -> int:
-    try:
-        return int(value.strip())
-    except ValueError:
-        return fallback
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,45 +78,6 @@ class LiveConfig:
                 parameters=t.parameters,
             )
             for t in self.tables
-        )
-
-    def service_facts(self, service: MasterService) -> ServiceFacts:
-        local = self.expander.with_overrides(service.overrides)
-
-        def val(name: str) -> str:
-            try:
-                return local.expand(name)
-            except ConfigSyntaxError:
-                return local.raw(name) or ""
-
-        daemon = service.command.rsplit("/", 1)[-1]
-        max_idle = parse_time(val("max_idle")) or 100.0
-        max_use = _int(val("max_use"), 100)
-        limit = service.maxproc
-        process_limit = (
-            _int(val("default_process_limit"), 100) if limit == "-" else _int(limit, 100)
-        )
-        wakeup = _int(service.wakeup.rstrip("?"), 0) if service.wakeup != "-" else 0
-        return ServiceFacts(
-            name=service.name,
-            type=service.type,
-            daemon=daemon,
-            max_idle=max_idle,
-            max_use=max_use,
-            process_limit=process_limit,
-            wakeup=wakeup,
-            syslog_name=val("syslog_name"),
-            overrides=dict(service.overrides),
-        )
-
-    def facts(self) -> ConfigFacts:
-        """What the engine needs of this configuration."""
-        return ConfigFacts(
-            config_dir=str(self.config_dir),
-            digest=self.digest,
-            parameters={n: p.value for n, p in self.main.parameters.items()},
-            services=tuple(self.service_facts(s) for s in self.master.services),
-            tables=self.table_facts(),
         )
 
     def table_transports(self) -> dict[str, list[str]]:

@@ -1,6 +1,6 @@
 """The report of ``pfwatch check``: verdict (exit status), JSON document, text, plugin line.
 
-Inputs: an :class:`~pfwatch.precheck.Assessment` and the current time. Outputs:
+Inputs: an :class:`~pfwatch.changewindow.precheck.Assessment` and the current time. Outputs:
 :class:`Verdict` (monitoring-plugin exit status and summary), the ``--json`` document
 (:func:`report_dict`, keys documented in docs/change-window.md), human text
 (:func:`render_text`) and the monitoring-plugin report (:func:`plugin_report`).
@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pfwatch.changewindow.precheck import Assessment
 from pfwatch.core.changes import needs_actions
 from pfwatch.core.state import Change
 from pfwatch.errors import ExitStatus
-from pfwatch.precheck import Assessment
 from pfwatch.sinks.plugin_output import Perfdatum, PluginReport, range_alerts
 
 
