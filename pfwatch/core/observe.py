@@ -62,7 +62,9 @@ def apply_log(state: EngineState, ev: LogEvent, findings: list[Finding]) -> None
         proc.verbose = True
     if kind == "verbose_process_generation" and proc.first_seen_at >= ev.at:
         proc.born_at, proc.born_exact = ev.at, True
-    proc.last_activity_at = max(proc.last_activity_at, ev.at)
+    claim = _exit_claim(ev)
+    if claim is None:  # a line announcing the exit is no activity: the deadline stands
+        proc.last_activity_at = max(proc.last_activity_at, ev.at)
     multi = spec_for(proc.daemon).skeleton in ("multi", "event")
     if multi and kind in ("verbose_connection_established", "verbose_connection_closed"):
         _client_line(state, proc, kind, ev.at, findings)
@@ -95,7 +97,8 @@ def apply_log(state: EngineState, ev: LogEvent, findings: list[Finding]) -> None
             proc.last_session_end_at = ev.at
     if spec_for(proc.daemon).name in REWRITE_CLIENTS and kind in CLIENT_USE:
         pm.client_use(state, proc, ev.at, findings)
-    _observed_exit(state, proc, ev, findings)
+    if claim is not None:
+        _observed_exit(state, proc, ev, claim, findings)
     if proc.alive:
         pm.schedule(state, proc)
 
@@ -276,12 +279,18 @@ def _exit_claim(ev: LogEvent) -> tuple[str, str] | None:
 
 
 def _observed_exit(
-    state: EngineState, proc: Process, ev: LogEvent, findings: list[Finding]
+    state: EngineState,
+    proc: Process,
+    ev: LogEvent,
+    claim: tuple[str, str],
+    findings: list[Finding],
 ) -> None:
-    claim = _exit_claim(ev)
-    if claim is None:
-        return
     reason, note = claim
+    if proc.draining and proc.drain_reason == "reload" and reason == "reload":
+        # the master's reload line (its pid vouched for by /proc) already ended the
+        # process's life; its own "master disconnect" line dates the exit
+        pm.exited(state, proc, ev.at, reason, "observed", note, findings)
+        return
     drains = ev.kind == "table_changed_draining"
     pm.claim_exit(state, proc, ev.at, reason, "observed", note, findings, drains=drains)
 
@@ -331,15 +340,17 @@ def apply_proc(state: EngineState, ev: ProcessTableSeen, findings: list[Finding]
             continue
         claimed = proc.exit_claim_at
         if claimed is not None:
+            # /proc confirms that it exited; the line it logged says when
+            at = max(claimed, previous_poll or claimed)
             pm.exited(
                 state,
                 proc,
-                max(claimed, previous_poll or claimed),
+                at,
                 proc.exit_claim_reason,
                 "observed",
                 f"{proc.exit_claim_note}; gone from /proc",
                 findings,
-                latest=ev.at,
+                latest=min(ev.at, at + state.resolution()),
             )
             continue
         pm.exited(
