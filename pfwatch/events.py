@@ -368,7 +368,19 @@ def event_id_for(finding: Finding) -> str:
 
 
 MOMENT_KEYS: frozenset[str] = frozenset(
-    {"at", "ts", "now", "earliest", "latest", "expected", "gone_by", "until", "exit_latest"}
+    {
+        "at",
+        "ts",
+        "now",
+        "earliest",
+        "latest",
+        "expected",
+        "gone_by",
+        "until",
+        "exit_latest",
+        "p50",
+        "p90",
+    }
 )
 """Keys of JSON output that hold a moment, besides every key ending in ``_at``."""
 
@@ -392,7 +404,8 @@ def machine_times(value: Any) -> Any:
 
     The one time scheme of pfwatch's JSON output: a field named ``at``, ``ts``, ``now``,
     ``*_at`` or a window bound (``earliest``, ``latest``, ``expected``, ``gone_by``,
-    ``until``, ``exit_latest``) holding POSIX seconds becomes :func:`rfc3339_utc` of them;
+    ``until``, ``exit_latest``, ``p50``, ``p90``) holding POSIX seconds becomes
+    :func:`rfc3339_utc` of them;
     non-finite moments ("never") become null; durations (``*_seconds``, ``max_idle``)
     stay numbers. Sets become sorted lists (as :func:`jsonable`).
     """

@@ -11,11 +11,11 @@ event. Outputs: state mutations and appended findings. Errors: none.
 
 from __future__ import annotations
 
-from pfwatch.core import master_events
+from pfwatch.core import interval, master_events
 from pfwatch.core import processes as pm
 from pfwatch.core.state import EngineState, Process
 from pfwatch.events import Finding, LogEvent, ProcessTableSeen
-from pfwatch.knowledge.daemons import COMMANDS, REWRITE_CLIENTS, spec_for
+from pfwatch.knowledge.daemons import COMMANDS, spec_for
 
 SESSION_OPEN = frozenset(
     {"session_connect", "postscreen_connect", "verbose_connection_established"}
@@ -81,6 +81,7 @@ def apply_log(state: EngineState, ev: LogEvent, findings: list[Finding]) -> None
             proc.session_started_at = ev.at
             proc.sessions += 1
             proc.uses += 1
+            interval.note_arrival(state, interval.rate_key(proc), ev.at)
     elif kind in SESSION_CLOSE:
         _session_closed(state, proc, ev.at, findings)
     elif kind == "message_activity" and not proc.session_open and not proc.verbose:
@@ -89,14 +90,17 @@ def apply_log(state: EngineState, ev: LogEvent, findings: list[Finding]) -> None
             proc.last_queue_id = queue_id
             proc.sessions += 1
             proc.uses += 1
+            interval.note_arrival(state, interval.rate_key(proc), ev.at)
             proc.last_session_end_at = ev.at
             _, max_use = pm.limits(state, proc.service, proc.daemon)
             if max_use and proc.uses >= max_use:
                 proc.draining, proc.drain_reason = True, "use_limit"
         else:
             proc.last_session_end_at = ev.at
-    if spec_for(proc.daemon).name in REWRITE_CLIENTS and kind in CLIENT_USE:
+    if kind in CLIENT_USE and pm.contacts_rewrite(state, proc, ev):
         pm.client_use(state, proc, ev.at, findings)
+        # one message makes smtpd, cleanup and qmgr ask within a second: one arrival
+        interval.note_arrival(state, f"{proc.instance}/trivial-rewrite", ev.at, spacing=1.0)
     if claim is not None:
         _observed_exit(state, proc, ev, claim, findings)
     if proc.alive:

@@ -9,15 +9,28 @@ Inputs: the state, one event. Outputs: mutations of the state plus appended
 
 from __future__ import annotations
 
+import re
+
 from pfwatch.core.state import ClientTracker, EngineState, Process
-from pfwatch.events import Basis, Finding, ServiceFacts
-from pfwatch.knowledge.daemons import SKELETONS, spec_for
+from pfwatch.events import Basis, Finding, LogEvent, ServiceFacts
+from pfwatch.knowledge.daemons import (
+    QMGRS,
+    RESOLVED_BEFORE,
+    REWRITE_CLIENTS,
+    SKELETONS,
+    spec_for,
+)
 from pfwatch.knowledge.timevalue import seconds as parse_seconds
 
 _LIMITS_CACHE: dict[tuple[str, str, str, float, int], tuple[float | None, int | None]] = {}
 _SERVICE_CACHE: dict[tuple[str, str, str], ServiceFacts | None] = {}
 NEVER = 1e18
 """``next_due`` when nothing is due: far in the future, but a plain JSON number."""
+QMGR_PASS = 60.0
+"""Seconds within which qmgr's later lines for a queue id belong to the same active-queue
+pass (deliveries, ``removed``) and are not new resolve requests."""
+QUEUE_LINES_KEPT = 4096
+_RCPTS = re.compile(r"\brcpt=(\d+)(?:/(\d+))?")
 
 
 def service_facts(state: EngineState, service: str, daemon: str) -> ServiceFacts | None:
@@ -250,8 +263,9 @@ def exited(  # noqa: PLR0917 - mirrors the fields of a process_exited finding
 
 def _client_gone(tracker: ClientTracker, at: float) -> None:
     tracker.disconnects += 1
+    tracker.last_gone = max(at, tracker.last_gone or at)
     if not tracker.clients:
-        tracker.zero_since = at
+        tracker.zero_since = tracker.last_gone
 
 
 def idle_deadline(state: EngineState, proc: Process) -> tuple[float, float, str] | None:
@@ -351,8 +365,50 @@ def schedule(state: EngineState, proc: Process) -> None:
         _touch_due(state, deadline[1] + state.settings.margin)
 
 
+def contacts_rewrite(state: EngineState, client: Process, ev: LogEvent) -> bool:
+    """Whether a log line of ``client`` shows a request to trivial-rewrite.
+
+    smtpd asks while it checks MAIL FROM and RCPT TO (src/smtpd/smtpd_resolve.c:122-124):
+    its ``client=`` (first accepted recipient) and ``NOQUEUE: reject`` lines show that;
+    its ``disconnect`` line only when it reports more than one RCPT (later ones asked
+    again, after the ``client=`` line) (src/smtpd/smtpd.c, the session statistics).
+
+    qmgr resolves a message's recipients when it moves it into the active queue, right
+    after logging ``from=`` (src/qmgr/qmgr_message.c:659,1041); its later lines for the
+    message (the delivery results it logs, ``removed``, src/qmgr/qmgr_active.c:582) ask
+    nothing. The log fast path keeps only the queue id, so the first qmgr line of a queue
+    id is taken as the active-queue line, and so is one after a pause of
+    :data:`QMGR_PASS` seconds (a deferred message back from the deferred queue). A
+    message flushed back within that time is missed (its resolve counts as the pass's).
+    A delivery agent's line stands in for qmgr's request when no qmgr line of the queue
+    id was seen (:data:`~pfwatch.knowledge.daemons.RESOLVED_BEFORE`).
+    """
+    name = spec_for(client.daemon).name
+    queue_id, at = ev.fields.get("queue_id", ""), ev.at
+    if ev.kind in ("session_disconnect", "session_abort"):
+        found = _RCPTS.search(ev.fields.get("stats", ""))
+        return found is not None and int(found.group(2) or found.group(1)) > 1
+    if name in RESOLVED_BEFORE:
+        tracker = state.trackers.get(client.instance)
+        return bool(queue_id) and (tracker is None or queue_id not in tracker.queue_lines)
+    if name not in REWRITE_CLIENTS:
+        return False
+    if name not in QMGRS or not queue_id:
+        return True
+    tracker = state.trackers.setdefault(client.instance, ClientTracker())
+    lines = tracker.queue_lines
+    last = lines.pop(queue_id, None)
+    lines[queue_id] = at
+    if len(lines) > QUEUE_LINES_KEPT:
+        for old in list(lines)[: QUEUE_LINES_KEPT // 2]:
+            del lines[old]
+    return last is None or at - last > QMGR_PASS
+
+
 def client_use(state: EngineState, client: Process, at: float, findings: list[Finding]) -> None:
     """A rewrite/resolve client used trivial-rewrite at ``at`` (proof that one runs)."""
+    if not state.proc_authoritative():
+        _retire_rewriters(state, client.instance, at, findings)
     tracker = state.trackers.setdefault(client.instance, ClientTracker())
     _, ttl = ipc_limits(state)
     held = tracker.clients.get(client.key)
@@ -360,7 +416,7 @@ def client_use(state: EngineState, client: Process, at: float, findings: list[Fi
         tracker.disconnects += 1
         held = None
     tracker.clients[client.key] = [held[0] if held else at, at]
-    tracker.zero_since = None
+    tracker.zero_since = tracker.last_gone = None
     tracker.last_use = at
     _touch_due(state, at + ipc_limits(state)[0])
     if not state.proc_authoritative():
@@ -391,21 +447,103 @@ def client_use(state: EngineState, client: Process, at: float, findings: list[Fi
             p.last_activity_at = max(p.last_activity_at, at)
 
 
-def advance_trackers(state: EngineState, now: float) -> None:
-    """Let clients go ``ipc_idle`` after their last use (clnt_stream.c:174-182)."""
+def _retire_rewriters(
+    state: EngineState, instance: str, at: float, findings: list[Finding]
+) -> None:
+    """A request stamped at or after a trivial-rewrite's latest possible idle exit went to
+    a new one: the old one had exited (the margin for late log lines is not waited for,
+    since this line itself is later than that exit)."""
+    for proc in list(state.processes.values()):
+        if proc.daemon != "trivial-rewrite" or proc.instance != instance:
+            continue
+        deadline = idle_deadline(state, proc)
+        if deadline is None or at < deadline[1]:
+            continue
+        estimate, latest, rule = deadline
+        tracker = state.trackers.get(instance)
+        if tracker is not None:
+            proc.clients_gone_at = tracker.zero_since
+        exited(
+            state,
+            proc,
+            estimate,
+            "idle_timeout",
+            "inferred",
+            f"silent past its idle limit: {rule}; the next request (at {at:.0f}) came "
+            "after its latest possible exit",
+            findings,
+            latest=latest,
+        )
+
+
+def lock_wait(state: EngineState, client: Process) -> float:
+    """When an idle single-server ``client`` can run its timers again (0: now).
+
+    Idle processes of a service with more than one process take turns on an accept lock
+    and, waiting for it, sleep in flock() outside their event loop
+    (src/master/single_server.c:725-742,810-819), so their timers (the ipc_idle one that
+    drops the trivial-rewrite connection, and max_idle) fire only once they hold it. The
+    lock passes in the order the processes went idle; without new connections it passes
+    when the holder exits. So a waiter can act no earlier than the idle exits of the
+    processes that went idle before it.
+    """
+    spec = spec_for(client.daemon)
+    if spec.skeleton != "single" or client.session_open:
+        return 0.0
+    facts = service_facts(state, client.service, client.daemon)
+    if facts is not None and facts.process_limit == 1:
+        return 0.0  # alone: no lock (single_server.c:732)
+    mine = client.last_session_end_at or client.last_activity_at
+    ahead = 0.0
+    for other in state.processes.values():
+        if (
+            other is client
+            or other.inferred
+            or other.session_open
+            or other.daemon != client.daemon
+            or other.service != client.service
+            or other.instance != client.instance
+        ):
+            continue
+        if (other.last_session_end_at or other.last_activity_at) > mine:
+            continue
+        deadline = idle_deadline(state, other)
+        if deadline is not None:
+            ahead = max(ahead, deadline[1] - state.resolution())
+    return ahead
+
+
+def client_let_go(state: EngineState, key: str, last: float) -> float:
+    """When a trivial-rewrite client lets go: ``ipc_idle`` after its last request
+    (clnt_stream.c:174-182, 226-242), once it runs its timers (:func:`lock_wait`)."""
     ipc_idle, _ = ipc_limits(state)
+    client = state.processes.get(key)
+    if client is None:
+        return last + ipc_idle
+    # timers fire in the event loop, which a single server enters after its session
+    ended = client.last_session_end_at or 0.0
+    return max(last + ipc_idle, ended, lock_wait(state, client))
+
+
+def advance_trackers(state: EngineState, now: float) -> None:
+    """Let clients go once their ipc_idle timer fired (:func:`client_let_go`)."""
     for instance, tracker in state.trackers.items():
-        for key, (_, last) in sorted(tracker.clients.items(), key=lambda kv: kv[1][1]):
+        pending: list[float] = []
+        leaving: list[tuple[float, str]] = []
+        for key, (_, last) in tracker.clients.items():
             client = state.processes.get(key)
             if client is not None and client.session_open:
                 continue
-            let_go = last + ipc_idle
+            let_go = client_let_go(state, key, last)
             if let_go <= now:
-                del tracker.clients[key]
-                _client_gone(tracker, let_go)
-        if tracker.clients:
-            due = min(v[1] for v in tracker.clients.values()) + ipc_idle
-            _touch_due(state, due)
+                leaving.append((let_go, key))
+            else:
+                pending.append(let_go)
+        for let_go, key in sorted(leaving):
+            del tracker.clients[key]
+            _client_gone(tracker, let_go)
+        if pending:
+            _touch_due(state, min(pending))
         for proc in state.processes.values():
             if proc.instance == instance and proc.daemon == "trivial-rewrite":
                 schedule(state, proc)

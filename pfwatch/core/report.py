@@ -115,6 +115,7 @@ def change_row(state: EngineState, change: Change) -> dict[str, Any]:
         "superseded_by": change.superseded_by or None,
         "superseded_parts": change.superseded_parts,
         "prediction": predict.change_prediction(state, change) if change.status != "live" else None,
+        "live_interval": change.live_interval or None if change.status != "live" else None,
         "advisories": change.advisories,
     }
 

@@ -103,6 +103,10 @@ class ClientTracker:
     last_use: float | None = None
     holders_gone_at: float | None = None
     """When the last smtpd (anvil's permanent client) exited."""
+    last_gone: float | None = None
+    """The latest let-go or exit of a client since the last request."""
+    queue_lines: dict[str, float] = field(default_factory=dict)
+    """qmgr's last line per queue id: tells its active-queue (resolving) line apart."""
 
 
 ChangeStatus = Literal["pending", "needs_action", "live"]
@@ -180,6 +184,10 @@ class Change:
     routing_cache: dict[str, Any] = field(default_factory=dict)
     """The window in which trivial-rewrite's clients may reuse an old answer
     (:mod:`pfwatch.core.routing_cache`); empty until the old trivial-rewrite is gone."""
+    live_interval: dict[str, Any] = field(default_factory=dict)
+    """The calibrated interval last reported (:mod:`pfwatch.core.interval`)."""
+    interval_at: float = 0.0
+    """When ``live_interval`` was last computed (at most once a second)."""
     drift: dict[str, Any] | None = None
     """What the change edited, old and new values: :meth:`pfwatch.events.Drift.to_json`
     (kept as plain data like every field here; docs/events.md ``drift``)."""
@@ -204,6 +212,8 @@ class EngineState:
     phantom_seq: int = 0
     next_due: float | None = None
     config_errors: int = 0
+    arrivals: dict[str, list[float]] = field(default_factory=dict)
+    """Recent arrival times per ``instance/service`` (:mod:`pfwatch.core.interval`)."""
 
     def copy(self) -> EngineState:
         """A deep copy (the state is plain data)."""
@@ -327,6 +337,7 @@ def from_json(text: str) -> EngineState:
             "config_errors",
         ):
             setattr(state, name, doc[name])
+        state.arrivals = doc.get("arrivals", {})
     except StateError:
         raise
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
