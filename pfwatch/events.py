@@ -145,6 +145,125 @@ class TableEdit:
 
 
 @dataclass(frozen=True, slots=True)
+class ParameterDrift:
+    """A main.cf parameter's value before and after (None: not set on that side).
+
+    ``old``/``new`` are as written; ``old_expanded``/``new_expanded`` are given only
+    when expansion changes them (``via`` names the edited parameters they reference).
+    Secret values are ``sha256:`` short hashes.
+    """
+
+    name: str
+    old: str | None
+    new: str | None
+    old_expanded: str | None = None
+    new_expanded: str | None = None
+    via: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FieldDrift:
+    """One master.cf field (or ``-o name`` override) before and after."""
+
+    name: str
+    old: str | None
+    new: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceDrift:
+    """A master.cf service (``name/type``) added, removed or changed field by field."""
+
+    service: str
+    kind: str
+    fields: tuple[FieldDrift, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TableDrift:
+    """A table's keys added, removed and changed, its first keys, its content hashes.
+
+    ``keys`` is capped and empty for tables of secrets (their keys are contents too);
+    ``compared`` is False when the table was too large to compare key by key.
+    """
+
+    ref: str
+    kind: str
+    added: int
+    removed: int
+    changed: int
+    keys: tuple[str, ...]
+    more_keys: int
+    sha256_before: str | None
+    sha256_after: str | None
+    compared: bool = True
+    secret: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class FileDrift:
+    """A configuration file's content hash before and after (None: absent)."""
+
+    path: str
+    sha256_before: str | None
+    sha256_after: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Drift:
+    """What drifted in one change: the semantic diff carried by ``change_detected``."""
+
+    digest_before: str
+    digest_after: str
+    parameters: tuple[ParameterDrift, ...] = ()
+    services: tuple[ServiceDrift, ...] = ()
+    tables: tuple[TableDrift, ...] = ()
+    files: tuple[FileDrift, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object of docs/events.md (``drift``)."""
+        return {
+            "digest_before": self.digest_before,
+            "digest_after": self.digest_after,
+            "parameters": [_fields_of(p) for p in self.parameters],
+            "services": [
+                {"service": s.service, "kind": s.kind, "fields": [_fields_of(f) for f in s.fields]}
+                for s in self.services
+            ],
+            "tables": [_fields_of(t) for t in self.tables],
+            "files": [_fields_of(f) for f in self.files],
+        }
+
+    @staticmethod
+    def from_json(doc: Mapping[str, Any]) -> Drift:
+        """Rebuild what :meth:`to_json` wrote."""
+        return Drift(
+            digest_before=doc["digest_before"],
+            digest_after=doc["digest_after"],
+            parameters=tuple(
+                ParameterDrift(**{**p, "via": tuple(p.get("via", ()))})
+                for p in doc.get("parameters", ())
+            ),
+            services=tuple(
+                ServiceDrift(s["service"], s["kind"], tuple(FieldDrift(**f) for f in s["fields"]))
+                for s in doc.get("services", ())
+            ),
+            tables=tuple(
+                TableDrift(**{**t, "keys": tuple(t["keys"])}) for t in doc.get("tables", ())
+            ),
+            files=tuple(FileDrift(**f) for f in doc.get("files", ())),
+        )
+
+
+def _fields_of(item: Any) -> dict[str, Any]:
+    return {
+        name: list(value) if isinstance(value, tuple) else value
+        for name in item.__slots__
+        for value in (getattr(item, name),)
+    }
+
+
+@dataclass(frozen=True, slots=True)
 class ConfigChanged:
     """The configuration on disk changed at ``at`` (one debounced burst of edits)."""
 
@@ -156,6 +275,9 @@ class ConfigChanged:
     tables: tuple[TableEdit, ...]
     facts: ConfigFacts
     summary: tuple[str, ...] = ()
+    drift: Drift | None = None
+    """Old and new values (None when the old snapshot is not known, e.g. after a restart
+    that lost it, or for a what-if)."""
 
 
 @dataclass(frozen=True, slots=True)

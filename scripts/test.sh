@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything the test suite needs on a Debian/Ubuntu machine, then run it:
 # Postfix (with pcre, lmdb and cdb maps), pflogsumm and systemd-journal-remote (writes the
-# journal files the journald tests read with the real journalctl) from Debian, a virtualenv with
+# journal files the journald tests read with the real journalctl), Prometheus with promtool and
+# Alertmanager (alert-rule unit tests, the fleet test) from Debian, a virtualenv with
 # pfwatch and its test extras, a Docker engine and pfwatch's images built locally
 # (scripts/build-images.sh; PFWATCH_SKIP_CONTAINERS=1 leaves them out and the container
 # tests skip), then ruff, mypy and pytest, and the real-Postfix fixture tests once more with
@@ -11,7 +12,8 @@ cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v postconf >/dev/null 2>&1 || need_apt+=(postfix)
-for pkg in postfix-pcre postfix-lmdb postfix-cdb pflogsumm systemd-journal-remote python3-venv; do
+for pkg in postfix-pcre postfix-lmdb postfix-cdb pflogsumm systemd-journal-remote python3-venv \
+    prometheus prometheus-alertmanager; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then

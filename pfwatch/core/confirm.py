@@ -33,6 +33,7 @@ def open_change(state: EngineState, ev: ConfigChanged, findings: list[Finding]) 
         impacts=analysis.impacts,
         needs=analysis.needs,
         advisories=analysis.advisories,
+        drift=ev.drift.to_json() if ev.drift is not None else None,
     )
     for other in state.changes.values():
         _supersede_parts(other, ev)
@@ -64,6 +65,7 @@ def open_change(state: EngineState, ev: ConfigChanged, findings: list[Finding]) 
                 "needs": needs_actions(change.needs),
                 "needs_detail": [need.as_dict() for need in change.needs],
                 "advisories": change.advisories,
+                "drift": change.drift,
                 **change.prediction,
                 "live_interval": change.live_interval,
             },

@@ -208,6 +208,31 @@ def started(  # noqa: PLR0917 - mirrors the fields of a process_started finding
     return proc
 
 
+def claim_exit(  # noqa: PLR0917 - the fields of exited() a log line can state
+    state: EngineState,
+    proc: Process,
+    at: float,
+    reason: str,
+    basis: Basis,
+    note: str,
+    findings: list[Finding],
+    *,
+    drains: bool = False,
+) -> None:
+    """A log line says ``proc`` exits: exit it, unless /proc is fresh and shows it.
+
+    Anyone may write such a line, so with /proc authoritative it only announces the exit
+    (``exit_claim_*``); the poll that misses the process confirms it, and one that still
+    shows it a few seconds later contradicts it (:mod:`pfwatch.core.observe`).
+    """
+    if state.proc_authoritative() and not proc.inferred:
+        if proc.exit_claim_at is None:
+            proc.exit_claim_at, proc.exit_claim_reason, proc.exit_claim_note = at, reason, note
+            proc.exit_claim_drains = drains
+        return
+    exited(state, proc, at, reason, basis, note, findings)
+
+
 def exited(  # noqa: PLR0917 - mirrors the fields of a process_exited finding
     state: EngineState,
     proc: Process,

@@ -73,6 +73,12 @@ class Process:
     exit_basis: str | None = None
     exit_note: str = ""
     inferred: bool = False
+    exit_claim_at: float | None = None
+    """When a log line said this process exits while /proc still showed it: the exit
+    counts only once /proc confirms it (anyone may write such a line)."""
+    exit_claim_reason: str = ""
+    exit_claim_note: str = ""
+    exit_claim_drains: bool = False
 
     @property
     def alive(self) -> bool:
@@ -183,6 +189,9 @@ class Change:
     """The calibrated interval last reported (:mod:`pfwatch.core.interval`)."""
     interval_at: float = 0.0
     """When ``live_interval`` was last computed (at most once a second)."""
+    drift: dict[str, Any] | None = None
+    """What the change edited, old and new values: :meth:`pfwatch.events.Drift.to_json`
+    (kept as plain data like every field here; docs/events.md ``drift``)."""
 
 
 @dataclass

@@ -110,6 +110,7 @@ class ProcScanner:
         self._hz = CLOCK_TICKS
         self._master: tuple[int, float] | None = None
         self._known: dict[tuple[int, float], ProcessInfo] = {}
+        self._pids: frozenset[int] = frozenset()
         self._next_scan = 0.0
 
     def configure(self, queue_dir: Path | str, instance: str) -> None:
@@ -192,6 +193,7 @@ class ProcScanner:
             if info is not None:
                 seen[(pid, stat.started_at)] = info
         self._known = seen
+        self._pids = frozenset(pid for pid, _ in seen)
         return list(seen.values())
 
     def _child_pids(self, master: int) -> list[int]:
@@ -240,6 +242,31 @@ class ProcScanner:
             if arg == "-o" and argv[index + 1].startswith("syslog_name="):
                 instance = argv[index + 1].partition("=")[2].split("/")[0] or instance
         return ProcessInfo(pid, daemon, service, instance, stat.started_at)
+
+    # -- vouching for log lines ----------------------------------------------------------
+
+    def vouches(
+        self, pid: int, at: float, slack: float = 1.0, *, master: bool = False
+    ) -> bool | None:
+        """Whether /proc backs a log line from ``pid`` stamped ``at``.
+
+        True when ``pid`` is the master (``master=True``: only the master will do) or
+        one of its children; False when a process that was already running at ``at``
+        holds the pid and is not that (the line came from someone else); None when
+        /proc cannot tell: no master seen, the pid is gone, or its holder started after
+        the line (a reused pid).
+        """
+        if self._master is None:
+            return None
+        master_pid = self._master[0]
+        if pid == master_pid:
+            return True
+        if not master and pid in self._pids:
+            return True
+        stat = self._stat(pid)
+        if stat is None or stat.started_at > at + slack:
+            return None
+        return not master and stat.ppid == master_pid
 
     # -- /proc plumbing -----------------------------------------------------------------
 

@@ -152,3 +152,24 @@ def test_start_time_of_a_real_process_is_exact_to_the_clock_tick() -> None:
         child.kill()
         child.wait()
     assert start_time(child.pid) is None
+
+
+def test_vouches_for_the_pids_of_log_lines(tmp_path: Path) -> None:
+    proc, queue, config = setup(tmp_path)
+    (queue / "pid" / "master.pid").write_text("100\n")
+    proc.add(100, ["/usr/lib/postfix/sbin/master", "-w"], children=[101])
+    proc.add(101, ["smtpd", "-n", "smtp", "-t", "inet"], ppid=100, ticks=700)
+    proc.add(555, ["/usr/bin/logger", "-t", "postfix/smtpd[555]"], ppid=1, ticks=600)
+    scanner = ProcScanner(queue, config, "postfix", proc_root=proc.root)
+    at = boot_time() + 900 / HZ  # the line's time: after every start above
+    assert scanner.vouches(101, at) is None  # no poll yet: no master known
+    assert scanner.poll(50.0) is not None
+    assert scanner.vouches(100, at, master=True) is True
+    assert scanner.vouches(101, at) is True
+    assert scanner.vouches(101, at, master=True) is False  # smtpd's pid on a master line
+    assert scanner.vouches(555, at) is False  # logger, running since before the line
+    assert scanner.vouches(777, at) is None  # gone: /proc cannot tell
+    proc.add(102, ["cleanup", "-n", "cleanup", "-t", "unix"], ppid=100, ticks=950)
+    assert scanner.vouches(102, at) is True  # born since the last poll, the master's child
+    proc.add(556, ["/bin/sh"], ppid=1, ticks=100_000)
+    assert scanner.vouches(556, at) is None  # started after the line: a reused pid
