@@ -1,48 +1,69 @@
-"""Replay benchmark: pfwatch's maillog replay vs pflogsumm vs a bare single-regex scan.
+"""End-to-end benchmark: ``pfwatch explain`` against pflogsumm, start-up times, memory.
 
-Records a real log from a private Postfix instance (bench/record.py) unless one is given,
-tiles it to at least ``--lines`` lines (copies shifted in time, with pids and queue ids
-rewritten so that every copy looks like new processes and messages), then times, in the
-same run and on the same file: (1) pfwatch: ``iter_log_events`` over the file in the mode
-``pfwatch explain`` and the watch service read logs (``coalesce_activity=True``), (2) the
-same with one event per line (reference), (3) pflogsumm (Debian package) reading the
-file, (4) a bare scan that matches one syslog regex per line and nothing else, and (5)
-pfwatch's first step alone (blocks decoded and split by its block regex, no per-line
-work): the floor of this design, printed so the distance to the targets can be judged.
-Prints
-lines/second (CPU time), the ratios and one PASS/FAIL line per target (issue 3: at least
-5x pflogsumm's throughput and at least half the bare scan's). Inputs: command-line
-options. Output: a report on stdout; exit status 0 when both targets pass, 1 otherwise.
-Errors: exits non-zero when pflogsumm or Postfix is missing. Run as
-``python bench/run.py``; not part of the test suite.
+Everything is timed as a user runs it: a whole process from start to exit, in the same run
+and alternated round by round with its baseline (best of ``--rounds``), on a machine that
+may be shared (the wall clock is the verdict; CPU seconds, own and children's, are printed
+beside it because other processes' load stretches wall time but not them).
+
+1. explain: ``pfwatch explain --json LOG`` against ``pflogsumm LOG`` on two inputs of at
+   least ``--lines`` lines: a log recorded from a private real Postfix (bench/record.py, or
+   ``--recording FILE``) and a real busy production log (``--busy-log``, default the shared
+   corpus' kdent mail2.log), each tiled with shifted times, pids and queue ids (``tile``).
+   Target (issue 12): pfwatch at least 1.5x pflogsumm (pflogsumm's time / pfwatch's).
+2. start-up: ``pfwatch --version``, ``pfwatch --help`` and ``pfwatch check`` on a
+   Debian-default configuration (Debian's main.cf.debian and master.cf.dist plus what the
+   package's postinst sets), against ``python -c pass`` and ``postconf -n`` on the same
+   configuration. Targets: 0.15 s, 0.15 s, 0.25 s wall (on a quiet machine).
+3. memory: the peak RSS of ``pfwatch explain --json`` (the process and its worker) on the
+   recording tiled to ``--memory-lines`` lines (default a million). Target: < 200 MB.
+
+Inputs: options. Output: a report on stdout, one PASS/FAIL line per target; exit status 0
+when all pass. Errors: exits non-zero when pflogsumm, Postfix or pfwatch is missing. Needs
+root for the recording. Run: ``.venv/bin/python bench/run.py``; not part of the tests.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
-import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from record import record
 
-from pfwatch.maillog.reader import ACTIVITY_BLOCK, MAX_LINE_BYTES, LogClassifier, iter_log_events
-from pfwatch.sources.logfiles import read_blocks
-
-BARE_REGEX = re.compile(r"^(\w{3}) +(\d+) (\d\d:\d\d:\d\d) (\S+) ([^\s\[:]+)(?:\[(\d+)\])?: (.*)")
+REPO = Path(__file__).resolve().parents[1]
+BUSY_LOG = REPO.parent / "shared" / "corpus" / "reallogs-kdent_postfix_log_analysis" / "mail2.log"
 _STAMP = re.compile(rb"^(\w{3} [ \d]\d \d\d:\d\d:\d\d)( \S+ [^\[]+\[)(\d+)(\]: )(.*)$", re.S)
 _QUEUE_ID = re.compile(rb"\b([0-9A-F]{8,12})\b")
+DEBIAN_SETTINGS = (
+    # what Debian's postfix.postinst sets on an "Internet Site" install (postconf -e)
+    "smtpd_relay_restrictions=permit_mynetworks permit_sasl_authenticated defer_unauth_destination",
+    "myhostname=bench.example.test",
+    "mydestination=$myhostname, bench, localhost.localdomain, localhost",
+    "relayhost=",
+    "mynetworks=127.0.0.0/8 [::ffff:127.0.0.0]/104 [::1]/128",
+    "mailbox_size_limit=0",
+    "recipient_delimiter=+",
+    "inet_interfaces=all",
+    "inet_protocols=all",
+    "smtpd_tls_cert_file=/etc/ssl/certs/ssl-cert-snakeoil.pem",
+    "smtpd_tls_key_file=/etc/ssl/private/ssl-cert-snakeoil.key",
+    "smtpd_tls_security_level=may",
+    "smtp_tls_CApath=/etc/ssl/certs",
+    "smtp_tls_security_level=may",
+    "smtp_tls_session_cache_database=btree:${data_directory}/smtp_scache",
+)
 
 
 def _shift_queue_id(offset: int, found: re.Match[bytes]) -> bytes:
@@ -94,143 +115,211 @@ def tile(recording: Path, out: Path, min_lines: int) -> tuple[int, int]:
     return written, copies
 
 
-def timed(work: Callable[[], int]) -> tuple[float, float, int]:
-    """Run ``work`` once; return (wall seconds, CPU seconds incl. children, its count).
+@dataclass(frozen=True)
+class Run:
+    """One process run: wall seconds, CPU seconds (with its children), peak RSS in MB."""
 
-    CPU time is what counts on a shared machine: other processes' load stretches wall
-    time but not the CPU time this work needs.
-    """
-    wall, cpu = time.perf_counter(), _cpu_seconds()
-    count = work()
-    return time.perf_counter() - wall, _cpu_seconds() - cpu, count
+    wall: float
+    cpu: float
+    rss_mb: float
 
 
-def _cpu_seconds() -> float:
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+# as installed: Python may keep the compiled bytecode of pfwatch's modules between runs
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
-def run_pfwatch(path: Path, coalesce: bool = True) -> int:
-    """pfwatch's replay: every line through envelope, program name and catalogue.
-
-    ``coalesce=True`` is what ``pfwatch explain`` and the watch service use.
-    """
-    classifier = LogClassifier(coalesce_activity=coalesce)
-    events = 0
-    for _ in iter_log_events([str(path)], classifier):
-        events += 1
-    stats = classifier.stats
-    if stats.lines_recognized + stats.lines_unrecognized != stats.lines_postfix:
-        raise SystemExit("pfwatch statistics do not add up")
-    return events
+def run_once(argv: Sequence[str]) -> Run:
+    """Run ``argv`` with stdout discarded; fail loudly when it fails."""
+    start = time.perf_counter()
+    child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV)
+    _, status, usage = os.wait4(child.pid, 0)
+    wall = time.perf_counter() - start
+    child.returncode = os.waitstatus_to_exitcode(status)
+    err = child.stderr.read().decode(errors="replace") if child.stderr else ""
+    if child.returncode not in (0, 1, 2):  # check's plugin codes; 3 and crashes are failures
+        raise SystemExit(f"{' '.join(argv)} failed ({child.returncode}): {err.strip()}")
+    return Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
 
 
-def run_scan_only(path: Path) -> int:
-    """pfwatch's first step alone: read and decode blocks, split them with the block regex.
+def best_of(rounds: int, contenders: dict[str, list[str]], label: str) -> dict[str, Run]:
+    """Alternate the contenders ``rounds`` times; keep each one's best wall and CPU.
 
-    No per-line work at all: the floor under any pure-Python replay built on it.
-    """
-    rows = 0
-    findall = ACTIVITY_BLOCK.findall
-    with path.open("rb") as handle:
-        for whole, data in read_blocks(handle, MAX_LINE_BYTES):
-            if whole:
-                rows += len(findall(data.decode("utf-8", "replace")))
-    return rows
-
-
-def run_bare(path: Path) -> int:
-    """The bare scan: read text lines, match one syslog regex, count matches."""
-    match = BARE_REGEX.match
-    matched = 0
-    with path.open(encoding="utf-8", errors="replace") as handle:
-        for line in handle:
-            if match(line) is not None:
-                matched += 1
-    return matched
+    One untimed run of each first: bytecode written, files in the page cache."""
+    for argv in contenders.values():
+        run_once(argv)
+    best: dict[str, Run] = {}
+    for round_no in range(1, rounds + 1):
+        for name, argv in contenders.items():
+            run = run_once(argv)
+            old = best.get(name, run)
+            best[name] = Run(
+                min(old.wall, run.wall), min(old.cpu, run.cpu), max(old.rss_mb, run.rss_mb)
+            )
+            if rounds <= 5 or round_no == rounds:
+                print(
+                    f"  {label} round {round_no} {name:<18} {run.wall:6.3f} s wall "
+                    f"{run.cpu:6.3f} s CPU {run.rss_mb:6.1f} MB",
+                    flush=True,
+                )
+    return best
 
 
-def run_pflogsumm(path: Path) -> int:
-    """pflogsumm over the file, output discarded."""
-    exe = shutil.which("pflogsumm")
-    if exe is None:
+def pfwatch_argv() -> list[str]:
+    """The ``pfwatch`` console script beside this interpreter (as users run it)."""
+    script = Path(sys.executable).with_name("pfwatch")
+    if not script.is_file():
+        raise SystemExit(f"no pfwatch console script beside {sys.executable} (pip install -e .)")
+    return [str(script)]
+
+
+def debian_config(root: Path) -> Path:
+    """A Debian-default configuration directory: what a fresh install leaves."""
+    share = Path("/usr/share/postfix")
+    if not (share / "main.cf.debian").is_file():
+        raise SystemExit("Debian's postfix package is not installed (/usr/share/postfix)")
+    conf = root / "debian-default"
+    conf.mkdir()
+    shutil.copyfile(share / "main.cf.debian", conf / "main.cf")
+    shutil.copyfile(share / "master.cf.dist", conf / "master.cf")
+    (conf / "aliases").write_text("postmaster: root\n")
+    settings = [
+        *DEBIAN_SETTINGS,
+        f"alias_maps=hash:{conf}/aliases",
+        f"alias_database=hash:{conf}/aliases",
+    ]
+    subprocess.run(["postconf", "-c", str(conf), "-e", *settings], check=True)
+    subprocess.run(["postalias", "-c", str(conf), str(conf / "aliases")], check=True)
+    return conf
+
+
+def verdict(label: str, ok: bool, detail: str) -> bool:
+    print(f"{'PASS' if ok else 'FAIL'}  {label}: {detail}")
+    return ok
+
+
+def bench_explain(args: argparse.Namespace, work: Path, recording: Path) -> list[bool]:
+    """Section 1: explain against pflogsumm on the tiled recording and the busy log."""
+    pflogsumm = shutil.which("pflogsumm")
+    if pflogsumm is None:
         raise SystemExit("pflogsumm not installed (Debian package pflogsumm)")
-    subprocess.run([exe, str(path)], check=True, stdout=subprocess.DEVNULL)
-    return 0
+    inputs = {"recording": recording}
+    if args.busy_log.is_file():
+        inputs["busy log"] = args.busy_log
+    else:
+        print(f"busy log {args.busy_log} not found: only the recording is timed")
+    results = []
+    for name, source in inputs.items():
+        tiled = work / f"{name.replace(' ', '-')}.log"
+        lines, copies = tile(source, tiled, args.lines)
+        size = tiled.stat().st_size / 1e6
+        print(f"\n{name}: {source.name} ({sum(1 for _ in source.open('rb'))} lines) tiled "
+              f"{copies}x = {lines} lines, {size:.1f} MB")  # fmt: skip
+        best = best_of(
+            args.rounds,
+            {
+                "pfwatch explain": [*pfwatch_argv(), "explain", "--json", str(tiled)],
+                "pflogsumm": [pflogsumm, str(tiled)],
+            },
+            "explain",
+        )
+        mine, theirs = best["pfwatch explain"], best["pflogsumm"]
+        print(f"  best: pfwatch {mine.wall:.2f} s wall / {mine.cpu:.2f} s CPU, "
+              f"pflogsumm {theirs.wall:.2f} s wall / {theirs.cpu:.2f} s CPU")  # fmt: skip
+        ratio = theirs.wall / mine.wall
+        results.append(
+            verdict(
+                f"explain >= 1.5x pflogsumm ({name}, {lines} lines)",
+                ratio >= 1.5,
+                f"{ratio:.2f}x on wall time ({theirs.cpu / mine.cpu:.2f}x on CPU time)",
+            )
+        )
+    return results
+
+
+def bench_startup(args: argparse.Namespace, work: Path) -> list[bool]:
+    """Section 2: start-up of --version, --help and check, with their baselines."""
+    conf = debian_config(work)
+    pfwatch = pfwatch_argv()
+    print(f"\nstart-up (best of {args.startup_rounds}, Debian-default configuration)")
+    best = best_of(
+        args.startup_rounds,
+        {
+            "python -c pass": [sys.executable, "-c", "pass"],
+            "postconf -n": ["postconf", "-c", str(conf), "-n"],
+            "pfwatch --version": [*pfwatch, "--version"],
+            "pfwatch --help": [*pfwatch, "--help"],
+            "pfwatch check": [*pfwatch, "check", "--config-dir", str(conf)],
+        },
+        "start-up",
+    )
+    for name, run in best.items():
+        print(f"  {name:<18} {run.wall:6.3f} s wall {run.cpu:6.3f} s CPU")
+    results = []
+    for name, target in (
+        ("pfwatch --version", 0.15),
+        ("pfwatch --help", 0.15),
+        ("pfwatch check", 0.25),
+    ):
+        run = best[name]
+        results.append(
+            verdict(
+                f"{name} within {target} s",
+                run.wall <= target,
+                f"{run.wall:.3f} s wall, {run.cpu:.3f} s CPU "
+                f"(python -c pass {best['python -c pass'].wall:.3f} s, "
+                f"postconf -n {best['postconf -n'].wall:.3f} s)",
+            )
+        )
+    return results
+
+
+def bench_memory(args: argparse.Namespace, work: Path, recording: Path) -> list[bool]:
+    """Section 3: the peak RSS of explain on a million-line log."""
+    tiled = work / "memory.log"
+    lines, _ = tile(recording, tiled, args.memory_lines)
+    run = run_once([*pfwatch_argv(), "explain", "--json", str(tiled)])
+    tiled.unlink()
+    return [
+        verdict(
+            f"explain peak RSS < 200 MB ({lines} lines)",
+            run.rss_mb < 200,
+            f"{run.rss_mb:.1f} MB (max over the process and its worker; {run.wall:.1f} s wall)",
+        )
+    ]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recording", type=Path, help="an existing recorded maillog")
     parser.add_argument("--sessions", type=int, default=3000, help="SMTP sessions to record")
-    parser.add_argument("--lines", type=int, default=1_000_000, help="minimum lines to replay")
-    parser.add_argument("--keep", type=Path, help="keep the tiled log at this path")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds")
-    args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="pfwatch-bench-run-"))
-    recording = args.recording
-    if recording is None:
-        print(f"recording {args.sessions} SMTP sessions from a private Postfix ...", flush=True)
-        recording = record(work / "recorded.log", args.sessions)
-    recorded = sum(1 for _ in recording.open("rb"))
-    tiled = args.keep or work / "replay.log"
-    lines, copies = tile(recording, tiled, args.lines)
-    print(
-        f"recording: {recorded} lines from a real Postfix; replay file: {lines} lines = "
-        f"{copies} time-shifted copies (pids and queue ids rewritten per copy)"
+    parser.add_argument("--busy-log", type=Path, default=BUSY_LOG, help="a real busy maillog")
+    parser.add_argument("--lines", type=int, default=280_000, help="minimum lines per input")
+    parser.add_argument("--memory-lines", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=3, help="alternated explain rounds")
+    parser.add_argument("--startup-rounds", type=int, default=10)
+    parser.add_argument(
+        "--only", choices=("explain", "startup", "memory"), action="append", help="sections"
     )
-    print(f"replay file size: {tiled.stat().st_size / 1e6:.1f} MB")
-    with tiled.open("rb") as handle:  # warm the page cache: every contender reads memory
-        while handle.read(1 << 20):
-            pass
-    contenders: dict[str, Callable[[], int]] = {
-        "pfwatch": lambda: run_pfwatch(tiled),
-        "pfwatch-every-line": lambda: run_pfwatch(tiled, coalesce=False),
-        "pfwatch-scan-only": lambda: run_scan_only(tiled),
-        "bare-regex": lambda: run_bare(tiled),
-        "pflogsumm": lambda: run_pflogsumm(tiled),
-    }
-    best: dict[str, tuple[float, float]] = {}
-    counts: dict[str, int] = {}
-    for round_no in range(1, args.rounds + 1):  # interleaved rounds; the best round counts
-        for name, contender in contenders.items():
-            wall, cpu, counts[name] = timed(contender)
-            old = best.get(name, (wall, cpu))
-            best[name] = (min(old[0], wall), min(old[1], cpu))
-            print(f"  round {round_no} {name:<18} {wall:7.2f} s wall {cpu:7.2f} s CPU", flush=True)
-    notes = {
-        "pfwatch": f"{counts['pfwatch']} LogEvents (coalesce_activity=True: explain, watch)",
-        "pfwatch-every-line": f"{counts['pfwatch-every-line']} LogEvents (one per line)",
-        "pfwatch-scan-only": f"{counts['pfwatch-scan-only']} rows of the block regex, no work",
-        "bare-regex": f"{counts['bare-regex']} lines matched one syslog regex",
-        "pflogsumm": "pflogsumm FILE > /dev/null",
-    }
-    print()
-    print(f"{'contender':<18} {'wall s':>7} {'CPU s':>7} {'lines/s (CPU)':>14}  note")
-    for name, (wall, cpu) in best.items():
-        print(f"{name:<18} {wall:7.2f} {cpu:7.2f} {lines / cpu:14,.0f}  {notes[name]}")
-    print()
-    for clock, index in (("CPU", 1), ("wall", 0)):
-        for name in ("pfwatch", "pfwatch-every-line", "pfwatch-scan-only"):
-            mine = best[name][index]
-            print(
-                f"{clock:<4} {name:<18} / pflogsumm = {best['pflogsumm'][index] / mine:5.2f}x "
-                f"(target >= 5);  / bare regex = {best['bare-regex'][index] / mine:4.2f}x "
-                "(target >= 0.5)"
-            )
-    print()
-    cpu = best["pfwatch"][1]
-    verdicts = [
-        ("pfwatch >= 5x pflogsumm", best["pflogsumm"][1] / cpu, 5.0),
-        ("pfwatch >= 0.5x bare regex scan", best["bare-regex"][1] / cpu, 0.5),
-    ]
-    for label, ratio, target in verdicts:
-        verdict = "PASS" if ratio >= target else "FAIL"
-        print(f"{verdict}  {label}: {ratio:.2f}x on CPU time (explain/watch mode)")
-    passed = all(ratio >= target for _, ratio, target in verdicts)
-    shutil.rmtree(work, ignore_errors=True)
-    sys.exit(0 if passed else 1)
+    args = parser.parse_args()
+    sections = args.only or ["explain", "startup", "memory"]
+    work = Path(tempfile.mkdtemp(prefix="pfwatch-bench-run-"))
+    try:
+        print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+        recording = args.recording
+        if recording is None and ("explain" in sections or "memory" in sections):
+            print(f"recording {args.sessions} SMTP sessions from a private Postfix ...", flush=True)
+            recording = record(work / "recorded.log", args.sessions)
+        results: list[bool] = []
+        if "explain" in sections:
+            results += bench_explain(args, work, recording)
+        if "startup" in sections:
+            results += bench_startup(args, work)
+        if "memory" in sections:
+            results += bench_memory(args, work, recording)
+        print(f"load average at end: {os.getloadavg()[0]:.2f}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    sys.exit(0 if all(results) else 1)
 
 
 if __name__ == "__main__":

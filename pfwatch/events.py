@@ -10,6 +10,7 @@ names sinks emit.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -144,6 +145,125 @@ class TableEdit:
 
 
 @dataclass(frozen=True, slots=True)
+class ParameterDrift:
+    """A main.cf parameter's value before and after (None: not set on that side).
+
+    ``old``/``new`` are as written; ``old_expanded``/``new_expanded`` are given only
+    when expansion changes them (``via`` names the edited parameters they reference).
+    Secret values are ``sha256:`` short hashes.
+    """
+
+    name: str
+    old: str | None
+    new: str | None
+    old_expanded: str | None = None
+    new_expanded: str | None = None
+    via: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FieldDrift:
+    """One master.cf field (or ``-o name`` override) before and after."""
+
+    name: str
+    old: str | None
+    new: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceDrift:
+    """A master.cf service (``name/type``) added, removed or changed field by field."""
+
+    service: str
+    kind: str
+    fields: tuple[FieldDrift, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TableDrift:
+    """A table's keys added, removed and changed, its first keys, its content hashes.
+
+    ``keys`` is capped and empty for tables of secrets (their keys are contents too);
+    ``compared`` is False when the table was too large to compare key by key.
+    """
+
+    ref: str
+    kind: str
+    added: int
+    removed: int
+    changed: int
+    keys: tuple[str, ...]
+    more_keys: int
+    sha256_before: str | None
+    sha256_after: str | None
+    compared: bool = True
+    secret: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class FileDrift:
+    """A configuration file's content hash before and after (None: absent)."""
+
+    path: str
+    sha256_before: str | None
+    sha256_after: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Drift:
+    """What drifted in one change: the semantic diff carried by ``change_detected``."""
+
+    digest_before: str
+    digest_after: str
+    parameters: tuple[ParameterDrift, ...] = ()
+    services: tuple[ServiceDrift, ...] = ()
+    tables: tuple[TableDrift, ...] = ()
+    files: tuple[FileDrift, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object of docs/events.md (``drift``)."""
+        return {
+            "digest_before": self.digest_before,
+            "digest_after": self.digest_after,
+            "parameters": [_fields_of(p) for p in self.parameters],
+            "services": [
+                {"service": s.service, "kind": s.kind, "fields": [_fields_of(f) for f in s.fields]}
+                for s in self.services
+            ],
+            "tables": [_fields_of(t) for t in self.tables],
+            "files": [_fields_of(f) for f in self.files],
+        }
+
+    @staticmethod
+    def from_json(doc: Mapping[str, Any]) -> Drift:
+        """Rebuild what :meth:`to_json` wrote."""
+        return Drift(
+            digest_before=doc["digest_before"],
+            digest_after=doc["digest_after"],
+            parameters=tuple(
+                ParameterDrift(**{**p, "via": tuple(p.get("via", ()))})
+                for p in doc.get("parameters", ())
+            ),
+            services=tuple(
+                ServiceDrift(s["service"], s["kind"], tuple(FieldDrift(**f) for f in s["fields"]))
+                for s in doc.get("services", ())
+            ),
+            tables=tuple(
+                TableDrift(**{**t, "keys": tuple(t["keys"])}) for t in doc.get("tables", ())
+            ),
+            files=tuple(FileDrift(**f) for f in doc.get("files", ())),
+        )
+
+
+def _fields_of(item: Any) -> dict[str, Any]:
+    return {
+        name: list(value) if isinstance(value, tuple) else value
+        for name in item.__slots__
+        for value in (getattr(item, name),)
+    }
+
+
+@dataclass(frozen=True, slots=True)
 class ConfigChanged:
     """The configuration on disk changed at ``at`` (one debounced burst of edits)."""
 
@@ -155,6 +275,9 @@ class ConfigChanged:
     tables: tuple[TableEdit, ...]
     facts: ConfigFacts
     summary: tuple[str, ...] = ()
+    drift: Drift | None = None
+    """Old and new values (None when the old snapshot is not known, e.g. after a restart
+    that lost it, or for a what-if)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,13 +322,15 @@ class Finding:
     data: Mapping[str, Any] = field(default_factory=dict)
 
 
+@functools.lru_cache(maxsize=8192)  # a log's moments repeat: many lines share a second
 def rfc3339_utc(at: float) -> str:
     """POSIX seconds -> ``2026-11-22T00:45:00.123456Z``: RFC 3339, UTC, microseconds.
 
     The one time format of machine output (event lines, ``/status``, ``explain --json``,
     ``check --json``); fields that carry it may stand beside ``*_epoch`` POSIX seconds.
     """
-    return datetime.fromtimestamp(at, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat is strftime's text here (years 1000-9999), at a fraction of its cost
+    return datetime.fromtimestamp(at, tz=UTC).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def from_rfc3339(text: str) -> float:
@@ -246,7 +371,19 @@ def event_id_for(finding: Finding) -> str:
 
 
 MOMENT_KEYS: frozenset[str] = frozenset(
-    {"at", "ts", "now", "earliest", "latest", "expected", "gone_by", "until", "exit_latest"}
+    {
+        "at",
+        "ts",
+        "now",
+        "earliest",
+        "latest",
+        "expected",
+        "gone_by",
+        "until",
+        "exit_latest",
+        "p50",
+        "p90",
+    }
 )
 """Keys of JSON output that hold a moment, besides every key ending in ``_at``."""
 
@@ -265,21 +402,29 @@ def _moment(value: Any) -> Any:
     return value
 
 
+_PLAIN = (str, int, bool)
+
+
 def machine_times(value: Any) -> Any:
     """JSON-ready ``value`` with every moment as an RFC 3339 UTC string.
 
     The one time scheme of pfwatch's JSON output: a field named ``at``, ``ts``, ``now``,
     ``*_at`` or a window bound (``earliest``, ``latest``, ``expected``, ``gone_by``,
-    ``until``, ``exit_latest``) holding POSIX seconds becomes :func:`rfc3339_utc` of them;
+    ``until``, ``exit_latest``, ``p50``, ``p90``) holding POSIX seconds becomes
+    :func:`rfc3339_utc` of them;
     non-finite moments ("never") become null; durations (``*_seconds``, ``max_idle``)
     stay numbers. Sets become sorted lists (as :func:`jsonable`).
     """
+    if value is None or type(value) in _PLAIN:
+        return value  # what jsonable returns for them, without its checks
     if isinstance(value, Mapping):
         out: dict[str, Any] = {}
         for raw_key, item in value.items():
             key = str(raw_key)
             if is_moment_key(key):
                 out[key] = _moment(item)
+            elif item is None or type(item) in _PLAIN:
+                out[key] = item
             elif key in MOMENT_MAPS and isinstance(item, Mapping):
                 out[key] = {str(name): _moment(when) for name, when in item.items()}
             else:

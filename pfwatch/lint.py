@@ -363,6 +363,10 @@ def _lint_transports(data: LintInput) -> list[LintFinding]:
 def _lint_daemons(data: LintInput) -> list[LintFinding]:
     daemon_dir = effective_value("daemon_directory", data.main, data.defaults)
     findings: list[LintFinding] = []
+    if not Path(daemon_dir).is_dir():
+        # Postfix's programs are not on this file system (a sidecar container that sees
+        # only the configuration): nothing to check, and no reason to call them missing.
+        return findings
     for service in data.master.services:
         command = service.command
         path = command if command.startswith("/") else f"{daemon_dir}/{command}"

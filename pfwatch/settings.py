@@ -33,7 +33,10 @@ from pathlib import Path
 from typing import Any
 
 from pfwatch.errors import UsageError
-from pfwatch.sinks.http import DEFAULT_HOST, DEFAULT_PORT
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 29125
+"""Where ``pfwatch watch`` serves /metrics, /status and /healthz unless told otherwise."""
 
 DEFAULT_SETTINGS_FILE = Path("/etc/pfwatch/pfwatch.toml")
 MAILLOG_CANDIDATES: tuple[str, ...] = (

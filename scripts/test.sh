@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # Set up everything the test suite needs on a Debian/Ubuntu machine, then run it:
 # Postfix (with pcre, lmdb and cdb maps), pflogsumm and systemd-journal-remote (writes the
-# journal files the journald tests read with the real journalctl) from Debian, a virtualenv with
-# pfwatch and its test extras, then ruff, mypy and pytest. Safe to run again.
+# journal files the journald tests read with the real journalctl), Prometheus with promtool and
+# Alertmanager (alert-rule unit tests, the fleet test) from Debian, a virtualenv with
+# pfwatch and its test extras, a Docker engine and pfwatch's images built locally
+# (scripts/build-images.sh; PFWATCH_SKIP_CONTAINERS=1 leaves them out and the container
+# tests skip), then ruff, mypy and pytest, and the real-Postfix fixture tests once more with
+# Postfix in containers (--postfix-backend=docker). Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v postconf >/dev/null 2>&1 || need_apt+=(postfix)
-for pkg in postfix-pcre postfix-lmdb postfix-cdb pflogsumm systemd-journal-remote python3-venv; do
+for pkg in postfix-pcre postfix-lmdb postfix-cdb pflogsumm systemd-journal-remote python3-venv \
+    prometheus prometheus-alertmanager; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -54,10 +59,21 @@ if ! { .venv/bin/python -m pip install -q --upgrade pip && .venv/bin/python -m p
   exit 1
 fi
 
+containers=1
+[ "${PFWATCH_SKIP_CONTAINERS:-}" = 1 ] && containers=0
+if [ "$containers" = 1 ]; then
+  bash scripts/build-images.sh
+fi
+
 .venv/bin/ruff check pfwatch grammars tests bench
 .venv/bin/ruff format --check pfwatch grammars tests bench
 .venv/bin/mypy
 .venv/bin/python -m pytest "$@"
+if [ "$containers" = 1 ] && [ $# -eq 0 ]; then
+  echo "pfwatch: the real-Postfix fixture tests with the docker backend" >&2
+  .venv/bin/python -m pytest -q --postfix-backend=docker tests/integration/test_fixture.py \
+    tests/integration/test_lifecycle_realpostfix.py
+fi
 
 # The lifecycle acceptance scenarios again on each release of the matrix (~2.5 min each), for
 # a whole-suite run (no arguments) or when PFWATCH_RELEASE_MATRIX=1.

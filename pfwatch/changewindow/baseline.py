@@ -9,8 +9,9 @@ it:
   pending.
 - ``mtime``: a file modified after a process started is pending for that process; which
   parameters changed is unknown, so every process older than the edit counts as stale.
-- Process start times come from /proc (psutil; the master's pid file in
-  ``$queue_directory/pid/master.pid`` or the ``MAIL_CONFIG`` environment) or, when
+- Process start times come from /proc, to the clock tick (:func:`procfs.start_time
+  <pfwatch.sources.procfs.start_time>`; processes found with psutil from the master's pid
+  file in ``$queue_directory/pid/master.pid`` or the ``MAIL_CONFIG`` environment) or, when
   /proc does not show this Postfix, from the first log line of each pid.
 
 The event builders (:func:`mtime_events`, :func:`git_events`, :func:`birth_polls`) turn
@@ -49,6 +50,7 @@ from pfwatch.events import (
     ProcessTableSeen,
     TableEdit,
 )
+from pfwatch.sources.procfs import start_time
 
 MASTER_PID_FILE = "pid/master.pid"
 """Relative to queue_directory (src/master/master.c: the pid file the master locks)."""
@@ -102,7 +104,9 @@ def process_info(proc: psutil.Process, instance: str) -> ProcessInfo:
     cmdline = proc.cmdline()
     daemon = Path(cmdline[0]).name if cmdline else proc.name()
     service = _arg_after(cmdline, "-n") or daemon
-    return ProcessInfo(proc.pid, daemon, service, instance, proc.create_time())
+    started = start_time(proc.pid)  # psutil's create_time() is up to 1 s early
+    started = proc.create_time() if started is None else started
+    return ProcessInfo(proc.pid, daemon, service, instance, started)
 
 
 def _master_from_pid_file(queue_dir: Path) -> psutil.Process | None:
@@ -117,15 +121,23 @@ def _master_from_pid_file(queue_dir: Path) -> psutil.Process | None:
 
 
 def _master_from_environment(config_dir: Path) -> psutil.Process | None:
+    """The master whose MAIL_CONFIG is ``config_dir``, else the only master whose
+    environment cannot be read (a sidecar in Postfix's PID namespace, as procfs does)."""
     wanted = str(config_dir)
+    unreadable: list[psutil.Process] = []
     for proc in psutil.process_iter(["name"]):
         if proc.info.get("name") != "master":
             continue
-        with contextlib.suppress(psutil.Error, OSError):
+        try:
             env = proc.environ().get("MAIL_CONFIG", "/etc/postfix")
-            if os.path.realpath(env) == os.path.realpath(wanted):
-                return proc
-    return None
+        except psutil.AccessDenied:
+            unreadable.append(proc)
+            continue
+        except (psutil.Error, OSError):
+            continue
+        if os.path.realpath(env) == os.path.realpath(wanted):
+            return proc
+    return unreadable[0] if len(unreadable) == 1 else None
 
 
 def discover_processes(

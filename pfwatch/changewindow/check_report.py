@@ -18,6 +18,7 @@ from pfwatch.changewindow.precheck import Assessment
 from pfwatch.core.changes import needs_actions
 from pfwatch.core.state import Change
 from pfwatch.errors import ExitStatus
+from pfwatch.sinks.interval_text import describe
 from pfwatch.sinks.plugin_output import Perfdatum, PluginReport, range_alerts
 
 
@@ -134,6 +135,7 @@ def change_dict(change: Change, now: float) -> dict[str, Any]:
         "predicted_live_at": pred.get("predicted_live_at"),
         "earliest_live_at": pred.get("earliest_live_at"),
         "expected_live_at": pred.get("expected_live_at"),
+        "live_interval": change.live_interval or None,
         "seconds_to_live": (
             None
             if pred.get("predicted_live_at") is None
@@ -273,6 +275,9 @@ def _change_lines(label: str, change: Change, now: float) -> list[str]:
             f"  goes live by itself: predicted {_when(data['predicted_live_at'], now)}"
             + _idle_hint(change)
         )
+        sentence = describe(change.live_interval, lambda at: _when(at, now))
+        if sentence:
+            lines.append(f"  with the current traffic: {sentence}")
     lines.extend(f"  note: {text}" for text in data["advisories"][:3])
     return lines
 

@@ -24,6 +24,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pfwatch.changewindow.baseline import (
     ProcessPicture,
@@ -53,9 +54,12 @@ from pfwatch.events import (
     Tick,
 )
 from pfwatch.lint import LintFinding
-from pfwatch.maillog.reader import LogClassifier, iter_log_events
-from pfwatch.sources.journald import JournalSource
-from pfwatch.store.sqlite import open_read_only
+
+if TYPE_CHECKING:
+    from pfwatch.maillog.reader import LogClassifier
+
+# The log reader, the journal and the state store are imported where they are used: a
+# check that reads none of them (no log, no --state-dir) starts without their modules.
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +124,8 @@ def _state_dir_events(
     state_dir: Path, snapshot: Snapshot, now: float
 ) -> tuple[EngineState, list[Event], list[str]]:
     """The sidecar's stored engine state, plus an edit it has not seen yet (if any)."""
+    from pfwatch.store.sqlite import open_read_only  # noqa: PLC0415 - see the imports
+
     store = open_read_only(state_dir)
     if store is None:
         raise UsageError(
@@ -155,6 +161,8 @@ def _state_dir_events(
 
 
 def log_classifier(config: LiveConfig) -> LogClassifier:
+    from pfwatch.maillog.reader import LogClassifier  # noqa: PLC0415 - see the imports
+
     syslog = {}
     for service in config.master.services:
         name = service.overrides.get("syslog_name")
@@ -167,10 +175,14 @@ def _log_events(
     paths: Sequence[str], config: LiveConfig, not_before: float | None = None
 ) -> list[LogEvent]:
     """The log's events; with ``not_before``, plain files are read from about then on."""
+    from pfwatch.maillog.reader import iter_log_events  # noqa: PLC0415 - see the imports
+
     return list(iter_log_events(list(paths), log_classifier(config), not_before=not_before))
 
 
 def _journal_events(since: float, config: LiveConfig) -> list[LogEvent]:
+    from pfwatch.sources.journald import JournalSource  # noqa: PLC0415 - see the imports
+
     classifier = log_classifier(config)
     found: list[LogEvent] = []
     with JournalSource(follow=False, since=f"@{int(since)}", start="beginning") as source:

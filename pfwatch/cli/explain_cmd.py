@@ -14,19 +14,19 @@ import hashlib
 import itertools
 import json
 import re
+import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, tzinfo
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
+import orjson
 
-from pfwatch.config.facts import facts_from_snapshot
-from pfwatch.config.snapshot import build_snapshot
 from pfwatch.core import fold, report
 from pfwatch.core.changes import ALL
 from pfwatch.core.state import EngineState, Settings
@@ -44,8 +44,8 @@ from pfwatch.events import (
 from pfwatch.knowledge import releases
 from pfwatch.knowledge.defaults import default_services
 from pfwatch.knowledge.tables import split_ref, table_type
-from pfwatch.maillog.reader import LogClassifier, iter_log_events
-from pfwatch.sinks.narrative import render
+from pfwatch.maillog.reader import LineStats, LogClassifier, iter_log_events
+from pfwatch.maillog.worker import WorkerReader
 
 _TIME_ONLY = re.compile(r"^\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?$")
 _SYSLOG_DATE = re.compile(r"^([A-Z][a-z]{2})\s+(\d{1,2})\s+(\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)$")
@@ -119,6 +119,10 @@ def load_facts(config_dir: str | None, max_idle: float | None) -> ConfigFacts:
         return ConfigFacts(config_dir="", digest=digest, parameters={}, services=services)
     if not Path(config_dir).is_dir():
         raise SourceUnavailable(config_dir, "not a directory")
+    # the configuration parser loads only when a directory is given (explain's start-up)
+    from pfwatch.config.facts import facts_from_snapshot  # noqa: PLC0415
+    from pfwatch.config.snapshot import build_snapshot  # noqa: PLC0415
+
     facts = facts_from_snapshot(build_snapshot(config_dir))
     if max_idle is not None:
         facts = replace(
@@ -225,7 +229,8 @@ def _events(logs: Iterator[Event], specs: list[ChangeSpec], facts: ConfigFacts) 
         while changes and changes[0][0] <= event.at:
             at, i, spec = changes.pop(0)
             yield change_event(spec, at, facts, i + 1)
-        last = max(last, event.at)
+        if event.at > last:  # noqa: PLR1730 - max() costs a call per line
+            last = event.at
         yield event
     for at, i, spec in changes:
         yield change_event(spec, at, facts, i + 1)
@@ -257,9 +262,16 @@ def _label_releases(doc: dict[str, Any], track: releases.ReleaseTrack) -> None:
     each upgrade becomes a ``postfix_upgraded`` master event."""
     if len(track.seen) < 2:
         return
-    for proc in doc["processes"]:
-        born = proc["born_at"] if proc["born_at"] is not None else proc["first_seen_at"]
-        proc["postfix_release"] = track.release_at(born)
+
+    def labelled(rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        for proc in rows:
+            born = proc["born_at"] if proc["born_at"] is not None else proc["first_seen_at"]
+            proc["postfix_release"] = track.release_at(born)
+            yield proc
+
+    rows = doc["processes"]
+    # lazy rows (explain --json) are labelled as they are written
+    doc["processes"] = list(labelled(rows)) if isinstance(rows, list) else labelled(rows)
     upgrades = [
         {"name": "postfix_upgraded", "at": u["at"], "from": u["from"], "to": u["to"]}
         for u in doc["postfix_release"]["upgrades"]
@@ -276,36 +288,79 @@ def explain_document(
     year: int | None = None,
     keep_unrecognized: int = 0,
     tz: tzinfo | None = None,
+    parallel: bool = False,
+    lazy_rows: bool = False,
     postfix_version: str | None = None,
 ) -> dict[str, Any]:
     """Replay ``logs`` and return the explain document (the API behind the command).
 
     ``tz`` is the zone of log timestamps without an offset (default: this machine's).
     ``postfix_version`` is the operator's word on the release, trusted less than the log.
+    ``parallel``: classify in a worker process (:mod:`pfwatch.maillog.worker`; the
+    document is the same, but on two cores it is slower than in-process today).
+    ``lazy_rows``: ``processes`` is an iterator (see :func:`write_json`).
     """
     specs = [parse_changed_at(v) for v in changed_at]
     reference = time.mktime((year, 12, 31, 23, 59, 59, 0, 0, -1)) if year else None
     # coalescing drops only repeats that cannot change a finding (see LogClassifier)
-    classifier = LogClassifier(
-        reference_time=reference, keep_unrecognized=keep_unrecognized, tz=tz,
-        coalesce_activity=True,
-    )  # fmt: skip
+    options: dict[str, Any] = {
+        "reference_time": reference, "keep_unrecognized": keep_unrecognized, "tz": tz,
+        "coalesce_activity": True,
+    }  # fmt: skip
+    ordered = _in_time_order(logs, reference, tz)
+    logged: Iterable[LogEvent]
+    if parallel:
+        reader = WorkerReader(ordered, **options)  # classifies on the other core
+        logged = reader.events()
+        stats: Callable[[], LineStats] = lambda: reader.stats  # noqa: E731
+    else:
+        classifier = LogClassifier(**options)
+        logged = iter_log_events(ordered, classifier)
+        stats = lambda: classifier.stats  # noqa: E731
     track = releases.ReleaseTrack()
-    events: Iterator[Event] = _tracked(
-        iter_log_events(_in_time_order(logs, reference, tz), classifier), track
-    )
+    events: Iterator[Event] = _tracked(logged, track)
     facts = load_facts(config_dir, max_idle)
     settings = Settings()
     if max_idle is not None:
         settings.max_idle = max_idle
     state = EngineState(settings=settings)
-    findings = fold.run(state, _events(events, specs, facts))
-    doc = report.build_document(state, findings, classifier.stats.to_json())
+    digest = report.FindingDigest()  # memory stays bounded: no list of every finding
+    step = fold.step
+    for event in _events(events, specs, facts):
+        found = step(state, event)
+        if found:
+            digest.extend(found)
+    doc = report.build_document(state, digest, stats().to_json(), lazy_rows=lazy_rows)
     doc["postfix_release"] = track.summary(configured=postfix_version)
     _label_releases(doc, track)
     if keep_unrecognized:
-        doc["unrecognized_lines"] = list(classifier.stats.unrecognized_samples)
+        doc["unrecognized_lines"] = list(stats().unrecognized_samples)
     return doc
+
+
+_JSON = orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS
+_ROWS_PLACEHOLDER = "\x00pfwatch: the process rows\x00"
+
+
+def write_json(doc: dict[str, Any], out: BinaryIO) -> None:
+    """Write ``doc`` as indented JSON (moments in RFC 3339: :func:`machine_times`), its
+    ``processes`` rows one at a time.
+
+    The rows are most of a busy log's document: made and written one by one, they never
+    all sit in memory (nor does their text). The text is what one ``orjson.dumps`` of the
+    whole document writes.
+    """
+    rows = doc["processes"]
+    head = machine_times({**doc, "processes": _ROWS_PLACEHOLDER})
+    text = orjson.dumps(head, option=_JSON)
+    before, after = text.split(orjson.dumps(_ROWS_PLACEHOLDER), 1)
+    out.write(before + b"[")
+    separator = b"\n"
+    for row in rows:
+        row_text = orjson.dumps(machine_times(row), option=_JSON)
+        out.write(separator + b"    " + row_text.replace(b"\n", b"\n    "))
+        separator = b",\n"
+    out.write((b"]" if separator == b"\n" else b"\n  ]") + after + b"\n")
 
 
 def _demo_paths() -> tuple[Path, dict[str, Any]]:
@@ -408,10 +463,16 @@ def explain(
         year=year,
         keep_unrecognized=10_000 if unrecognized else 0,
         tz=zone,
+        lazy_rows=as_json,
         postfix_version=postfix_version,
     )
     if as_json:
-        click.echo(json.dumps(machine_times(doc), indent=2, sort_keys=False))
+        # orjson writes a busy log's document (tens of MB) about 10x faster than json
+        sys.stdout.flush()
+        write_json(doc, sys.stdout.buffer)
+        sys.stdout.buffer.flush()
     else:
+        from pfwatch.sinks.narrative import render  # noqa: PLC0415 - rich, for text only
+
         render(doc, show_unrecognized=unrecognized)
     return int(ExitStatus.OK)

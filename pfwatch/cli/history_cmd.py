@@ -2,7 +2,8 @@
 
 Inputs: the state database of ``pfwatch watch`` (``--state-dir``, else the settings
 layers of :mod:`pfwatch.settings`), opened read-only. Outputs: a table (edit time, live
-time, lag, actions needed, files) or, with ``--json``, a JSON array of change objects.
+time, lag, actions needed, files; with ``--drift`` each change followed by what drifted,
+old and new values) or, with ``--json``, a JSON array of change objects.
 Exit status 0; 3 (UNKNOWN) when the state database cannot be read. Errors: StateError
 from the store, reported by :mod:`pfwatch.cli.exit_status`.
 """
@@ -30,7 +31,8 @@ from pfwatch.store.sqlite import ChangeRecord, open_read_only
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of a table.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the newest N.")
-def history(state_dir: Path | None, as_json: bool, limit: int | None) -> int:
+@click.option("--drift", "show_drift", is_flag=True, help="Show old and new values under each.")
+def history(state_dir: Path | None, as_json: bool, limit: int | None, show_drift: bool) -> int:
     """List past configuration changes: edit time, live time and lag."""
     directory = state_dir or load_settings({}, exists=lambda _path: False).state_dir
     store = open_read_only(directory)
@@ -47,7 +49,7 @@ def history(state_dir: Path | None, as_json: bool, limit: int | None) -> int:
     if as_json:
         click.echo(json.dumps([change_document(c) for c in changes], indent=2))
     else:
-        click.echo(render_table(changes))
+        click.echo(render_table(changes, drift=show_drift))
     return int(ExitStatus.OK)
 
 
@@ -62,12 +64,13 @@ def change_document(change: ChangeRecord) -> dict[str, Any]:
         "needs": list(change.needs),
         "files": list(change.files),
         "basis": change.basis,
-        "summary": dict(change.summary),
+        "summary": {k: v for k, v in change.summary.items() if k != "drift"},
+        "drift": change.summary.get("drift"),
     }
 
 
-def render_table(changes: list[ChangeRecord]) -> str:
-    """A plain-text table, one change per line, oldest first."""
+def render_table(changes: list[ChangeRecord], *, drift: bool = False) -> str:
+    """A plain-text table, one change per line, oldest first (``drift``: then its values)."""
     if not changes:
         return "no configuration changes recorded yet"
     rows = [("CHANGE", "EDITED (UTC)", "LIVE (UTC)", "LAG", "NEEDS", "FILES")]
@@ -87,10 +90,53 @@ def render_table(changes: list[ChangeRecord]) -> str:
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     lines = []
-    for row in rows:
+    for index, row in enumerate(rows):
         cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)]
         lines.append("  ".join([*cells, row[-1]]))
+        if drift and index > 0:
+            lines += [
+                f"    {line}" for line in drift_lines(changes[index - 1].summary.get("drift"))
+            ]
     return "\n".join(lines)
+
+
+def drift_lines(drift: Any) -> list[str]:
+    """What drifted, one line per parameter, master.cf field, table and file."""
+    if not isinstance(drift, dict):
+        return ["(old values not recorded)"]
+    lines = [
+        f"{p['name']}: {_value(p['old'])} -> {_value(p['new'])}"
+        for p in drift.get("parameters", [])
+    ]
+    for service in drift.get("services", []):
+        if service["kind"] != "changed":
+            lines.append(f"master.cf {service['service']}: {service['kind']}")
+        lines += [
+            f"master.cf {service['service']} {f['name']}: {_value(f['old'])} -> {_value(f['new'])}"
+            for f in service.get("fields", [])
+        ]
+    for table in drift.get("tables", []):
+        more = f" and {table['more_keys']} more" if table["more_keys"] else ""
+        keys = ", ".join(table["keys"]) + more if table["keys"] else ""
+        if table.get("secret"):
+            keys = "keys of a table of secrets not shown"
+        lines.append(
+            f"{table['ref']}: +{table['added']} -{table['removed']} ~{table['changed']} keys"
+            + (f" ({keys})" if keys else "")
+        )
+    lines += [
+        f"{f['path']}: {_short_hash(f['sha256_before'])} -> {_short_hash(f['sha256_after'])}"
+        for f in drift.get("files", [])
+    ]
+    return lines
+
+
+def _value(value: Any) -> str:
+    return "(unset)" if value is None else repr(value)
+
+
+def _short_hash(value: Any) -> str:
+    return "(absent)" if value is None else f"sha256:{str(value)[:12]}"
 
 
 def _action(need: Any) -> str:

@@ -4,7 +4,9 @@ Inputs: flags, ``PFWATCH_*`` environment variables and an optional TOML file, re
 :func:`pfwatch.settings.load_settings`. Outputs: the JSON event stream on stdout (or
 ``--events-file``), /metrics /status /healthz on ``--listen``, the state database under
 ``--state-dir``. Exit status 0 after SIGTERM/SIGINT; 3 (UNKNOWN) for unusable settings,
-a listen address that cannot be bound, or a state directory held by another watcher.
+a ``--web-config`` file that is missing, malformed or exposes a key (checked before
+anything starts), a listen address that cannot be bound, or a state directory held by
+another watcher.
 Errors: :class:`pfwatch.errors.UsageError`, reported by :mod:`pfwatch.cli.exit_status`.
 
 Exactly once: on stdout an event may be written twice if pfwatch dies between writing
@@ -20,6 +22,7 @@ import click
 
 from pfwatch.service.loop import WatchOptions, run_watch
 from pfwatch.settings import load_settings
+from pfwatch.sinks.webconfig import load_web_config
 
 
 @click.command("watch")
@@ -54,6 +57,13 @@ from pfwatch.settings import load_settings
     help="Address of /metrics /status /healthz [env PFWATCH_LISTEN; default 127.0.0.1:29125].",
 )
 @click.option(
+    "--web-config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    metavar="FILE",
+    help="TLS and basic auth for the endpoint, in the Prometheus exporter toolkit's format.",
+)
+@click.option(
     "--settings",
     "settings_file",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -86,6 +96,7 @@ def watch(  # noqa: PLR0917 - one parameter per documented flag
     journal: bool | None,
     state_dir: Path | None,
     listen: str | None,
+    web_config: Path | None,
     settings_file: Path | None,
     debounce: float | None,
     log_format: str | None,
@@ -111,5 +122,8 @@ def watch(  # noqa: PLR0917 - one parameter per documented flag
         },
         settings_file=settings_file,
     )
-    options = WatchOptions(settings=settings, proc=not no_proc, events_file=events_file)
+    web = load_web_config(web_config) if web_config is not None else None
+    options = WatchOptions(
+        settings=settings, proc=not no_proc, events_file=events_file, web_config=web
+    )
     return run_watch(options)

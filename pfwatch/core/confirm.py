@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pfwatch.core import predict, routing_cache
+from pfwatch.core import interval, predict, routing_cache
 from pfwatch.core.changes import analyse, needs_actions
 from pfwatch.core.stale import STALE_MODES, adopt_cache_holders, argv_stale_until, select_stale
 from pfwatch.core.state import Change, EngineState, Process
@@ -33,6 +33,7 @@ def open_change(state: EngineState, ev: ConfigChanged, findings: list[Finding]) 
         impacts=analysis.impacts,
         needs=analysis.needs,
         advisories=analysis.advisories,
+        drift=ev.drift.to_json() if ev.drift is not None else None,
     )
     for other in state.changes.values():
         _supersede_parts(other, ev)
@@ -41,6 +42,10 @@ def open_change(state: EngineState, ev: ConfigChanged, findings: list[Finding]) 
     state.changes[change.change_id] = change
     pred = predict.change_prediction(state, change)
     change.prediction = _summary(pred)
+    change.live_interval = interval.live_interval(
+        state, change, pred["stale"], bool(pred["blocked_by"])
+    )
+    change.interval_at = state.now
     findings.append(
         Finding(
             "change_detected",
@@ -60,7 +65,9 @@ def open_change(state: EngineState, ev: ConfigChanged, findings: list[Finding]) 
                 "needs": needs_actions(change.needs),
                 "needs_detail": [need.as_dict() for need in change.needs],
                 "advisories": change.advisories,
+                "drift": change.drift,
                 **change.prediction,
+                "live_interval": change.live_interval,
             },
         )
     )
@@ -206,6 +213,10 @@ def _resolve_stale(state: EngineState, change: Change) -> bool:
     return waiting
 
 
+INTERVAL_EVERY = 1.0
+"""Seconds between recomputations of a pending change's interval (a simulation)."""
+
+
 def _report_moves(
     state: EngineState,
     change: Change,
@@ -213,19 +224,24 @@ def _report_moves(
     summary: dict[str, Any],
     findings: list[Finding],
 ) -> None:
+    """Report ``change_prediction_updated`` when something an operator acts on moved: the
+    stale processes, the needed actions, the no-traffic bound (between two known times),
+    or the interval's p50 or p90 (by more than 2 s and a quarter of the time left). A bound
+    that is only unknown while a session is open does not count."""
     now = state.now
     old = change.prediction
-    moved = old.get("predicted_live_at") != summary["predicted_live_at"] and (
-        old.get("predicted_live_at") is None
-        or summary["predicted_live_at"] is None
-        or abs(old["predicted_live_at"] - summary["predicted_live_at"]) >= 1.0
+    structural = old.get("stale_count") != summary["stale_count"] or (
+        old.get("needs") != summary["needs"]
     )
-    if (
-        moved
-        or old.get("stale_count") != summary["stale_count"]
-        or (old.get("needs") != summary["needs"])
-    ):
+    fresh = change.live_interval
+    if structural or now - change.interval_at >= INTERVAL_EVERY:
+        fresh = interval.live_interval(state, change, pred["stale"], bool(pred["blocked_by"]))
+        change.interval_at = now
+    was, new = old.get("predicted_live_at"), summary["predicted_live_at"]
+    moved = was is not None and new is not None and abs(was - new) >= 1.0
+    if structural or moved or _interval_moved(change.live_interval, fresh, now):
         change.prediction = summary
+        change.live_interval = fresh
         findings.append(
             Finding(
                 "change_prediction_updated",
@@ -235,9 +251,22 @@ def _report_moves(
                     "change_id": change.change_id,
                     **summary,
                     "stale_processes": [r["label"] for r in pred["stale"]],
+                    "live_interval": fresh,
                 },
             )
         )
+
+
+def _interval_moved(old: dict[str, Any], new: dict[str, Any], now: float) -> bool:
+    for key in ("p50", "p90"):
+        a, b = old.get(key), new.get(key)
+        if (a is None) != (b is None):
+            return True
+        if a is None or b is None or max(a, b) <= now + 2.0:
+            continue
+        if abs(a - b) >= max(2.0, 0.25 * (max(a, b) - now)):
+            return True
+    return False
 
 
 def _summary(pred: dict[str, Any]) -> dict[str, Any]:

@@ -4,6 +4,8 @@ Reload: idle children exit at once, busy ones after their current request
 (src/master/master.c:582-590; single_server.c:257-262, 280-306); with /proc visible they
 are only marked and /proc shows the exit. Stop: the master kills its process group
 (master_sig.c:196). Child warnings: an observed crash or kill (master_spawn.c:331-336).
+Stop and child exits are claims a forged line could make: with /proc fresh they wait for
+/proc to confirm them (:func:`pfwatch.core.processes.claim_exit`).
 Pure. Inputs: the state and one master/postfix-script LogEvent. Outputs: state mutations
 and findings. Errors: none.
 """
@@ -74,7 +76,7 @@ def apply(state: EngineState, ev: LogEvent, findings: list[Finding]) -> None:
                 if kind == "child_killed"
                 else f"exit status {ev.fields.get('status')}"
             )
-            pm.exited(
+            pm.claim_exit(
                 state,
                 child,
                 ev.at,
@@ -98,4 +100,4 @@ def _end_all(
         if keep_master and proc.daemon == "master":
             continue
         basis: Basis = "observed" if proc.daemon == "master" else "inferred"
-        pm.exited(state, proc, at, "stop", basis, note, findings)
+        pm.claim_exit(state, proc, at, "stop", basis, note, findings)

@@ -2,18 +2,20 @@
 
 Which log kinds (see the LogEvent.kind contract) open or close sessions, prove use,
 or show an exit; a new pid of a one-process service retires the old one; /proc polls
-give exact births and exits. Master and postfix-script lines go to
+give exact births and exits, and while they are fresh a logged exit waits for /proc to
+confirm it (a line claiming the exit of a process /proc still shows a few seconds later
+becomes ``log_line_untrusted``). Master and postfix-script lines go to
 :mod:`pfwatch.core.master_events`. Pure: no I/O, no clock. Inputs: the state, one
 event. Outputs: state mutations and appended findings. Errors: none.
 """
 
 from __future__ import annotations
 
-from pfwatch.core import master_events
+from pfwatch.core import interval, master_events
 from pfwatch.core import processes as pm
 from pfwatch.core.state import EngineState, Process
 from pfwatch.events import Finding, LogEvent, ProcessTableSeen
-from pfwatch.knowledge.daemons import COMMANDS, REWRITE_CLIENTS, spec_for
+from pfwatch.knowledge.daemons import COMMANDS, spec_for
 
 SESSION_OPEN = frozenset(
     {"session_connect", "postscreen_connect", "verbose_connection_established"}
@@ -30,6 +32,9 @@ SESSION_CLOSE = frozenset(
 CLIENT_USE = frozenset({"message_activity", "noqueue", "session_disconnect", "session_abort"})
 MASTER_DAEMONS = frozenset({"master", "postfix-script"})
 RECENT_EXITS = 512
+EXIT_CLAIM_GRACE = 3.0
+"""Seconds a process may stay in /proc after a log line said it exits (it logs, then
+cleans up and exits; a poll runs every second)."""
 BIRTH_EVIDENCE = SESSION_OPEN | {
     "verbose_process_generation",
     "verbose_daemon_started",
@@ -41,58 +46,86 @@ BIRTH_EVIDENCE = SESSION_OPEN | {
 running before it: its birth is unknown."""
 
 
+EXIT_KINDS = frozenset(
+    {
+        "verbose_idle_timeout",
+        "table_changed",
+        "table_changed_draining",
+        "verbose_master_disconnect",
+        "verbose_retire",
+        "diagnostic",
+    }
+)
+"""The kinds :func:`_observed_exit` acts on (a diagnostic only when fatal or a panic)."""
+
+
 def apply_log(state: EngineState, ev: LogEvent, findings: list[Finding]) -> None:
     """Fold one classified log line into the process model."""
-    if ev.daemon in MASTER_DAEMONS:
+    daemon = ev.daemon
+    if daemon in MASTER_DAEMONS:
         master_events.apply(state, ev, findings)
         return
-    if ev.pid <= 0 or not ev.daemon or ev.daemon in COMMANDS:
+    if ev.pid <= 0 or not daemon or daemon in COMMANDS:
         return
-    found = _process_for(state, ev, findings)
-    if found is None:
-        return
-    proc = found
+    proc = state.processes.get(pm.process_key(ev.instance, daemon, ev.pid))
+    if proc is None:
+        proc = _process_for(state, ev, findings)
+        if proc is None:
+            return
     kind = ev.kind
+    at = ev.at
     if kind.startswith("verbose_"):
         proc.verbose = True
-    if kind == "verbose_process_generation" and proc.first_seen_at >= ev.at:
-        proc.born_at, proc.born_exact = ev.at, True
-    proc.last_activity_at = max(proc.last_activity_at, ev.at)
-    multi = spec_for(proc.daemon).skeleton in ("multi", "event")
-    if multi and kind in ("verbose_connection_established", "verbose_connection_closed"):
-        _client_line(state, proc, kind, ev.at, findings)
+        if kind == "verbose_process_generation" and proc.first_seen_at >= at:
+            proc.born_at, proc.born_exact = at, True
+    claim = _exit_claim(ev) if kind in EXIT_KINDS else None
+    # a line announcing the exit is no activity (the deadline stands); max() costs a call
+    if claim is None and at > proc.last_activity_at:
+        proc.last_activity_at = at
+    spec = spec_for(daemon)
+    idle, max_use = pm.limits(state, proc.service, daemon)
+    if kind == "message_activity":
+        if not proc.session_open and not proc.verbose:
+            queue_id = ev.fields.get("queue_id", "")
+            if queue_id and queue_id != proc.last_queue_id:
+                proc.last_queue_id = queue_id
+                proc.sessions += 1
+                proc.uses += 1
+                interval.note_arrival(state, interval.rate_key(proc), at)
+                proc.last_session_end_at = at
+                if max_use and proc.uses >= max_use:
+                    proc.draining, proc.drain_reason = True, "use_limit"
+            else:
+                proc.last_session_end_at = at
+    elif spec.skeleton in ("multi", "event") and kind in (
+        "verbose_connection_established",
+        "verbose_connection_closed",
+    ):
+        _client_line(state, proc, kind, at, findings)
     elif kind in SESSION_OPEN:
         if (
             proc.born_at is None
             and proc.sessions == 0
-            and (ev.at - proc.first_seen_at <= state.resolution())
+            and (at - proc.first_seen_at <= state.resolution())
         ):
             # a warning logged while accepting its first connection came first
             proc.born_at = proc.first_seen_at
         if not proc.session_open:
             proc.session_open = True
-            proc.session_started_at = ev.at
+            proc.session_started_at = at
             proc.sessions += 1
             proc.uses += 1
+            interval.note_arrival(state, interval.rate_key(proc), ev.at)
     elif kind in SESSION_CLOSE:
-        _session_closed(state, proc, ev.at, findings)
-    elif kind == "message_activity" and not proc.session_open and not proc.verbose:
-        queue_id = ev.fields.get("queue_id", "")
-        if queue_id and queue_id != proc.last_queue_id:
-            proc.last_queue_id = queue_id
-            proc.sessions += 1
-            proc.uses += 1
-            proc.last_session_end_at = ev.at
-            _, max_use = pm.limits(state, proc.service, proc.daemon)
-            if max_use and proc.uses >= max_use:
-                proc.draining, proc.drain_reason = True, "use_limit"
-        else:
-            proc.last_session_end_at = ev.at
-    if spec_for(proc.daemon).name in REWRITE_CLIENTS and kind in CLIENT_USE:
-        pm.client_use(state, proc, ev.at, findings)
-    _observed_exit(state, proc, ev, findings)
-    if proc.alive:
-        pm.schedule(state, proc)
+        _session_closed(state, proc, at, findings)
+    if kind in CLIENT_USE and pm.contacts_rewrite(state, proc, ev):
+        pm.client_use(state, proc, at, findings)
+        # one message makes smtpd, cleanup and qmgr ask within a second: one arrival
+        interval.note_arrival(state, f"{proc.instance}/trivial-rewrite", at, spacing=1.0)
+    if claim is not None:
+        _observed_exit(state, proc, ev, claim, findings)
+    if proc.exited_at is None:
+        pm.schedule_idle(state, proc, idle)
 
 
 def _process_for(state: EngineState, ev: LogEvent, findings: list[Finding]) -> Process | None:
@@ -101,7 +134,9 @@ def _process_for(state: EngineState, ev: LogEvent, findings: list[Finding]) -> P
     if proc is not None:
         return proc
     # only recent exits matter (late last words, wrong inferences); older pids are reused
-    previous = next((p for p in reversed(state.history[-RECENT_EXITS:]) if p.key == key), None)
+    previous = None
+    if key in pm.lookups(state).exited_keys:
+        previous = next((p for p in reversed(state.history[-RECENT_EXITS:]) if p.key == key), None)
     if previous is not None and previous.exited_at is not None:
         grace = previous.exited_at + state.resolution() + 0.5
         if ev.at <= grace:
@@ -161,7 +196,11 @@ def _replaces(state: EngineState, proc: Process, findings: list[Finding]) -> Non
 
 def _revive(state: EngineState, proc: Process, ev: LogEvent, findings: list[Finding]) -> Process:
     """A process inferred to have exited logged again: the inference was wrong."""
-    state.history.remove(proc)
+    history = state.history
+    for index in range(len(history) - 1, -1, -1):  # it is among the recent exits
+        if history[index] is proc:
+            del history[index]
+            break
     findings.append(
         Finding(
             "process_exit_retracted",
@@ -185,6 +224,7 @@ def _revive(state: EngineState, proc: Process, ev: LogEvent, findings: list[Find
     if draining:
         proc.draining, proc.drain_reason = True, "reload"
     state.processes[proc.key] = proc
+    pm.registered(state, proc)
     return proc
 
 
@@ -248,64 +288,43 @@ def _session_closed(state: EngineState, proc: Process, at: float, findings: list
         )
 
 
-def _observed_exit(
-    state: EngineState, proc: Process, ev: LogEvent, findings: list[Finding]
-) -> None:
+def _exit_claim(ev: LogEvent) -> tuple[str, str] | None:
+    """The exit reason and note a log line states, or None when it states no exit."""
     kind = ev.kind
     if kind == "verbose_idle_timeout":
-        pm.exited(
-            state,
-            proc,
-            ev.at,
-            "idle_timeout",
-            "observed",
-            '"idle timeout -- exiting" (-v; src/master/single_server.c:268-269)',
-            findings,
-        )
-    elif kind in ("table_changed", "table_changed_draining"):
+        return "idle_timeout", '"idle timeout -- exiting" (-v; src/master/single_server.c:268-269)'
+    if kind in ("table_changed", "table_changed_draining"):
         table = ev.fields.get("table", "?")
         how = "drains in the background" if kind == "table_changed_draining" else "exits"
-        pm.exited(
-            state,
-            proc,
-            ev.at,
-            "table_changed",
-            "observed",
+        return "table_changed", (
             f"table {table} changed: the process {how} before its next request "
-            "(src/util/dict.c:583-609)",
-            findings,
+            "(src/util/dict.c:583-609)"
         )
-    elif kind == "verbose_master_disconnect":
-        pm.exited(
-            state,
-            proc,
-            ev.at,
-            "reload",
-            "observed",
-            f'"master disconnect -- {ev.fields.get("mode", "exiting")}" (-v; '
-            "single_server.c:259-260)",
-            findings,
-        )
-    elif kind == "verbose_retire":
-        pm.exited(
-            state,
-            proc,
-            ev.at,
-            "use_limit",
-            "observed",
-            '"time to retire" (-v; single_server.c:250-251)',
-            findings,
-        )
-    elif kind == "diagnostic" and ev.fields.get("severity") in ("fatal", "panic"):
-        pm.exited(
-            state,
-            proc,
-            ev.at,
-            "crash",
-            "observed",
-            f"{ev.fields.get('severity')}: {ev.fields.get('text', '')}"[:200],
-            findings,
-        )
+    if kind == "verbose_master_disconnect":
+        mode = ev.fields.get("mode", "exiting")
+        return "reload", f'"master disconnect -- {mode}" (-v; single_server.c:259-260)'
+    if kind == "verbose_retire":
+        return "use_limit", '"time to retire" (-v; single_server.c:250-251)'
+    if kind == "diagnostic" and ev.fields.get("severity") in ("fatal", "panic"):
+        return "crash", f"{ev.fields.get('severity')}: {ev.fields.get('text', '')}"[:200]
+    return None
+
+
+def _observed_exit(
+    state: EngineState,
+    proc: Process,
+    ev: LogEvent,
+    claim: tuple[str, str],
+    findings: list[Finding],
+) -> None:
+    reason, note = claim
+    if proc.draining and proc.drain_reason == "reload" and reason == "reload":
+        # the master's reload line (its pid vouched for by /proc) already ended the
+        # process's life; its own "master disconnect" line dates the exit
+        pm.exited(state, proc, ev.at, reason, "observed", note, findings)
+        return
+    drains = ev.kind == "table_changed_draining"
+    pm.claim_exit(state, proc, ev.at, reason, "observed", note, findings, drains=drains)
 
 
 def apply_proc(state: EngineState, ev: ProcessTableSeen, findings: list[Finding]) -> None:
@@ -342,10 +361,29 @@ def apply_proc(state: EngineState, ev: ProcessTableSeen, findings: list[Finding]
                 born_at=info.started_at,
                 note="seen in /proc" + (" (already running)" if first else ""),
             )
-        elif not known.born_exact:
-            known.born_at, known.born_exact = min(info.started_at, known.born_at or ev.at), True
+        else:
+            if not known.born_exact:
+                born = min(info.started_at, known.born_at or ev.at)
+                known.born_at, known.born_exact = born, True
+            if known.exit_claim_at is not None:
+                _claim_still_alive(state, known, ev.at, findings)
     for proc in list(state.processes.values()):
         if proc.key in seen or proc.inferred:
+            continue
+        claimed = proc.exit_claim_at
+        if claimed is not None:
+            # /proc confirms that it exited; the line it logged says when
+            at = max(claimed, previous_poll or claimed)
+            pm.exited(
+                state,
+                proc,
+                at,
+                proc.exit_claim_reason,
+                "observed",
+                f"{proc.exit_claim_note}; gone from /proc",
+                findings,
+                latest=min(ev.at, at + state.resolution()),
+            )
             continue
         pm.exited(
             state,
@@ -362,6 +400,37 @@ def apply_proc(state: EngineState, ev: ProcessTableSeen, findings: list[Finding]
             findings,
             latest=ev.at,
         )
+
+
+def _claim_still_alive(
+    state: EngineState, proc: Process, at: float, findings: list[Finding]
+) -> None:
+    """A process a log line said was exiting is still in /proc: past the grace, the line
+    lied (written by someone else); report it and forget the claim."""
+    claimed = proc.exit_claim_at
+    assert claimed is not None
+    if proc.exit_claim_drains or at - claimed <= EXIT_CLAIM_GRACE + state.resolution():
+        return
+    findings.append(
+        Finding(
+            "log_line_untrusted",
+            at,
+            "observed",
+            {
+                "reason": "exit_contradicted",
+                "daemon": proc.daemon,
+                "pid": proc.pid,
+                "process": proc.key,
+                "service": proc.service,
+                "line_at": claimed,
+                "claimed": proc.exit_claim_reason,
+                "note": f"the log said {proc.label} exits ({proc.exit_claim_note}); "
+                f"/proc still shows it {at - claimed:.1f} s later",
+            },
+        )
+    )
+    proc.exit_claim_at = None
+    proc.exit_claim_reason = proc.exit_claim_note = ""
 
 
 def _guess_reason(state: EngineState, proc: Process, at: float) -> str:

@@ -55,7 +55,7 @@ def exit_window(state: EngineState, proc: Process) -> dict[str, Any]:
         if spec.skeleton in ("multi", "event") and idle is not None:
             tracker = state.trackers.get(proc.instance)
             if tracker is not None and tracker.clients:
-                let_go = max(v[1] for v in tracker.clients.values()) + ipc_idle
+                let_go = max(pm.client_let_go(state, k, v[1]) for k, v in tracker.clients.items())
                 latest = let_go + idle + state.resolution()
                 return {
                     "earliest": let_go,

@@ -8,6 +8,7 @@ findings, log summary. Outputs: a dict of JSON values. Errors: none.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from pfwatch.core import predict
@@ -116,26 +117,56 @@ def change_row(state: EngineState, change: Change) -> dict[str, Any]:
         "superseded_by": change.superseded_by or None,
         "superseded_parts": change.superseded_parts,
         "prediction": predict.change_prediction(state, change) if change.status != "live" else None,
+        "live_interval": change.live_interval or None if change.status != "live" else None,
         "advisories": change.advisories,
     }
 
 
+MASTER_EVENTS = frozenset(
+    {"postfix_reloaded", "postfix_started", "postfix_stopped", "config_error"}
+)
+
+
+class FindingDigest:
+    """What the document keeps of the findings: counts per name and the master events.
+
+    A replay adds its findings as they come (:meth:`extend`) instead of keeping them all.
+    """
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+        self.master_events: list[dict[str, Any]] = []
+
+    def extend(self, findings: Iterable[Finding]) -> None:
+        counts = self.counts
+        for f in findings:
+            counts[f.name] = counts.get(f.name, 0) + 1
+            if f.name in MASTER_EVENTS:
+                self.master_events.append({"name": f.name, "at": f.at, **f.data})
+
+
 def build_document(
-    state: EngineState, findings: list[Finding], summary: dict[str, Any] | None = None
+    state: EngineState,
+    findings: list[Finding] | FindingDigest,
+    summary: dict[str, Any] | None = None,
+    *,
+    lazy_rows: bool = False,
 ) -> dict[str, Any]:
-    """The whole explain document (see docs/explain-json.md)."""
+    """The whole explain document (see docs/explain-json.md).
+
+    ``lazy_rows``: ``processes`` is an iterator of rows made as it is consumed (a writer
+    that streams them keeps a busy log's tens of MB of rows out of memory)."""
     processes = sorted(
         [*state.history, *state.processes.values()],
         key=lambda p: (p.born_at if p.born_at is not None else p.first_seen_at, p.key),
     )
-    events = [
-        {"name": f.name, "at": f.at, **f.data}
-        for f in findings
-        if f.name in ("postfix_reloaded", "postfix_started", "postfix_stopped", "config_error")
-    ]
-    counts: dict[str, int] = {}
-    for f in findings:
-        counts[f.name] = counts.get(f.name, 0) + 1
+    if isinstance(findings, FindingDigest):
+        digest = findings
+    else:
+        digest = FindingDigest()
+        digest.extend(findings)
+    events = digest.master_events
+    counts = digest.counts
     return {
         "schema": SCHEMA,
         "summary": summary or {},
@@ -149,7 +180,11 @@ def build_document(
             "max_idle": state.settings.max_idle,
             "max_use": state.settings.max_use,
         },
-        "processes": [process_row(state, p) for p in processes],
+        "processes": (
+            (process_row(state, p) for p in processes)
+            if lazy_rows
+            else [process_row(state, p) for p in processes]
+        ),
         "master_events": events,
         "table_restarts": [
             {"process": p.key, "label": p.label, "at": p.exited_at, "explanation": p.exit_note}

@@ -2,9 +2,10 @@
 
 The watch service persists this state in SQLite between runs, so every field is plain
 data (str, float, int, bool, None, lists, dicts of those) except the current
-:class:`~pfwatch.events.ConfigFacts`, which :func:`to_json`/:func:`from_json` convert.
-Inputs: none. Outputs: :class:`EngineState`, :class:`Process`, :class:`Change`,
-:class:`Need`, :class:`ClientTracker`, :class:`Settings`, :func:`to_json`, :func:`from_json`.
+:class:`~pfwatch.events.ConfigFacts`, which :func:`to_json`/:func:`from_json` convert, and
+the derived :class:`Lookups` (not persisted). Inputs: none. Outputs: :class:`EngineState`,
+:class:`Process`, :class:`Change`, :class:`Need`, :class:`ClientTracker`, :class:`Settings`,
+:func:`to_json`, :func:`from_json`.
 Errors: :class:`pfwatch.errors.StateError` for a JSON document that is not a state.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import copy
 import json
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import Field, asdict, dataclass, field, fields, replace
 from typing import Any, Literal, get_args
 
 from pfwatch.errors import StateError
@@ -72,6 +73,12 @@ class Process:
     exit_basis: str | None = None
     exit_note: str = ""
     inferred: bool = False
+    exit_claim_at: float | None = None
+    """When a log line said this process exits while /proc still showed it: the exit
+    counts only once /proc confirms it (anyone may write such a line)."""
+    exit_claim_reason: str = ""
+    exit_claim_note: str = ""
+    exit_claim_drains: bool = False
 
     @property
     def alive(self) -> bool:
@@ -97,6 +104,10 @@ class ClientTracker:
     last_use: float | None = None
     holders_gone_at: float | None = None
     """When the last smtpd (anvil's permanent client) exited."""
+    last_gone: float | None = None
+    """The latest let-go or exit of a client since the last request."""
+    queue_lines: dict[str, float] = field(default_factory=dict)
+    """qmgr's last line per queue id: tells its active-queue (resolving) line apart."""
 
 
 ChangeStatus = Literal["pending", "needs_action", "live"]
@@ -174,6 +185,28 @@ class Change:
     routing_cache: dict[str, Any] = field(default_factory=dict)
     """The window in which trivial-rewrite's clients may reuse an old answer
     (:mod:`pfwatch.core.routing_cache`); empty until the old trivial-rewrite is gone."""
+    live_interval: dict[str, Any] = field(default_factory=dict)
+    """The calibrated interval last reported (:mod:`pfwatch.core.interval`)."""
+    interval_at: float = 0.0
+    """When ``live_interval`` was last computed (at most once a second)."""
+    drift: dict[str, Any] | None = None
+    """What the change edited, old and new values: :meth:`pfwatch.events.Drift.to_json`
+    (kept as plain data like every field here; docs/events.md ``drift``)."""
+
+
+@dataclass
+class Lookups:
+    """Indexes over the state's processes and history for the fold's hot path.
+
+    Derived data: neither persisted nor compared, built from the state on first use
+    (:func:`pfwatch.core.processes.lookups`) and kept current by the process model.
+    """
+
+    built: bool = False
+    exited_keys: set[str] = field(default_factory=set)
+    """Keys of every process moved to the history (a superset: trimmed ones stay)."""
+    rewriters: dict[str, dict[str, Process]] = field(default_factory=dict)
+    """Live trivial-rewrite processes per instance, by key."""
 
 
 @dataclass
@@ -195,6 +228,11 @@ class EngineState:
     phantom_seq: int = 0
     next_due: float | None = None
     config_errors: int = 0
+    arrivals: dict[str, list[float]] = field(default_factory=dict)
+    """Recent arrival times per ``instance/service`` (:mod:`pfwatch.core.interval`)."""
+    lookups: Lookups = field(
+        default_factory=Lookups, compare=False, repr=False, metadata={"persisted": False}
+    )
 
     def copy(self) -> EngineState:
         """A deep copy (the state is plain data)."""
@@ -208,6 +246,11 @@ class EngineState:
         """Whether a recent /proc poll, not inference, decides which processes live."""
         seen = self.proc_seen_at
         return seen is not None and self.now - seen <= self.settings.proc_fresh
+
+
+def persisted_fields() -> tuple[Field[Any], ...]:
+    """The fields of :class:`EngineState` that a saved state holds (not the lookups)."""
+    return tuple(f for f in fields(EngineState) if f.metadata.get("persisted", True))
 
 
 def table_edit_from_dict(data: dict[str, Any]) -> TableEdit:
@@ -267,7 +310,7 @@ def facts_from_dict(data: dict[str, Any]) -> ConfigFacts:
 def to_json(state: EngineState) -> str:
     """Serialise the whole state to one JSON document."""
     doc: dict[str, Any] = {"version": STATE_VERSION}
-    for f in fields(state):
+    for f in persisted_fields():
         value = getattr(state, f.name)
         if f.name == "facts":
             doc["facts"] = facts_to_dict(value) if value is not None else None
@@ -318,6 +361,7 @@ def from_json(text: str) -> EngineState:
             "config_errors",
         ):
             setattr(state, name, doc[name])
+        state.arrivals = doc.get("arrivals", {})
     except StateError:
         raise
     except (ValueError, KeyError, TypeError, AttributeError) as exc:

@@ -307,24 +307,21 @@ TIMINGS: dict[str, tuple[float, str]] = {
 
 # Daemons that talk to trivial-rewrite through rewrite_clnt/resolve_clnt and drop the
 # connection after ipc_idle (src/global/rewrite_clnt.c:141-144; resolve_clnt.c:228-231).
-# Delivery agents are listed because their lines prove that qmgr resolved the message
-# shortly before; that only makes the estimate of the last contact later (conservative).
-REWRITE_CLIENTS: frozenset[str] = frozenset(
-    {
-        "smtpd",
-        "cleanup",
-        "qmgr",
-        "oqmgr",
-        "local",
-        "virtual",
-        "smtp",
-        "lmtp",
-        "bounce",
-        "pipe",
-        "error",
-        "qmqpd",
-        "pickup",
-    }
+# Only those that really call it (Postfix 3.7): smtpd resolves recipients and senders
+# (src/smtpd/smtpd_resolve.c:122-124), cleanup rewrites addresses
+# (src/cleanup/cleanup_rewrite.c:87), qmgr resolves each recipient when a message enters
+# the active queue (src/qmgr/qmgr_message.c:1041, after the from= line of :659), local
+# resolves forwarded and aliased addresses (src/local/resolve.c:113-114). The smtp and
+# lmtp clients use a surrogate that never contacts it (src/smtp/smtp_map11.c:150);
+# virtual, pipe, error, discard and bounce make no such call; pickup and qmqpd hand
+# messages to cleanup, which makes the calls (and logs them).
+REWRITE_CLIENTS: frozenset[str] = frozenset({"smtpd", "cleanup", "qmgr", "oqmgr", "local"})
+QMGRS: frozenset[str] = frozenset({"qmgr", "oqmgr"})
+# Delivery agents get a message only after qmgr resolved it: a line of theirs for a queue
+# id whose qmgr lines are not in the log (an excerpt, filtered logs) stands in for qmgr's
+# request, at its own time (no earlier than the real request: a conservative estimate).
+RESOLVED_BEFORE: frozenset[str] = frozenset(
+    {"virtual", "smtp", "lmtp", "pipe", "error", "discard", "bounce"}
 )
 
 # smtpd caches resolve replies for its whole lifetime (src/smtpd/smtpd_resolve.c:146-162;
@@ -333,10 +330,18 @@ REWRITE_CLIENTS: frozenset[str] = frozenset(
 RESOLVE_CACHE_HOLDERS: frozenset[str] = frozenset({"smtpd"})
 
 
+_RESOLVED: dict[str, DaemonSpec] = {}
+"""Rows already looked up by the name a process logs under (the engine asks per event)."""
+
+
 def spec_for(daemon: str) -> DaemonSpec:
     """The row for a daemon (aliases resolved); unknown names are treated as single-server."""
-    name = ALIASES.get(daemon, daemon)
-    found = DAEMONS.get(name)
-    if found is not None:
-        return found
-    return DaemonSpec(name, "single", "unknown daemon: assumed single_server skeleton")
+    found = _RESOLVED.get(daemon)
+    if found is None:
+        name = ALIASES.get(daemon, daemon)
+        found = DAEMONS.get(name) or DaemonSpec(
+            name, "single", "unknown daemon: assumed single_server skeleton"
+        )
+        if len(_RESOLVED) < 4096:
+            _RESOLVED[daemon] = found
+    return found

@@ -47,6 +47,8 @@ def _event_factory() -> Callable[..., LogEvent]:
         s10(event, position)
         return event
 
+    # named as the module attribute it becomes, so that pickle can refer to it
+    make.__name__ = make.__qualname__ = "make_log_event"
     return make
 
 

@@ -65,6 +65,7 @@ class TimestampParser:
     @reference_time.setter
     def reference_time(self, value: float) -> None:
         self._reference = value
+        self._reference_year = time.localtime(value).tm_year
         self._cache.clear()
 
     def _local(self, year: int, month: int, day: int, hms: str) -> float:
@@ -89,7 +90,7 @@ class TimestampParser:
             if year is not None:
                 value = self._local(int(year), month, int(day), hms)
             else:
-                ref_year = time.localtime(self._reference).tm_year
+                ref_year = self._reference_year
                 value = self._local(ref_year, month, int(day), hms)
                 if value > self._reference + _FUTURE_SLACK:
                     value = self._local(ref_year - 1, month, int(day), hms)

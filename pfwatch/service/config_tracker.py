@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from pfwatch.config.diff import diff_snapshots
+from pfwatch.config.drift import drift_of
 from pfwatch.config.facts import change_inputs, facts_from_snapshot
 from pfwatch.config.snapshot import Problem, Snapshot, build_snapshot, snapshot_to_json
 from pfwatch.errors import PfwatchError
@@ -160,6 +161,7 @@ class ConfigTracker:
                 tables=inputs.tables,
                 facts=inputs.facts,
                 summary=inputs.summary,
+                drift=drift_of(diff, old, fresh),
             )
         )
         return update

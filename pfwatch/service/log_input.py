@@ -30,9 +30,10 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from pfwatch.errors import SourceUnavailable, StateError
-from pfwatch.events import LogEvent
+from pfwatch.events import Finding, LogEvent
 from pfwatch.maillog.classify import UNRECOGNIZED
 from pfwatch.maillog.reader import LogClassifier
+from pfwatch.service.log_trust import journal_verdict, postfix_uids, untrusted_finding
 from pfwatch.sources.base import SourceStatus
 from pfwatch.sources.follow import Follower
 from pfwatch.sources.journald import JournalSource
@@ -48,6 +49,7 @@ class LogBatch:
     lines: int = 0
     unrecognized: int = 0
     more: bool = False
+    untrusted: list[Finding] = field(default_factory=list)
 
 
 class LogInput:
@@ -72,6 +74,7 @@ class LogInput:
         self._behind = False
         self._follower: Follower | None = None
         self._journal: JournalSource | None = None
+        self._uids = postfix_uids()
         if maillog is not None:
             self._follower = Follower(maillog, self._file_position(position), start=start)
         else:
@@ -132,6 +135,10 @@ class LogInput:
         for record in records:
             event = self.classifier.feed_journal(record.fields, self.name, 0, record.cursor)
             if event is not None:
+                verdict = journal_verdict(record.fields, event, self._uids)
+                if verdict is not None:
+                    batch.untrusted.append(untrusted_finding(event, *verdict))
+                    continue
                 batch.events.append(event)
                 if event.kind == UNRECOGNIZED:
                     batch.unrecognized += 1

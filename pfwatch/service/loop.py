@@ -28,7 +28,7 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO, cast
@@ -41,6 +41,7 @@ from pfwatch.errors import StateError
 from pfwatch.events import (
     Event,
     Finding,
+    LogEvent,
     Tick,
 )
 from pfwatch.knowledge import releases
@@ -49,17 +50,24 @@ from pfwatch.sdnotify import notify, watchdog_interval
 from pfwatch.service import events_file, startup
 from pfwatch.service.config_tracker import ConfigUpdate
 from pfwatch.service.log_input import LogInput, LogWaker
+from pfwatch.service.log_trust import proc_verdict, untrusted_finding
 from pfwatch.service.state_doc import state_document
 from pfwatch.service.status import LastEvents, SourceHealth, metrics_snapshot, status_document
 from pfwatch.settings import Settings
 from pfwatch.sinks.base import FanOut, Sink
 from pfwatch.sinks.events_json import EventsJsonSink
-from pfwatch.sinks.http import HttpEndpoint, health_from
+from pfwatch.sinks.http import HttpEndpoint, health_from, unprotected
+from pfwatch.sinks.httpserver import Limits
 from pfwatch.sinks.metrics import MetricsSnapshot, PfwatchMetrics
+from pfwatch.sinks.webconfig import WebConfig
 from pfwatch.sources.base import SourceStatus
 from pfwatch.sources.files import DirectoryWatcher
+from pfwatch.sources.procfs import ProcScanner
 from pfwatch.store.outbox import Outbox, state_error_finding
 from pfwatch.store.sqlite import StateStore
+
+_CLAIMS = ("change_", "process_", "postfix_")
+"""Findings about Postfix, stamped with ``evidence``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +85,9 @@ class WatchOptions:
     """Log bytes read per cycle at most: small batches keep peak memory (RSS) low."""
     health_every: float = 1.0
     journalctl: str = "journalctl"
+    web_config: WebConfig | None = None
+    """TLS and basic auth of the endpoint (``--web-config``), loaded before start-up."""
+    http_limits: Limits = field(default_factory=Limits)
     keep_settled_changes: int = 32
     """Live or superseded changes kept in the engine state (the store keeps them all)."""
 
@@ -207,8 +218,13 @@ class WatchService:
             lambda: health_from(self._metrics_snapshot()),
             host=self.settings.listen_host,
             port=self.settings.listen_port,
+            web_config=self.options.web_config,
+            limits=self.options.http_limits,
         ).start()
         self.address = self.http.address
+        why = unprotected(self.settings.listen_host, self.options.web_config)
+        if why is not None:
+            self.log.warning("listen_unprotected", listen=self.settings.listen, message=why)
 
     def _install_signals(self) -> None:
         if threading.current_thread() is not threading.main_thread():
@@ -315,7 +331,12 @@ class WatchService:
                 snapshot_row = update.stored()
                 self._config_adopted()
         batch = self.source.poll(self.options.read_bytes)
-        events += batch.events
+        findings += batch.untrusted
+        scanner = self.scanner
+        if scanner is not None and scanner.visible and batch.events:
+            events += self._vouched(scanner, batch.events, findings)
+        else:
+            events += batch.events
         for notice in self.source.take_notices():
             self.log.warning("log_notice", source=self.source.name, message=notice)
         self._poll_periodic(now, events, findings)
@@ -328,6 +349,8 @@ class WatchService:
             moved = batch.position is not None
             if moved:
                 self._position = batch.position
+            if findings:
+                findings[:] = self._with_evidence(findings)
             due = now - self._last_commit >= self.options.idle_commit
             if findings or snapshot_row or force_commit or ((self._unsaved or moved) and due):
                 positions = {"config": self._config_position}
@@ -343,6 +366,32 @@ class WatchService:
         if batch.lines:
             self.metrics.count_log_lines(self.source.name, batch.lines, batch.unrecognized)
         return batch.more
+
+    def _vouched(
+        self, scanner: ProcScanner, lines: list[LogEvent], findings: list[Finding]
+    ) -> list[LogEvent]:
+        """The lines /proc does not contradict; the others become findings."""
+        slack = self.state.resolution() + 1.0
+        kept: list[LogEvent] = []
+        for ev in lines:
+            verdict = proc_verdict(ev, scanner, slack)
+            if verdict is None:
+                kept.append(ev)
+            else:
+                findings.append(untrusted_finding(ev, *verdict))
+        return kept
+
+    def _with_evidence(self, findings: list[Finding]) -> list[Finding]:
+        """Stamp claims about Postfix with what backs them (docs/events.md 1.1)."""
+        proc = self.scanner is not None and self.scanner.visible
+        log = "journal" if self.settings.journal else "log"
+        evidence = f"{log}+proc" if proc else ("journal" if self.settings.journal else "log only")
+        return [
+            replace(f, data={**f.data, "evidence": evidence})
+            if f.name.startswith(_CLAIMS) and "evidence" not in f.data
+            else f
+            for f in findings
+        ]
 
     def _poll_periodic(self, now: float, events: list[Event], findings: list[Finding]) -> None:
         opts = self.options

@@ -12,10 +12,16 @@ Errors: none.
 
 from __future__ import annotations
 
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from typing import Any
 
-from pfwatch.core.state import STATE_VERSION, Change, EngineState, facts_to_dict
+from pfwatch.core.state import (
+    STATE_VERSION,
+    Change,
+    EngineState,
+    facts_to_dict,
+    persisted_fields,
+)
 from pfwatch.events import ConfigFacts
 
 _RECORDS = ("processes", "trackers")
@@ -25,7 +31,7 @@ _facts_cache: tuple[ConfigFacts | None, dict[str, Any] | None] = (None, None)
 def state_document(state: EngineState) -> dict[str, Any]:
     """The same document as ``json.loads(to_json(state))``, without deep copies."""
     doc: dict[str, Any] = {"version": STATE_VERSION}
-    for item in fields(state):
+    for item in persisted_fields():
         value = getattr(state, item.name)
         if item.name == "facts":
             doc["facts"] = _facts(value)

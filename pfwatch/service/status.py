@@ -130,7 +130,10 @@ def status_document(
             }
             for name, status in sorted(sources.items())
         },
-        "pending_changes": [change_row(state, change) for change in pending_changes(state)],
+        "pending_changes": [
+            {**change_row(state, change), "drift": change.drift}
+            for change in pending_changes(state)
+        ],
         "processes": [process_row(state, proc) for proc in alive],
         "last_reload_at": max((float(r["at"]) for r in state.reloads), default=None),
         "last_events": list(last_events),

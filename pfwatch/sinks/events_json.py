@@ -22,8 +22,6 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
-from structlog import WriteLogger
-
 from pfwatch.events import Finding, event_id_for, machine_times, rfc3339_utc
 
 HEAD_FIELDS: tuple[str, ...] = ("event", "ts", "event_id", "basis")
@@ -69,6 +67,9 @@ class EventsJsonSink:
         render: Renderer = render_json,
         redact: Callable[[Record], Record] | None = None,
     ) -> None:
+        # structlog (with rich) is slow to import: only commands that write events need it
+        from structlog import WriteLogger  # noqa: PLC0415
+
         self._writer = WriteLogger(stream if stream is not None else sys.stdout)
         self._render = render
         self._redact = redact

@@ -35,6 +35,8 @@ from pfwatch.sources.base import SourceStatus
 
 ACTIONS: tuple[str, ...] = ("postmap", "reload", "restart")
 """Values of ``needs`` that get a series of their own even when zero."""
+UNTRUSTED_REASONS: tuple[str, ...] = ("journal_writer", "pid_not_postfix", "exit_contradicted")
+"""Why a log line was not believed (``log_line_untrusted``); each has a series from 0."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +92,7 @@ class PfwatchMetrics:
         self._lines_unrecognized: Counter[str] = Counter()
         self._exits: Counter[tuple[str, str]] = Counter()
         self._events: Counter[str] = Counter()
+        self._untrusted: Counter[str] = Counter(dict.fromkeys(UNTRUSTED_REASONS, 0))
         self._config_errors = 0
         self._reloads = 0
         self._state_errors = 0
@@ -115,6 +118,8 @@ class PfwatchMetrics:
                 self._reloads += 1
             elif finding.name == "state_error":
                 self._state_errors += 1
+            elif finding.name == "log_line_untrusted":
+                self._untrusted[str(finding.data.get("reason") or "unknown")] += 1
 
     def close(self) -> None:
         pass  # nothing buffered
@@ -151,6 +156,7 @@ class PfwatchMetrics:
             unrecognized = dict(self._lines_unrecognized)
             exits = dict(self._exits)
             events = dict(self._events)
+            untrusted = dict(self._untrusted)
             config_errors, reloads = self._config_errors, self._reloads
             state_errors = self._state_errors
         lines = CounterMetricFamily(
@@ -164,6 +170,14 @@ class PfwatchMetrics:
             "Postfix log lines that matched no message in the catalogue.",
             value=sum(unrecognized.values()),
         )
+        untrusted_family = CounterMetricFamily(
+            "pfwatch_log_lines_untrusted",
+            "Log lines that look like Postfix's but were not believed, by reason.",
+            labels=["reason"],
+        )
+        for reason, count in sorted(untrusted.items()):
+            untrusted_family.add_metric([reason], count)
+        yield untrusted_family
         exit_family = CounterMetricFamily(
             "pfwatch_process_exits",
             "Postfix process exits seen or inferred, by daemon and reason.",

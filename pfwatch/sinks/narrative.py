@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from pfwatch.knowledge import releases
+from pfwatch.sinks.interval_text import describe
 
 SHORT = {
     "idle_timeout": "idle",
@@ -205,6 +206,9 @@ def _change_paragraphs(
             f"processes it will be by {hms(pred.get('predicted_live_at'))} "
             f"(expected with current traffic: {hms(pred.get('expected_live_at'))})."
         )
+        sentence = describe(change.get("live_interval"), hms)
+        if sentence:
+            out.append(f"With the traffic seen so far it will be {sentence}.")
     out.extend(f"Note: {a}." for a in change["advisories"])
     return out
 

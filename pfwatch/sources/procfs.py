@@ -25,17 +25,20 @@ Each child's ``argv`` is read once per (pid, start time): ``daemon`` is argv[0]'
 component, ``service`` the master.cf service name after ``-n`` (src/master/master_spawn.c
 passes it), ``instance`` the first component of ``-o syslog_name=...`` if present, else the
 instance's syslog name. Start times come from field 22 of ``/proc/PID/stat`` (clock ticks
-since boot, proc(5)) plus the boot time.
+since boot, proc(5)) plus the boot time measured to the tick by :func:`boot_time`
+(``CLOCK_REALTIME - CLOCK_BOOTTIME``), not /proc/stat's ``btime``: that is truncated to
+the whole second (psutil uses it), which puts every start up to a second early, so a table
+rebuilt by ``postmap`` just before ``postfix start`` would look modified after the start.
+:func:`start_time` gives one process's start the same way, for ``pfwatch check``.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-
-import psutil
 
 from pfwatch.events import ProcessInfo, ProcessTableSeen
 from pfwatch.knowledge.daemons import ALIASES, DAEMONS
@@ -44,6 +47,37 @@ MASTER_PID_FILE = "pid/master.pid"
 """Relative to queue_directory (src/master/master.c writes and locks it)."""
 STARTTIME_FIELD = 19
 """Index of ``starttime`` (field 22 of proc(5)) among the fields after ``comm``."""
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+"""Unit of ``starttime`` (USER_HZ, 100 on Linux): start times are exact to 1/100 s."""
+
+
+def boot_time() -> float:
+    """The wall-clock moment of boot, to well under a clock tick.
+
+    ``CLOCK_BOOTTIME`` is what the kernel measures ``starttime`` against
+    (``task->start_boottime``, fs/proc/array.c), so wall clock minus it is the boot moment
+    in the same frame. The two clocks are read back to back; the tightest of three
+    samples is kept.
+    """
+    samples = []
+    for _ in range(3):
+        before = time.time()
+        since_boot = time.clock_gettime(time.CLOCK_BOOTTIME)
+        after = time.time()
+        samples.append((after - before, (before + after) / 2 - since_boot))
+    return min(samples)[1]
+
+
+def start_time(
+    pid: int, proc_root: Path | str = "/proc", boot: float | None = None
+) -> float | None:
+    """When process ``pid`` started (wall clock, to the clock tick), None if unreadable."""
+    try:
+        text = (Path(proc_root) / str(pid) / "stat").read_text(encoding="utf-8", errors="replace")
+        ticks = int(text[text.rindex(")") + 2 :].split()[STARTTIME_FIELD])
+    except (OSError, ValueError, IndexError):
+        return None
+    return (boot_time() if boot is None else boot) + ticks / CLOCK_TICKS
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,10 +106,11 @@ class ProcScanner:
         self.rescan = rescan
         self.visible = False
         self.how = "not polled yet"
-        self._boot = psutil.boot_time()
-        self._hz = os.sysconf("SC_CLK_TCK")
+        self._boot = boot_time()
+        self._hz = CLOCK_TICKS
         self._master: tuple[int, float] | None = None
         self._known: dict[tuple[int, float], ProcessInfo] = {}
+        self._pids: frozenset[int] = frozenset()
         self._next_scan = 0.0
 
     def configure(self, queue_dir: Path | str, instance: str) -> None:
@@ -158,6 +193,7 @@ class ProcScanner:
             if info is not None:
                 seen[(pid, stat.started_at)] = info
         self._known = seen
+        self._pids = frozenset(pid for pid, _ in seen)
         return list(seen.values())
 
     def _child_pids(self, master: int) -> list[int]:
@@ -206,6 +242,31 @@ class ProcScanner:
             if arg == "-o" and argv[index + 1].startswith("syslog_name="):
                 instance = argv[index + 1].partition("=")[2].split("/")[0] or instance
         return ProcessInfo(pid, daemon, service, instance, stat.started_at)
+
+    # -- vouching for log lines ----------------------------------------------------------
+
+    def vouches(
+        self, pid: int, at: float, slack: float = 1.0, *, master: bool = False
+    ) -> bool | None:
+        """Whether /proc backs a log line from ``pid`` stamped ``at``.
+
+        True when ``pid`` is the master (``master=True``: only the master will do) or
+        one of its children; False when a process that was already running at ``at``
+        holds the pid and is not that (the line came from someone else); None when
+        /proc cannot tell: no master seen, the pid is gone, or its holder started after
+        the line (a reused pid).
+        """
+        if self._master is None:
+            return None
+        master_pid = self._master[0]
+        if pid == master_pid:
+            return True
+        if not master and pid in self._pids:
+            return True
+        stat = self._stat(pid)
+        if stat is None or stat.started_at > at + slack:
+            return None
+        return not master and stat.ppid == master_pid
 
     # -- /proc plumbing -----------------------------------------------------------------
 

@@ -45,7 +45,15 @@ def record_change(conn: sqlite3.Connection, finding: Finding) -> None:
     if finding.name == "change_detected":
         summary = {
             key: data[key]
-            for key in ("parameters", "services", "tables", "affected", "daemons", "summary")
+            for key in (
+                "parameters",
+                "services",
+                "tables",
+                "affected",
+                "daemons",
+                "summary",
+                "drift",
+            )
             if key in data
         }
         conn.execute(

@@ -1,16 +1,20 @@
 """The "docker" backend: a :class:`PostfixInstance` whose Postfix runs in a container.
 
 The instance directory is created on this host exactly as for the local backend and is
-mounted at the *same path* in a container built from ``docker/postfix-test/`` (Debian
-bookworm + postfix, postfix-pcre, postfix-lmdb, postfix-cdb). Every Postfix command
+mounted at the *same path* in a container of the image built from ``docker/postfix-test/``
+(Debian bookworm + postfix, postfix-pcre, postfix-lmdb, postfix-cdb). Every Postfix command
 (``postfix -c DIR start|reload|stop|check``, postconf, postmap) runs inside with
 ``docker exec``; files are edited and the maillog is read on the host through the mount,
-so the rest of the fixture API is unchanged. SMTP listens on port 2525 in the container,
-published to 127.0.0.1 only. Processes are read from the container's /proc.
+so the rest of the fixture API is unchanged. The container uses the host's network
+(``network_mode=host``): Postfix listens on the same free 127.0.0.1 port as a local
+instance and relays to the same loopback sink; no container address exists. Processes
+are read from the container's /proc, so pids are those of the container's PID namespace
+(the ones Postfix logs).
 
-Differences from the local backend: no relay sink (the container cannot reach this host's
-loopback), so outbound mail is refused (``default_transport = error:...``); ``mynetworks``
-also lists the private ranges the published port's connections come from.
+No registry is contacted: the image is built locally when missing (``docker build`` with
+host networking, from a base image that must exist locally; scripts/docker-setup.sh makes
+one), and testcontainers' reaper (Ryuk, an image it would pull) is disabled: the backend
+removes its container itself in :meth:`DockerPostfixInstance.close`.
 
 Inputs: the :class:`PostfixInstance` options; ``PFWATCH_POSTFIX_IMAGE`` (use a prebuilt
 image) or ``PFWATCH_POSTFIX_DOCKER_CONTEXT`` (build context, default the repository's
@@ -20,25 +24,23 @@ reachable or no image/context is found; the base class's errors otherwise.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import importlib
 import os
 import subprocess
 import time
 from collections.abc import Sequence
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, NamedTuple
 
-from pfwatch.instance.layout import InstanceLayout
 from pfwatch.instance.local import PostfixInstance, PostfixUnavailable, ProcessInfo
+from pfwatch.sources.procfs import boot_time
 
-CONTAINER_SMTP_PORT = 2525
 DEFAULT_SOCKET = "/var/run/docker.sock"
 IMAGE_ENV = "PFWATCH_POSTFIX_IMAGE"
 CONTEXT_ENV = "PFWATCH_POSTFIX_DOCKER_CONTEXT"
 IMAGE_NAME = "pfwatch-postfix-test"
-CONTAINER_MYNETWORKS = "127.0.0.0/8 10.0.0.0/8 172.16.0.0/12 192.168.0.0/16"
+RYUK_ENV = "TESTCONTAINERS_RYUK_DISABLED"
 CONTEXT_FILES = ("Dockerfile", "entrypoint.sh")
 
 # Prints two lines per process, "S <stat line>" and "C <cmdline with spaces>", then
@@ -77,35 +79,18 @@ def image_tag(context: Path) -> str:
     return f"{IMAGE_NAME}:{digest.hexdigest()[:12]}"
 
 
-def container_layout(template: InstanceLayout, root: Path) -> InstanceLayout:
-    """The template with container networking: all interfaces, fixed port, no sink."""
-    extra = {"mynetworks": CONTAINER_MYNETWORKS, **template.main_cf_extra}
-    return dataclasses.replace(
-        template,
-        root=PurePosixPath(root),
-        port=CONTAINER_SMTP_PORT,
-        listen_host="0.0.0.0",  # noqa: S104 - inside the container; published to 127.0.0.1
-        inet_interfaces="all",
-        relay_sink=None,
-        main_cf_extra=extra,
-    )
+def parse_proc_listing(text: str, boot: float | None = None) -> list[ProcEntry]:
+    """Parse PROC_LISTING_SCRIPT output into processes with absolute start times.
 
-
-def published_port(attrs: dict[str, Any]) -> int:
-    """The 127.0.0.1 host port of the SMTP port, from ``docker inspect`` attributes."""
-    mappings = attrs["NetworkSettings"]["Ports"].get(f"{CONTAINER_SMTP_PORT}/tcp") or []
-    for mapping in mappings:
-        if mapping.get("HostIp") == "127.0.0.1":
-            return int(mapping["HostPort"])
-    raise PostfixUnavailable(f"port {CONTAINER_SMTP_PORT} is not published on 127.0.0.1")
-
-
-def parse_proc_listing(text: str) -> list[ProcEntry]:
-    """Parse PROC_LISTING_SCRIPT output into processes with absolute start times."""
+    A container shares the host's kernel and boot clock, so start times are measured
+    against this host's exact boot time (``btime`` in the listing is whole seconds).
+    """
     lines = text.strip().splitlines()
     if len(lines) < 2 or not lines[-2].startswith("btime "):
         raise ValueError(f"unexpected /proc listing tail: {lines[-2:]!r}")
-    boot, ticks = int(lines[-2].split()[1]), int(lines[-1])
+    ticks = int(lines[-1])
+    if boot is None:
+        boot = boot_time()
     entries: list[ProcEntry] = []
     stat = ""
     for line in lines[:-2]:
@@ -140,18 +125,8 @@ class DockerPostfixInstance(PostfixInstance):
     """A PostfixInstance whose Postfix commands run in a container (see module docstring)."""
 
     def __init__(self, **options: Any) -> None:
-        options["relay_sink"] = False
         super().__init__(**options)
         self._container: Any = None
-        self._host_port = 0
-
-    @property
-    def host(self) -> str:
-        return "127.0.0.1"
-
-    @property
-    def port(self) -> int:
-        return self._host_port
 
     # ----------------------------------------------------------------- backend hooks
     def _check_available(self) -> None:
@@ -169,9 +144,6 @@ class DockerPostfixInstance(PostfixInstance):
             raise PostfixUnavailable(f"docker backend needs pfwatch[docker]: {exc}") from exc
         except Exception as exc:
             raise PostfixUnavailable(f"no Docker engine reachable: {exc}") from exc
-
-    def _initial_layout(self, root: Path) -> InstanceLayout:
-        return container_layout(self._template, root)
 
     def _set_ownership(self) -> None:
         """The container's entry point chowns data/ and vmail/ to its own uids."""
@@ -197,28 +169,39 @@ class DockerPostfixInstance(PostfixInstance):
         try:
             client.images.get(tag)
         except docker.errors.ImageNotFound:
-            client.images.build(path=str(context), tag=tag, rm=True)
+            try:
+                client.images.build(
+                    path=str(context), tag=tag, rm=True, pull=False, network_mode="host"
+                )
+            except docker.errors.BuildError as exc:
+                log = "".join(str(part.get("stream", "")) for part in exc.build_log)
+                raise PostfixUnavailable(f"building {tag} failed: {exc}\n{log[-3000:]}") from exc
+        finally:
+            client.close()
         return tag
 
     def _start_container(self) -> None:
+        os.environ.setdefault(RYUK_ENV, "true")  # its image cannot be pulled
+        from testcontainers.core.config import testcontainers_config  # noqa: PLC0415
         from testcontainers.core.container import DockerContainer  # noqa: PLC0415
 
+        testcontainers_config.ryuk_disabled = True
         root = str(self.root)
         container = (
             DockerContainer(self._image())
             .with_volume_mapping(root, root, "rw")
             .with_env("PFWATCH_INSTANCE_ROOT", root)
-            .with_kwargs(init=True)
+            .with_kwargs(init=True, network_mode="host")
         )
-        ports: dict[Any, Any] = container.ports  # docker-py also takes (host_ip, host_port)
-        ports[f"{CONTAINER_SMTP_PORT}/tcp"] = ("127.0.0.1", None)
         container.start()
         self._container = container
-        wrapped = container.get_wrapped_container()
-        wrapped.reload()
-        self._host_port = published_port(wrapped.attrs)
         deadline = time.monotonic() + 60
-        while b"container ready" not in container.get_wrapped_container().logs():
+        wrapped = container.get_wrapped_container()
+        while b"container ready" not in wrapped.logs():
+            wrapped.reload()
+            if wrapped.status != "running":
+                log = wrapped.logs().decode(errors="replace")
+                raise PostfixUnavailable(f"the Postfix test container stopped:\n{log}")
             if time.monotonic() > deadline:
                 raise PostfixUnavailable("the Postfix test container did not get ready")
             time.sleep(0.2)
@@ -243,7 +226,13 @@ class DockerPostfixInstance(PostfixInstance):
         """The container's live processes (zombies, i.e. exited but unreaped, left out)."""
         if self._container is None:
             return []
-        listing = parse_proc_listing(self.run(["sh", "-c", PROC_LISTING_SCRIPT]).stdout)
+        try:
+            text = self.run(["sh", "-c", PROC_LISTING_SCRIPT]).stdout
+        except (_docker().errors.APIError, subprocess.CalledProcessError):
+            if self._container is None:  # closed meanwhile (a poller in another thread)
+                return []
+            raise
+        listing = parse_proc_listing(text)
         return [entry for entry in listing if entry.state != "Z"]
 
     def _master_in(self, listing: list[ProcEntry]) -> int | None:
@@ -301,7 +290,7 @@ class DockerPostfixInstance(PostfixInstance):
             if self._container is not None:
                 self.stop()
         finally:
-            if self._container is not None:
-                self._container.stop()
-                self._container = None
+            container, self._container = self._container, None
+            if container is not None:
+                container.stop()  # removes the container and its anonymous volumes
             super().close()

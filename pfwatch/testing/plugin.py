@@ -15,7 +15,8 @@ Installed with pfwatch, so operators can test their own configurations too::
 
 Fixtures: ``postfix_factory`` (callable taking :class:`PostfixInstance` keyword options,
 returning a started instance; all are closed at teardown) and ``postfix_instance`` (one
-started instance, options from the ``postfix_options`` marker). Command-line options:
+started instance, options from the ``postfix_options`` marker; a test marked
+``not_in_container(reason)`` is skipped with the docker backend). Command-line options:
 ``--postfix-backend=local|docker|chroot-SUITE`` (default ``$PFWATCH_POSTFIX_BACKEND`` or
 ``local``; chroot-bullseye, chroot-bookworm and chroot-trixie run Postfix 3.5, 3.7 and 3.10
 from the cached chroots of :mod:`pfwatch.testing.chroot_backend`) and
@@ -75,6 +76,11 @@ def pytest_configure(config: pytest.Config) -> None:
         "postfix_options(**kwargs): PostfixInstance options for the postfix_instance fixture",
     )
     config.addinivalue_line("markers", "postfix: uses a real Postfix instance (pfwatch.testing)")
+    config.addinivalue_line(
+        "markers",
+        "not_in_container(reason): needs Postfix's pids to be this host's; skipped with the "
+        "docker backend, whose pids belong to the container",
+    )
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -120,6 +126,9 @@ def _new_instance(backend: str, keep: bool, options: dict[str, Any]) -> PostfixI
 def postfix_factory(request: pytest.FixtureRequest) -> Iterator[PostfixFactory]:
     """Start any number of private instances; every one is stopped and removed afterwards."""
     backend = str(request.config.getoption("--postfix-backend"))
+    host_only = request.node.get_closest_marker("not_in_container")
+    if host_only is not None and backend == "docker":
+        pytest.skip(f"docker backend: {host_only.args[0] if host_only.args else ''}")
     keep = bool(request.config.getoption("--postfix-keep"))
     started: list[PostfixInstance] = []
 

@@ -27,6 +27,7 @@ def _smtpd_pid_of_session(pf: PostfixInstance, since: int) -> int:
 
 
 @pytest.mark.postfix_options(max_idle=MAX_IDLE)
+@pytest.mark.not_in_container("reads the master's sockets with psutil on this host's pids")
 def test_starts_private_instance_that_answers_smtp_and_logs(
     postfix_instance: PostfixInstance,
 ) -> None:
@@ -165,6 +166,7 @@ def test_edit_main_cf_by_rename_or_in_place(postfix_factory: PostfixFactory) -> 
     assert pf.wait_ready(10) == "220 pfwatch-test.localdomain ESMTP in-place"
 
 
+@pytest.mark.not_in_container("compares pids of two instances: each container has its own")
 def test_two_instances_are_isolated_and_teardown_leaves_nothing(
     postfix_factory: PostfixFactory,
 ) -> None:

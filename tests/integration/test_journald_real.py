@@ -51,8 +51,9 @@ class Writer:
         self.path = directory / "remote.journal"
         self.count = 0
 
-    def write(self, *entries: tuple[str, int, str, int]) -> None:
-        """Entries as (identifier, pid, message, syslog facility), stamped now."""
+    def write(self, *entries: tuple[str, int, str, int], trusted: str = "") -> None:
+        """Entries as (identifier, pid, message, syslog facility), stamped now;
+        ``trusted`` adds export-format lines (journald's trusted fields) to each."""
         blocks = []
         now = int(time.time() * 1e6)
         for identifier, pid, message, facility in entries:
@@ -60,7 +61,7 @@ class Writer:
             blocks.append(
                 f"__REALTIME_TIMESTAMP={now + self.count}\n"
                 f"__MONOTONIC_TIMESTAMP={self.count * 1000}\n"
-                f"_BOOT_ID={BOOT_ID}\n_HOSTNAME=mx\n_PID={pid}\n"
+                f"_BOOT_ID={BOOT_ID}\n_HOSTNAME=mx\n_PID={pid}\n{trusted}"
                 f"SYSLOG_FACILITY={facility}\nSYSLOG_IDENTIFIER={identifier}\n"
                 f"MESSAGE={message}\n\n"
             )
@@ -198,3 +199,49 @@ def test_watch_on_the_journal_survives_a_restart(tmp_path: Path, journal_dir: Pa
         assert second.started() == [8003]
     finally:
         second.stop()
+
+
+def test_watch_believes_only_lines_journald_says_postfix_wrote(
+    tmp_path: Path, journal_dir: Path
+) -> None:
+    """Lines with journald's trusted fields: smtpd's own count; ``logger`` run by a user
+    with a forged tag, and a line whose tag names another pid, do not."""
+    conf = tmp_path / "etc"
+    conf.mkdir()
+    (conf / "main.cf").write_text("smtpd_banner = one\n")
+    (conf / "master.cf").write_text(MASTER)
+    journalctl = tmp_path / "journalctl"
+    journalctl.write_text(f'#!/bin/sh\nexec journalctl --directory={journal_dir} "$@"\n')
+    journalctl.chmod(0o755)
+    writer = Writer(journal_dir)
+    writer.write(smtpd(8999))  # the journal file exists before the watcher starts at its end
+    watching = Watching(tmp_path, journalctl)
+    postfix = (
+        "_UID=0\n_COMM=smtpd\n_EXE=/usr/lib/postfix/sbin/smtpd\n_SYSTEMD_UNIT=postfix@-.service\n"
+    )
+    try:
+        time.sleep(1.0)
+        writer.write(
+            smtpd(9002, "idle timeout -- exiting"),
+            trusted="_UID=1000\n_COMM=logger\n_EXE=/usr/bin/logger\n"
+            "_SYSTEMD_UNIT=session-4.scope\nSYSLOG_PID=9002\n",
+        )
+        first = watching.wait(
+            lambda e: e.get("event") == "log_line_untrusted" and e.get("pid") == 9002
+        )
+        writer.write(smtpd(9001), trusted=postfix + "SYSLOG_PID=9001\n")
+        writer.write(smtpd(9003), trusted=postfix + "SYSLOG_PID=9001\n")
+        watching.wait(lambda e: e.get("event") == "process_started" and e.get("pid") == 9001)
+        second = watching.wait(
+            lambda e: e.get("event") == "log_line_untrusted" and e.get("pid") == 9001
+        )
+        untrusted = [first, second]
+        assert {e["reason"] for e in untrusted} == {"journal_writer"}
+        assert "logger" in untrusted[0]["note"]
+        assert "journald saw pid 9003" in untrusted[1]["note"]
+        time.sleep(0.5)
+        assert watching.started() == [9001]
+        detected = [e for e in watching.events() if e.get("event") == "process_started"]
+        assert all(e["evidence"] == "journal" for e in detected)
+    finally:
+        watching.stop()

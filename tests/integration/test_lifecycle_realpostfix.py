@@ -81,6 +81,8 @@ class Truth:
     name: str
     started_at: float
     gone_at: float | None = None
+    seen_at: float = 0.0
+    """Start of the last listing that still showed the process: it was alive then."""
 
 
 class TruthPoller(threading.Thread):
@@ -95,12 +97,13 @@ class TruthPoller(threading.Thread):
         self.poll()
 
     def poll(self) -> None:
+        began = time.time()  # a listing through `docker exec` takes a while
         procs = self.pf.processes(include_master=True)
         now = time.time()
         alive = {p.pid for p in procs}
         with self.lock:
             for p in procs:
-                self.truth.setdefault(p.pid, Truth(p.name, p.started_at))
+                self.truth.setdefault(p.pid, Truth(p.name, p.started_at)).seen_at = began
             for pid, row in self.truth.items():
                 if row.gone_at is None and pid not in alive:
                     row.gone_at = now
@@ -262,9 +265,10 @@ def check_claims(
         assert change_id in engine.claims, f"{engine.name}: never claimed live"
         claimed_wall, finding = engine.claims[change_id]
         for pid, row in truth_stale.items():
-            assert row.gone_at is not None and row.gone_at <= claimed_wall + POLL, (
+            # premature for certain only if a listing begun after the claim still showed it
+            assert row.gone_at is not None and row.seen_at <= claimed_wall + POLL, (
                 f"{engine.name} claimed live at {claimed_wall:.2f} while {row.name}[{pid}] "
-                f"was alive until {row.gone_at}"
+                f"was still listed at {row.seen_at:.2f} (gone by {row.gone_at})"
             )
         latency = claimed_wall - truth_live
         # with /proc: within 2 s. Log only: the latest possible exit (1 s stamps) plus the

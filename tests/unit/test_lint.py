@@ -210,6 +210,13 @@ def test_missing_daemon_binary(tmp_path: Path) -> None:
     assert [(f.code, f.subject) for f in findings] == [("missing-daemon", "smtpd_typo")]
 
 
+def test_no_daemon_directory_here_is_not_a_missing_daemon(tmp_path: Path) -> None:
+    """A sidecar sees the configuration but not Postfix's programs: no finding."""
+    main = main_cf(("daemon_directory", str(tmp_path / "not-on-this-host")))
+    master = MasterCf(STOCK.path, (*STOCK.services, service("x", "smtpd_typo", 5)))
+    assert list(lint(LintInput(main, master, DEFAULTS))) == []
+
+
 def test_tables(tmp_path: Path) -> None:
     src = tmp_path / "virtual"
     src.write_text("a@example b\n")

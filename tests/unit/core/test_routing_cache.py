@@ -52,8 +52,9 @@ def routing_stream(smtpd_idle: float = 100) -> StreamBuilder:
     b.wait(10).change(
         facts, files=[VDOMAINS], tables=[table_edit(VDOMAINS, ["virtual_mailbox_domains"])]
     )
-    # an smtpd started after the edit asks the old trivial-rewrite (still running)
-    b.wait(9).session(30, duration=1)  # T0+20 .. T0+21
+    # an smtpd started after the edit asks the old trivial-rewrite (still running) about
+    # the recipient of the message it accepts
+    b.wait(9).session(30, duration=2, queue_id="BBB")  # T0+20 .. T0+22
     return b
 
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import psutil
 
-from pfwatch.sources.procfs import ProcScanner
+from pfwatch.sources.procfs import ProcScanner, boot_time, start_time
 
 HZ = os.sysconf("SC_CLK_TCK")
 
@@ -73,7 +76,7 @@ def test_master_and_children_from_the_pid_file(tmp_path: Path) -> None:
     assert rows[100].daemon == "master"
     assert (rows[101].daemon, rows[101].service, rows[101].instance) == ("smtpd", "smtp", "postfix")
     assert (rows[102].service, rows[102].instance) == ("submission", "postfix-out")
-    assert rows[101].started_at == psutil.boot_time() + 700 / HZ
+    assert abs(rows[101].started_at - (boot_time() + 700 / HZ)) < 0.001
     assert table.at == 50.0
 
     proc.remove(101)
@@ -123,3 +126,50 @@ def test_a_master_found_by_its_environment(tmp_path: Path) -> None:
     table = ProcScanner(queue, config, proc_root=proc.root).poll(1.0)
     assert table is not None
     assert {p.pid for p in table.processes} == {301, 302}
+
+
+def test_boot_time_is_btime_plus_the_fraction_it_truncates() -> None:
+    btime = int(
+        next(
+            line for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime")
+        ).split()[1]
+    )
+    assert btime - 1 < boot_time() < btime + 2
+
+
+def test_start_time_of_a_real_process_is_exact_to_the_clock_tick() -> None:
+    """psutil's create_time() rests on the whole-second btime and can be up to 1 s early;
+    start_time() must lie between the moments around the fork (plus one tick)."""
+    before = time.time()
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(5)"])
+    after = time.time()
+    try:
+        started = start_time(child.pid)
+        assert started is not None
+        assert before - 1 / HZ - 0.002 <= started <= after + 0.002
+        assert started >= psutil.Process(child.pid).create_time()
+    finally:
+        child.kill()
+        child.wait()
+    assert start_time(child.pid) is None
+
+
+def test_vouches_for_the_pids_of_log_lines(tmp_path: Path) -> None:
+    proc, queue, config = setup(tmp_path)
+    (queue / "pid" / "master.pid").write_text("100\n")
+    proc.add(100, ["/usr/lib/postfix/sbin/master", "-w"], children=[101])
+    proc.add(101, ["smtpd", "-n", "smtp", "-t", "inet"], ppid=100, ticks=700)
+    proc.add(555, ["/usr/bin/logger", "-t", "postfix/smtpd[555]"], ppid=1, ticks=600)
+    scanner = ProcScanner(queue, config, "postfix", proc_root=proc.root)
+    at = boot_time() + 900 / HZ  # the line's time: after every start above
+    assert scanner.vouches(101, at) is None  # no poll yet: no master known
+    assert scanner.poll(50.0) is not None
+    assert scanner.vouches(100, at, master=True) is True
+    assert scanner.vouches(101, at) is True
+    assert scanner.vouches(101, at, master=True) is False  # smtpd's pid on a master line
+    assert scanner.vouches(555, at) is False  # logger, running since before the line
+    assert scanner.vouches(777, at) is None  # gone: /proc cannot tell
+    proc.add(102, ["cleanup", "-n", "cleanup", "-t", "unix"], ppid=100, ticks=950)
+    assert scanner.vouches(102, at) is True  # born since the last poll, the master's child
+    proc.add(556, ["/bin/sh"], ppid=1, ticks=100_000)
+    assert scanner.vouches(556, at) is None  # started after the line: a reused pid

@@ -4,36 +4,31 @@ from __future__ import annotations
 
 import os
 import subprocess
-from pathlib import Path, PurePosixPath
-from typing import Any
+from pathlib import Path
 
 import psutil
 import pytest
 
-from pfwatch.instance.layout import InstanceLayout, main_cf_params, render_master_cf
+from pfwatch.instance.layout import main_cf_params, render_master_cf
 from pfwatch.instance.local import PostfixUnavailable
+from pfwatch.sources.procfs import start_time
 from pfwatch.testing import docker_backend as db
 
-TEMPLATE = InstanceLayout(root=PurePosixPath("/x"), port=0, main_cf_extra={"max_use": "7"})
 
-
-def test_container_layout_listens_on_all_container_interfaces_without_sink() -> None:
-    layout = db.container_layout(TEMPLATE, Path("/tmp/pfw-abc"))
-    params = main_cf_params(layout)
-    assert params["inet_interfaces"] == "all"
-    assert params["default_transport"].startswith("error:")
-    assert "relayhost" not in params
-    assert params["mynetworks"] == db.CONTAINER_MYNETWORKS
-    assert params["max_use"] == "7"
-    assert params["queue_directory"] == "/tmp/pfw-abc/queue"
-    assert "\n0.0.0.0:2525 " in render_master_cf(layout)
-
-
-def test_container_layout_keeps_an_explicit_mynetworks() -> None:
-    template = InstanceLayout(
-        root=PurePosixPath("/x"), port=0, main_cf_extra={"mynetworks": "10/8"}
-    )
-    assert main_cf_params(db.container_layout(template, Path("/r")))["mynetworks"] == "10/8"
+def test_container_layout_is_the_local_one_on_loopback_with_the_sink() -> None:
+    """Host networking: the same free 127.0.0.1 port and loopback relay sink as local."""
+    instance = db.DockerPostfixInstance(max_idle=2)
+    assert instance.sink is not None
+    instance.sink.start()
+    try:
+        layout = instance._initial_layout(Path("/tmp/pfw-abc"))
+        params = main_cf_params(layout)
+        assert params["inet_interfaces"] == "127.0.0.1"
+        assert params["relayhost"] == f"[127.0.0.1]:{instance.sink.port}"
+        assert not any(net in params.get("mynetworks", "") for net in ("10.", "172.", "192."))
+        assert f"\n127.0.0.1:{layout.port} " in render_master_cf(layout)
+    finally:
+        instance.sink.stop()
 
 
 def test_proc_listing_script_parses_this_hosts_proc() -> None:
@@ -43,41 +38,25 @@ def test_proc_listing_script_parses_this_hosts_proc() -> None:
     entries = {entry.pid: entry for entry in db.parse_proc_listing(text)}
     me = entries[os.getpid()]
     assert me.ppid == os.getppid()
-    assert abs(me.started_at - psutil.Process().create_time()) < 0.05
+    started = start_time(os.getpid())
+    assert started is not None and abs(me.started_at - started) < 0.005
     assert me.cmdline[:1] == tuple(psutil.Process().cmdline()[:1])
 
 
 def test_proc_listing_survives_odd_command_names() -> None:
     stat = "42 (we ir) d) S 7 " + " ".join(["0"] * 17) + " 250 0 0"
     text = f"S {stat}\nC smtpd -n 127.0.0.1:25 -t inet\nS 43 (gone) Z 1\nbtime 1000\n100\n"
-    entries = db.parse_proc_listing(text)
+    entries = db.parse_proc_listing(text, boot=1000.25)
     argv = ("smtpd", "-n", "127.0.0.1:25", "-t", "inet")
-    assert entries == [db.ProcEntry(42, 7, 1002.5, argv, "S")]
+    assert entries == [db.ProcEntry(42, 7, 1002.75, argv, "S")]
     with pytest.raises(ValueError, match="listing"):
         db.parse_proc_listing("garbage\n")
-
-
-def test_published_port_only_accepts_loopback() -> None:
-    attrs: dict[str, Any] = {
-        "NetworkSettings": {
-            "Ports": {
-                "2525/tcp": [
-                    {"HostIp": "0.0.0.0", "HostPort": "1111"},
-                    {"HostIp": "127.0.0.1", "HostPort": "49153"},
-                ]
-            }
-        }
-    }
-    assert db.published_port(attrs) == 49153
-    attrs["NetworkSettings"]["Ports"]["2525/tcp"] = [{"HostIp": "0.0.0.0", "HostPort": "1"}]
-    with pytest.raises(PostfixUnavailable, match=r"127\.0\.0\.1"):
-        db.published_port(attrs)
 
 
 def test_build_context_is_shipped_and_tag_follows_its_content(tmp_path: Path) -> None:
     context = db.default_context()
     dockerfile = (context / "Dockerfile").read_text(encoding="utf-8")
-    assert "FROM debian:bookworm" in dockerfile
+    assert "ARG BASE_IMAGE=debian:bookworm-slim" in dockerfile
     for package in ("postfix", "postfix-pcre", "postfix-lmdb", "postfix-cdb"):
         assert f" {package}" in dockerfile
     assert os.access(context / "entrypoint.sh", os.X_OK)
@@ -110,7 +89,6 @@ class _FakeContainer:
 
 def test_commands_run_inside_the_container() -> None:
     instance = db.DockerPostfixInstance(max_idle=2)
-    assert instance.sink is None
     wrapped = _FakeWrapped(0, b"postfix\n", b"")
     instance._container = _FakeContainer(wrapped)
     assert instance.run(["postconf", "-dh", "mail_owner"]).stdout == "postfix\n"

@@ -1,0 +1,110 @@
+"""Which log lines show a request to trivial-rewrite, and when its inferred exit is due.
+
+qmgr resolves when a message enters the active queue (its first line for the queue id);
+its later lines and the delivery agents' lines ask nothing, unless qmgr's lines are
+missing (then a delivery line stands in, later than the real request). A request stamped
+after the latest possible idle exit of the trivial-rewrite pfwatch assumed went to a new
+one.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pfwatch.core.fold import run
+from pfwatch.core.state import EngineState, Settings
+from pfwatch.testing.streams import StreamBuilder, make_facts
+
+T0 = 1_700_000_000.0
+
+
+def rewriters(b: StreamBuilder) -> tuple[EngineState, list[float], list[float | None]]:
+    state = EngineState(settings=Settings(max_idle=10))
+    run(state, b.events)
+    gone = [p for p in state.history if p.daemon == "trivial-rewrite"]
+    alive = [p for p in state.processes.values() if p.daemon == "trivial-rewrite"]
+    return state, [p.exited_at or 0.0 for p in gone], [p.last_activity_at for p in alive]
+
+
+def start() -> StreamBuilder:
+    b = StreamBuilder(T0)
+    b.snapshot(make_facts({}, max_idle=10, max_use=100))
+    return b
+
+
+def test_qmgr_removed_line_is_no_request() -> None:
+    b = start().message("cleanup", 20, "AAA").message("qmgr", 21, "AAA")
+    b.wait(3).message("smtp", 22, "AAA").message("qmgr", 21, "AAA")  # sent, removed
+    b.tick(T0 + 5 + 10 + 1 + 2.1)
+    _state, gone, alive = rewriters(b)
+    assert not alive
+    assert gone == [pytest.approx(T0 + 5 + 10 + 0.5, abs=1e-3)]
+
+
+def test_qmgr_line_after_a_long_pause_is_a_new_active_queue_pass() -> None:
+    b = start().message("qmgr", 21, "AAA").wait(2).message("smtp", 22, "AAA")
+    b.wait(100).message("qmgr", 21, "AAA")  # back from the deferred queue
+    _state, _gone, alive = rewriters(b)
+    assert alive == [pytest.approx(T0 + 102, abs=1e-3)]
+
+
+def test_delivery_line_stands_in_when_qmgr_lines_are_missing() -> None:
+    b = start().message("smtp", 22, "BBB")
+    b.wait(2).message("smtp", 22, "CCC")
+    _state, gone, alive = rewriters(b)
+    assert not gone
+    assert alive == [pytest.approx(T0 + 2, abs=1e-3)]
+
+
+def test_smtp_client_alone_never_proves_a_request_after_qmgr_resolved() -> None:
+    b = start().message("qmgr", 21, "AAA").wait(4).message("smtp", 22, "AAA")
+    state, _gone, alive = rewriters(b)
+    assert alive == [pytest.approx(T0, abs=1e-3)]
+    assert list(state.trackers["postfix"].clients) == ["postfix/qmgr/21"]
+
+
+def test_request_after_the_latest_possible_exit_goes_to_a_new_process() -> None:
+    # last request T0; clients let go at T0+5; exit in [T0+15, T0+16): a request stamped
+    # T0+16 (before the 2 s margin passed) reached a new trivial-rewrite
+    b = start().message("qmgr", 21, "AAA").at(T0 + 16).message("qmgr", 21, "BBB")
+    state, gone, alive = rewriters(b)
+    assert gone == [pytest.approx(T0 + 15.5, abs=1e-3)]
+    assert alive == [pytest.approx(T0 + 16, abs=1e-3)]
+    old = next(p for p in state.history if p.daemon == "trivial-rewrite")
+    assert old.exit_latest == pytest.approx(T0 + 16, abs=1e-3)
+    assert "after its latest possible exit" in old.exit_note
+
+
+def test_request_inside_the_exit_second_keeps_the_old_process() -> None:
+    # stamped T0+15: it may have come before the exit (in [T0+15, T0+16)): conservative
+    b = start().message("qmgr", 21, "AAA").at(T0 + 15).message("qmgr", 21, "BBB")
+    _state, gone, alive = rewriters(b)
+    assert not gone
+    assert alive == [pytest.approx(T0 + 15, abs=1e-3)]
+
+
+def test_disconnect_counts_as_a_request_only_after_several_recipients() -> None:
+    b = start().session(30, duration=2, queue_id="AAA")  # client= at T0+1, ends T0+2
+    b.log("session_connect", "smtpd", 31, client="c[127.0.0.1]")
+    b.wait(1).log("session_disconnect", "smtpd", 31, client="c", stats="ehlo=1 quit=1")
+    state, _gone, _alive = rewriters(b)
+    assert "postfix/smtpd/31" not in state.trackers["postfix"].clients
+    b.log("session_connect", "smtpd", 32, client="c[127.0.0.1]")
+    b.wait(1).log("session_disconnect", "smtpd", 32, client="c", stats="rcpt=2/3 quit=1")
+    state, _gone, _alive = rewriters(b)
+    assert state.trackers["postfix"].clients["postfix/smtpd/32"][1] == T0 + 4
+
+
+def test_idle_processes_waiting_for_the_accept_lock_hold_their_connection() -> None:
+    # two idle smtpd: the one idle longer holds the accept lock and exits at its idle
+    # deadline; only then can the other run its ipc_idle timer (single_server.c:810-819)
+    b = start().session(30, duration=2, queue_id="AAA")  # ends T0+2
+    b.session(31, duration=2, queue_id="BBB")  # ends T0+4
+    b.tick(T0 + 9.5)
+    state, _gone, _alive = rewriters(b)
+    clients = state.trackers["postfix"].clients
+    # smtpd[30] asked at T0+1 and let go at T0+6; smtpd[31] waits for T0+2+10
+    assert "postfix/smtpd/30" not in clients and "postfix/smtpd/31" in clients
+    b.tick(T0 + 12.5)
+    state, _gone, _alive = rewriters(b)
+    assert "postfix/smtpd/31" not in state.trackers["postfix"].clients
