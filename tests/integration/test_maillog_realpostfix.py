@@ -121,12 +121,19 @@ def test_real_maillog_line_for_line(postfix_instance: PostfixInstance) -> None:
     assert kinds.count("master_reloaded") == 1
     assert kinds.count("script_refreshing") == 1
     assert kinds.index("script_refreshing") < kinds.index("master_reloaded")
-    # every smtpd: its generation, whole sessions, then exactly one way out
+    # every smtpd: its generation, whole sessions, then exactly one way out. On a loaded
+    # machine the master may start a spare smtpd that never wins the accept lock
+    # (src/master/master_avail.c, src/master/single_server.c): it has no session, and
+    # the scenario's checks below are about the ones that served.
+    served: dict[tuple[str, int], list[str]] = {}
     for process, sequence in per_pid.items():
         sessions = (len(sequence) - 2) // len(SESSION)
         expected_run = ["verbose_process_generation", *SESSION * sessions, sequence[-1]]
         assert sequence == expected_run, (process, sequence)
-        assert sessions >= 1 and sequence[-1] in EXITS, (process, sequence)
+        assert sequence[-1] in EXITS, (process, sequence)
+        if sessions:
+            served[process] = sequence
+    per_pid = served
     endings = {process: sequence[-1] for process, sequence in per_pid.items()}
     # the smtpd that served mails 1 and 2 left on the table rebuild, after two sessions
     rebuilt = [p for p, last in endings.items() if last == "table_changed"]
