@@ -36,14 +36,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pfwatch.config.diff import diff_snapshots
-from pfwatch.config.facts import change_inputs, facts_from_snapshot
+from pfwatch.changewindow.whatif import changed_event
+from pfwatch.config.facts import facts_from_snapshot
 from pfwatch.config.snapshot import build_snapshot
 from pfwatch.core import predict
 from pfwatch.core.fold import step
 from pfwatch.core.state import EngineState, Settings
 from pfwatch.events import (
-    ConfigChanged,
     ConfigSnapshotTaken,
     Event,
     Finding,
@@ -399,20 +398,7 @@ def _drive(pf: PostfixInstance, plan: TrialPlan, timeout: float) -> Trace:
         trace.changed_at = changed_at
         recorder.pump()
         new = build_snapshot(str(pf.config_dir), snapshot)
-        inputs = change_inputs(diff_snapshots(snapshot, new), new)
-        recorder.record(
-            "all",
-            ConfigChanged(
-                at=changed_at,
-                change_id=trace.change_id,
-                files=inputs.files,
-                parameters=inputs.parameters,
-                services=inputs.services,
-                tables=inputs.tables,
-                facts=inputs.facts,
-                summary=inputs.summary,
-            ),
-        )
+        recorder.record("all", changed_event(snapshot, new, changed_at, trace.change_id))
         daemons = set(EDIT_DAEMONS[plan.edit])
         trace.stale_truth = {pid: r.name for pid, r in stale.items() if r.name in daemons}
         deadline = changed_at + timeout

@@ -26,8 +26,8 @@ from typing import Any
 import psutil
 import pytest
 
-from pfwatch.config.diff import diff_snapshots
-from pfwatch.config.facts import change_inputs, facts_from_snapshot
+from pfwatch.changewindow.whatif import changed_event
+from pfwatch.config.facts import facts_from_snapshot
 from pfwatch.config.snapshot import Snapshot, build_snapshot
 from pfwatch.core import predict
 from pfwatch.core.fold import step
@@ -186,18 +186,8 @@ class Harness:
         alive = self.poller.alive()
         self.pump()
         new = build_snapshot(str(self.pf.config_dir), self.snapshot)
-        inputs = change_inputs(diff_snapshots(self.snapshot, new), new)
+        event = changed_event(self.snapshot, new, at, change_id)
         self.snapshot = new
-        event = ConfigChanged(
-            at=at,
-            change_id=change_id,
-            files=inputs.files,
-            parameters=inputs.parameters,
-            services=inputs.services,
-            tables=inputs.tables,
-            facts=inputs.facts,
-            summary=inputs.summary,
-        )
         for engine in self.engines:
             engine.feed(event)
         return event, alive
