@@ -17,8 +17,8 @@ from typing import Any
 
 from pfwatch.core.state import (
     STATE_VERSION,
-    Change,
     EngineState,
+    change_to_dict,
     facts_to_dict,
     persisted_fields,
 )
@@ -38,7 +38,7 @@ def state_document(state: EngineState) -> dict[str, Any]:
         elif item.name == "settings":
             doc["settings"] = _plain(value)
         elif item.name == "changes":
-            doc["changes"] = {key: _change(change) for key, change in value.items()}
+            doc["changes"] = {key: change_to_dict(change) for key, change in value.items()}
         elif item.name in _RECORDS:
             doc[item.name] = {key: _plain(record) for key, record in value.items()}
         elif item.name == "history":
@@ -54,14 +54,6 @@ def _plain(record: Any) -> dict[str, Any]:
         return dict(vars(record))
     except TypeError:  # a slotted dataclass: no __dict__
         return asdict(record)
-
-
-def _change(change: Change) -> dict[str, Any]:
-    """A change's fields; its typed needs as their dicts."""
-    doc = dict(vars(change))
-    doc["tables"] = [asdict(table) for table in change.tables]
-    doc["needs"] = [need.as_dict() for need in change.needs]
-    return doc
 
 
 def _facts(facts: ConfigFacts | None) -> dict[str, Any] | None:

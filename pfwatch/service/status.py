@@ -59,8 +59,8 @@ def _pending_metric(state: EngineState, change: Change) -> PendingChange:
     when = None if blocked else prediction.get("predicted_live_at")
     services: dict[str, float | None] = {}
     for impact in change.impacts:
-        if impact.get("service") and impact.get("type"):
-            services[f"{impact['service']}/{impact['type']}"] = when
+        if impact.service and impact.type:
+            services[f"{impact.service}/{impact.type}"] = when
     for row in prediction["stale"]:
         services.setdefault(master_service_of(state, str(row["service"]), str(row["daemon"])), when)
     return PendingChange(

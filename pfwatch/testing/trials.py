@@ -490,7 +490,7 @@ def _engine_rows(trace: Trace, with_proc: bool) -> dict[str, Any]:
     if change is not None:
         for daemon in EDIT_DAEMONS[trace.plan.edit]:
             keys = [k for k in change.stale if k.split("/")[1] == daemon]
-            times = [float(change.resolved[k]["at"]) for k in keys if k in change.resolved]
+            times = [change.resolved[k].at for k in keys if k in change.resolved]
             unresolved = len(times) < len(keys)
             confirmed[daemon] = None if unresolved else max([change.at, *times])
     return {

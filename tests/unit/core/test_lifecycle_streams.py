@@ -7,7 +7,8 @@ from dataclasses import replace
 import pytest
 
 from pfwatch.core.fold import fold, run, step
-from pfwatch.core.state import EngineState, Need, Settings, from_json, to_json
+from pfwatch.core.records import Need
+from pfwatch.core.state import EngineState, Settings, from_json, to_json
 from pfwatch.events import Finding, ProcessTableSeen, ServiceFacts, Tick
 from pfwatch.knowledge.defaults import default_services
 from pfwatch.testing.streams import StreamBuilder, make_facts, table_edit
@@ -227,7 +228,7 @@ def test_trivial_rewrite_exit_is_inferred_from_its_clients() -> None:
     # gone by T0+106, but qmgr may reuse an old routing answer for 30 s more
     change = state.changes["c1"]
     assert change.status == "pending" and not named(found, "change_live")
-    assert change.routing_cache["earliest"] == pytest.approx(T0 + 106, abs=1e-3)
+    assert change.routing_cache.earliest == pytest.approx(T0 + 106, abs=1e-3)
     found += step(state, Tick(T0 + 106 + 30 + 0.1))
     live = named(found, "change_live")[0].data
     assert live["made_live_by"] == rewrite.key
@@ -242,7 +243,7 @@ def test_trivial_rewrite_rechecks_indexed_tables_every_10_seconds() -> None:
     state, _found = engine(b)
     change = next(iter(state.changes.values()))
     rewriter = next(k for k in change.stale if "trivial-rewrite" in k)
-    assert change.resolved[rewriter]["at"] == pytest.approx(T0 + 12, abs=1e-6)
+    assert change.resolved[rewriter].at == pytest.approx(T0 + 12, abs=1e-6)
 
 
 def test_qmgr_parameter_needs_reload_and_global_ones_are_advisory_for_qmgr() -> None:
