@@ -291,7 +291,7 @@ def _reload_after(state: EngineState, at: float) -> float | None:
     second, so a reload stamped in the second of the edit counts (``edit; postfix reload``
     in a script); the same approximation as the routing-cache window."""
     res = state.resolution()
-    times = [max(float(r["at"]), at) for r in state.reloads if r["at"] >= at or r["at"] + res > at]
+    times = [max(r.at, at) for r in state.reloads if r.at >= at or r.at + res > at]
     return min(times) if times else None
 
 
@@ -307,11 +307,7 @@ def _satisfy_needs(state: EngineState, change: Change) -> None:
                 argv_stale_until(state, change, reload)
                 continue
         if need.action in ("restart", "reload"):
-            starts = [
-                m["started_at"]
-                for m in state.master.values()
-                if m.get("started_at", 0) >= change.at
-            ]
+            starts = [m.started_at for m in state.master.values() if m.started_at >= change.at]
             if starts:
                 change.needs[index] = need.satisfied(min(starts), "postfix start")
 

@@ -1,12 +1,14 @@
-"""The typed records a change carries: impacts, needs, resolved exits, processes not
-seen yet, its prediction summary and its routing-cache window.
+"""The typed records of the engine state: what a change carries (impacts, needs,
+resolved exits, processes not seen yet, its prediction summary and its routing-cache
+window) and the master starts and reloads seen.
 
 Every record is a frozen dataclass; the engine replaces one rather than editing it. Each
 is stored in the engine state as the dict its :meth:`as_dict` returns (the keys and
 values the dict-based engine wrote, so state documents of earlier versions load
 unchanged) and read back with :meth:`from_dict`. Inputs: none. Outputs: :class:`Impact`,
 :class:`Need`, :class:`Resolution`, :class:`Unseen`, :class:`Prediction`,
-:class:`RoutingWindow` and their ``Literal`` statuses. Errors: ``from_dict`` raises
+:class:`RoutingWindow`, :class:`MasterStart`, :class:`Reload` and the ``Literal``
+statuses. Errors: ``from_dict`` raises
 ValueError, KeyError or TypeError on a malformed record (:func:`pfwatch.core.state.from_json`
 turns them into :class:`~pfwatch.errors.StateError`).
 """
@@ -227,3 +229,33 @@ class RoutingWindow:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RoutingWindow:
         return cls(**{**data, "holders": tuple(data.get("holders", ()))})
+
+
+@dataclass(frozen=True, slots=True)
+class MasterStart:
+    """A Postfix master of one instance logged its start (``daemon started``)."""
+
+    pid: int
+    started_at: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"pid": self.pid, "started_at": self.started_at}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MasterStart:
+        return cls(**data)
+
+
+@dataclass(frozen=True, slots=True)
+class Reload:
+    """A ``postfix reload`` of one instance, at the stamp of the master's log line."""
+
+    instance: str
+    at: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"instance": self.instance, "at": self.at}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Reload:
+        return cls(**data)

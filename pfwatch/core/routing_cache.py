@@ -135,8 +135,8 @@ def end_at_restart(state: EngineState, change: Change) -> None:
     # a stamp (or a /proc start time, whose boot-time base is whole seconds) in the same
     # second as the change may be after it: counted. The price: a restart in fact just
     # before the edit (same second) ends the window too early; documented approximation
-    stamps = [float(r["at"]) for r in state.reloads]
-    stamps += [float(m["started_at"]) for m in state.master.values() if "started_at" in m]
+    stamps = [r.at for r in state.reloads]
+    stamps += [m.started_at for m in state.master.values()]
     ends = [t + res for t in stamps if t + res >= start]
     ends += [
         float(p.born_at) + PROC_START_SLACK

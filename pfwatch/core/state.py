@@ -17,7 +17,16 @@ import json
 from dataclasses import Field, asdict, dataclass, field, fields
 from typing import Any, Literal, get_args
 
-from pfwatch.core.records import Impact, Need, Prediction, Resolution, RoutingWindow, Unseen
+from pfwatch.core.records import (
+    Impact,
+    MasterStart,
+    Need,
+    Prediction,
+    Reload,
+    Resolution,
+    RoutingWindow,
+    Unseen,
+)
 from pfwatch.errors import StateError
 from pfwatch.events import ConfigFacts, ServiceFacts, TableEdit, TableFacts
 
@@ -188,8 +197,9 @@ class EngineState:
     history: list[Process] = field(default_factory=list)
     changes: dict[str, Change] = field(default_factory=dict)
     trackers: dict[str, ClientTracker] = field(default_factory=dict)
-    master: dict[str, dict[str, Any]] = field(default_factory=dict)
-    reloads: list[dict[str, Any]] = field(default_factory=list)
+    master: dict[str, MasterStart] = field(default_factory=dict)
+    """The last master start seen per instance."""
+    reloads: list[Reload] = field(default_factory=list)
     phantom_seq: int = 0
     next_due: float | None = None
     config_errors: int = 0
@@ -227,6 +237,13 @@ def table_edit_from_dict(data: dict[str, Any]) -> TableEdit:
             "parameters": tuple(data.get("parameters", ())),
         }
     )
+
+
+def records_to_plain(value: dict[str, MasterStart] | list[Reload]) -> Any:
+    """The state's master starts or reloads as the document stores them."""
+    if isinstance(value, dict):
+        return {key: start.as_dict() for key, start in value.items()}
+    return [reload.as_dict() for reload in value]
 
 
 def change_to_dict(change: Change) -> dict[str, Any]:
@@ -321,6 +338,8 @@ def to_json(state: EngineState) -> str:
             doc[f.name] = {k: asdict(v) for k, v in value.items()}
         elif f.name == "history":
             doc[f.name] = [asdict(p) for p in value]
+        elif f.name in ("master", "reloads"):
+            doc[f.name] = records_to_plain(value)
         else:
             doc[f.name] = value
     return json.dumps(doc, sort_keys=True)
@@ -343,13 +362,13 @@ def from_json(text: str) -> EngineState:
             "log_began_at",
             "coarse_timestamps",
             "proc_seen_at",
-            "master",
-            "reloads",
             "phantom_seq",
             "next_due",
             "config_errors",
         ):
             setattr(state, name, doc[name])
+        state.master = {k: MasterStart.from_dict(v) for k, v in doc["master"].items()}
+        state.reloads = [Reload.from_dict(r) for r in doc["reloads"]]
         state.arrivals = doc.get("arrivals", {})
     except StateError:
         raise

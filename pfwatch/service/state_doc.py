@@ -21,6 +21,7 @@ from pfwatch.core.state import (
     change_to_dict,
     facts_to_dict,
     persisted_fields,
+    records_to_plain,
 )
 from pfwatch.events import ConfigFacts
 
@@ -43,6 +44,8 @@ def state_document(state: EngineState) -> dict[str, Any]:
             doc[item.name] = {key: _plain(record) for key, record in value.items()}
         elif item.name == "history":
             doc["history"] = [_plain(process) for process in value]
+        elif item.name in ("master", "reloads"):
+            doc[item.name] = records_to_plain(value)
         else:
             doc[item.name] = value
     return doc

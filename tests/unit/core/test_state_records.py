@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pfwatch.core.fold import step
-from pfwatch.core.records import Impact, Need, Unseen
+from pfwatch.core.records import Impact, MasterStart, Need, Reload, Unseen
 from pfwatch.core.state import Change, EngineState, from_json, to_json
 from pfwatch.errors import StateError
 from pfwatch.events import TableEdit, Tick
@@ -96,7 +96,7 @@ def test_an_unknown_change_status_is_a_state_error() -> None:
 STATE_BEFORE_TYPED_RECORDS = Path(__file__).with_name("state_written_before_typed_records.json")
 """An engine state that the dict-based engine wrote (main at 1571315): a routing-cache
 window with holders, resolved exits with and without bounds, an unseen pickup, an
-unsatisfied postmap and predictions, in five changes."""
+unsatisfied postmap and predictions, in five changes; a master start and a reload."""
 
 
 def test_a_state_written_before_the_typed_records_loads_and_writes_back_unchanged() -> None:
@@ -121,11 +121,13 @@ def test_a_state_written_before_the_typed_records_loads_and_writes_back_unchange
         Unseen(
             service="pickup",
             daemon="pickup",
-            until=1_700_006_016.0,
+            until=1_700_006_017.0,
             why="master keeps a pickup running; every 60 s wakeup counts as a use, so it "
             "exits within 100 wakeups",
         )
     ]
+    assert state.master == {"postfix": MasterStart(1, 1_700_000_000.0)}
+    assert state.reloads == [Reload("postfix", 1_700_000_000.5)]
     written = json.dumps(json.loads(text), sort_keys=True)
     assert to_json(state) == written
     assert json.dumps(state_document(state), sort_keys=True) == written
