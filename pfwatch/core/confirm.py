@@ -286,13 +286,19 @@ def _summary(pred: dict[str, Any]) -> Prediction:
     )
 
 
-def _reload_after(state: EngineState, at: float) -> float | None:
-    """The first reload that may have come after ``at``. A log stamp covers a whole
-    second, so a reload stamped in the second of the edit counts (``edit; postfix reload``
-    in a script); the same approximation as the routing-cache window."""
+def _reload_stamp(state: EngineState, at: float) -> float | None:
+    """The stamp of the first reload that may have come after ``at``. A log stamp covers
+    a whole second, so a reload stamped in the second of the edit counts (``edit; postfix
+    reload`` in a script); the same approximation as the routing-cache window."""
     res = state.resolution()
-    times = [max(r.at, at) for r in state.reloads if r.at >= at or r.at + res > at]
-    return min(times) if times else None
+    stamps = [r.at for r in state.reloads if r.at >= at or r.at + res > at]
+    return min(stamps) if stamps else None
+
+
+def _reload_after(state: EngineState, at: float) -> float | None:
+    """The earliest moment of the first reload after ``at`` (see :func:`_reload_stamp`)."""
+    stamp = _reload_stamp(state, at)
+    return None if stamp is None else max(stamp, at)
 
 
 def _satisfy_needs(state: EngineState, change: Change) -> None:
@@ -300,11 +306,14 @@ def _satisfy_needs(state: EngineState, change: Change) -> None:
         if need.satisfied_at is not None:
             continue
         if need.action == "reload":
-            reload = _reload_after(state, change.at)
-            if reload is not None:
-                # logged at a whole second: the reload may have come that much later
-                change.needs[index] = need.satisfied(reload + state.resolution(), "postfix reload")
-                argv_stale_until(state, change, reload)
+            stamp = _reload_stamp(state, change.at)
+            if stamp is not None:
+                # logged at a whole second: the reload came after the edit and at the
+                # latest at the end of its stamp's second
+                reload = max(stamp, change.at)
+                latest = max(stamp + state.resolution(), change.at)
+                change.needs[index] = need.satisfied(latest, "postfix reload")
+                argv_stale_until(state, change, reload, latest)
                 continue
         if need.action in ("restart", "reload"):
             starts = [m.started_at for m in state.master.values() if m.started_at >= change.at]

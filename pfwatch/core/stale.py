@@ -163,15 +163,16 @@ def proc_became_visible(state: EngineState) -> None:
         select_stale(state, change)
 
 
-def argv_stale_until(state: EngineState, change: Change, reload: float) -> None:
+def argv_stale_until(state: EngineState, change: Change, reload: float, latest: float) -> None:
     """master.cf edits reach a service's processes only from the reload on: every process
-    of an edited service that started before the reload is stale (master_conf.c:130-149)."""
+    of an edited service that started before the reload is stale (master_conf.c:130-149).
+    The reload came in [``reload``, ``latest``] (its log line is stamped to the second)."""
     for impact in change.impacts:
         if impact.via != ("master.cf",):
             continue
-        # the reload line is stamped to the second: a process started in that second may
-        # predate it (qmgr and pickup are restarted by the reload itself, so not for them)
-        until = reload if impact.daemon in ALWAYS_RUNNING else reload + state.resolution()
+        # a process started before the end of the reload's second may predate it (qmgr
+        # and pickup are restarted by the reload itself, so not for them)
+        until = reload if impact.daemon in ALWAYS_RUNNING else latest
         for proc in state.processes.values():
             if matches(proc, impact) and born_before(proc, until) and proc.key not in change.stale:
                 change.stale.append(proc.key)

@@ -68,7 +68,7 @@ def test_routing_change_is_fully_live_30_s_after_the_old_trivial_rewrite() -> No
     pred = change_prediction(state, change)
     stale_rewriter = next(r for r in pred["stale"] if r["process"] == rewriter)
     # before the old trivial-rewrite is gone the bound already includes the 30 s
-    assert pred["predicted_live_at"] == pytest.approx(stale_rewriter["latest"] + 30)
+    assert pred["predicted_live_at"] == pytest.approx(stale_rewriter["latest"] + 30, abs=1e-6)
     assert pred["caches"][0]["label"] == "routing caches"
     assert detected["predicted_live_at"] is not None
 
@@ -87,7 +87,9 @@ def test_routing_change_is_fully_live_30_s_after_the_old_trivial_rewrite() -> No
     # smtpd[30] started after the edit but asked the old trivial-rewrite: a cache holder
     assert "postfix/smtpd/30" in change.stale
     assert "postfix/smtpd/30" in window.holders
-    assert change_prediction(state, change)["predicted_live_at"] == pytest.approx(cutoff + 30)
+    assert change_prediction(state, change)["predicted_live_at"] == pytest.approx(
+        cutoff + 30, abs=1e-6
+    )
 
     # an smtpd started after the old trivial-rewrite was gone is not stale
     b2 = StreamBuilder(cutoff + 5)
@@ -98,9 +100,9 @@ def test_routing_change_is_fully_live_30_s_after_the_old_trivial_rewrite() -> No
     assert change.status == "pending"
     found += step(state, Tick(cutoff + 30.5))
     live = named(found, "change_live")[0].data
-    assert change.status == "live" and live["live_at"] == pytest.approx(cutoff + 30)
+    assert change.status == "live" and live["live_at"] == pytest.approx(cutoff + 30, abs=1e-6)
     assert live["basis"] == "inferred" and live["made_live_by"] == rewriter
-    assert live["routing_cache"]["latest"] == pytest.approx(cutoff + 30)
+    assert live["routing_cache"]["latest"] == pytest.approx(cutoff + 30, abs=1e-6)
     assert from_json(to_json(state)).changes["c1"].routing_cache == change.routing_cache
 
 
@@ -126,7 +128,7 @@ def test_a_parameter_only_smtpd_reads_has_no_cache_window() -> None:
     run(state, b.events)
     change = state.changes["c1"]
     assert change.status == "live" and not change.routing_cache
-    assert change.live_at == pytest.approx(T0 + 12)
+    assert change.live_at == pytest.approx(T0 + 12, abs=1e-6)
 
 
 ACCESS = "hash:/etc/postfix/access"
