@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import os
+import socket
 import subprocess
 import time
 from collections.abc import Sequence
@@ -134,6 +135,17 @@ class DockerPostfixInstance(PostfixInstance):
             raise PostfixUnavailable(
                 f"no Docker engine: {DEFAULT_SOCKET} absent, DOCKER_HOST unset"
             )
+        if not os.environ.get("DOCKER_HOST"):
+            # docker-py leaks its socket when the engine is gone at construction:
+            # a socket file left by a stopped dockerd is told apart here first.
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+                probe.settimeout(5)
+                try:
+                    probe.connect(DEFAULT_SOCKET)
+                except OSError as exc:
+                    raise PostfixUnavailable(
+                        f"no Docker engine answers on {DEFAULT_SOCKET}: {exc}"
+                    ) from exc
         try:
             client = _docker().from_env()
             try:
