@@ -117,9 +117,14 @@ def expander_for(
     defaults: Mapping[str, str],
     raw_names: frozenset[str],
     path: str,
+    *,
+    lines: Mapping[str, int] | None = None,
 ) -> Expander:
     """The expander a daemon of ``config_dir`` sees: main.cf on Postfix's defaults, with
-    ``config_directory`` set to the directory itself (``postfix -c``/MAIL_CONFIG)."""
+    ``config_directory`` set to the directory itself (``postfix -c``/MAIL_CONFIG). Every
+    front builds its main.cf expansion here (snapshots for watch and explain, the live
+    configuration of check, wait and lab); ``pfwatch config`` alone expands as postconf
+    does (:mod:`pfwatch.config.postconf`: config_directory only when given)."""
     explicit = dict(parameters)
     explicit.setdefault("config_directory", config_dir)
-    return Expander(explicit, defaults, raw_names=raw_names, path=path)
+    return Expander(explicit, defaults, raw_names=raw_names, path=path, lines=lines)
