@@ -183,15 +183,7 @@ def _dbms_words(text: str) -> list[str]:
 
 def _brace_inner(word: str) -> str:
     """extpar() without stripping: the text inside a leading ``{...}``."""
-    depth = 0
-    for index, char in enumerate(word):
-        if char == "{":
-            depth += 1
-        elif char == "}":
-            depth -= 1
-            if depth == 0:
-                return word[1:index]
-    return word[1:]
+    return master_grammar.strip_braces(word, strip=False)[0]
 
 
 def dbms_candidates(value: str, suffixes: Mapping[str, tuple[str, ...]]) -> list[str]:
