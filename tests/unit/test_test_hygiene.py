@@ -79,7 +79,6 @@ def test_the_unit_tests_mirror_the_packages() -> None:
     stray = {
         p.stem
         for p in UNIT.glob("test_*.py")
-        if p.stem.removeprefix("test_") not in top_modules
-        and p.stem not in WHOLE_PACKAGE
+        if p.stem.removeprefix("test_") not in top_modules and p.stem not in WHOLE_PACKAGE
     }
     assert stray == set()
