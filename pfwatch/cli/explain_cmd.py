@@ -114,7 +114,7 @@ def _resolve_time(spec: ChangeSpec, first_event_at: float) -> float:
 def load_facts(config_dir: str | None, max_idle: float | None) -> ConfigFacts:
     """Facts of the configuration directory, or the stock services when none is given."""
     if config_dir is None:
-        services = default_services(max_idle if max_idle is not None else 100.0)
+        services = default_services() if max_idle is None else default_services(max_idle)
         digest = hashlib.sha256(b"stock").hexdigest()[:16]
         return ConfigFacts(config_dir="", digest=digest, parameters={}, services=services)
     if not Path(config_dir).is_dir():
