@@ -43,14 +43,13 @@ from pfwatch.events import (
 )
 from pfwatch.knowledge import releases
 from pfwatch.knowledge.defaults import default_services
-from pfwatch.knowledge.tables import split_ref, table_type
+from pfwatch.knowledge.tables import COMPILED_SUFFIXES, split_ref, table_type
 from pfwatch.maillog.reader import LineStats, LogClassifier, iter_log_events
 from pfwatch.maillog.worker import WorkerReader
 
 _TIME_ONLY = re.compile(r"^\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?$")
 _SYSLOG_DATE = re.compile(r"^([A-Z][a-z]{2})\s+(\d{1,2})\s+(\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)$")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-_COMPILED = (".db", ".cdb", ".lmdb", ".dir", ".pag")
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,9 +166,9 @@ def change_event(spec: ChangeSpec, at: float, facts: ConfigFacts, n: int) -> Con
 
 
 def _table_for(file: str, facts: ConfigFacts) -> TableEdit | None:
-    compiled = file.endswith(_COMPILED)
+    compiled = file.endswith(COMPILED_SUFFIXES)
     source = file
-    for ext in _COMPILED:
+    for ext in COMPILED_SUFFIXES:
         if compiled and file.endswith(ext):
             source = file[: -len(ext)]
     for table in facts.tables:
