@@ -104,8 +104,9 @@ def split_words(text: str) -> list[tuple[int, str]]:
     return [(int(item[0]), str(item[1][0])) for item in result]
 
 
-def strip_braces(word: str) -> tuple[str, str | None]:
-    """extpar() with EXTPAR_FLAG_STRIP: the text inside ``{}``, and a warning or None."""
+def strip_braces(word: str, *, strip: bool = True) -> tuple[str, str | None]:
+    """extpar(): the text inside a leading ``{}`` (with EXTPAR_FLAG_STRIP, ``strip``:
+    without its outer blanks), and a warning or None."""
     depth = 0
     end = 0
     for index, char in enumerate(word):
@@ -116,12 +117,13 @@ def strip_braces(word: str) -> tuple[str, str | None]:
             if depth == 0:
                 end = index
                 break
+    blanks = POSTFIX_SPACE if strip else ""
     if end == 0:
-        return word[1:].strip(POSTFIX_SPACE), f"missing '}}' in \"{word}\""
+        return word[1:].strip(blanks), f"missing '}}' in \"{word}\""
     warning = None
     if end != len(word) - 1:
         warning = f"syntax error after '}}' in \"{word}\""
-    return word[1:end].strip(POSTFIX_SPACE), warning
+    return word[1:end].strip(blanks), warning
 
 
 def split_nameval(text: str) -> tuple[str, str] | None:

@@ -22,6 +22,7 @@ from pfwatch.config.maincf import load_main_cf, parse_main_cf
 from pfwatch.config.mastercf import load_master_cf, parse_master_cf
 from pfwatch.config.model import MainCf, MasterCf
 from pfwatch.config.references import Freshness, TableRef, discover, freshness
+from pfwatch.config.services import expander_for
 from pfwatch.config.tables import load_table
 from pfwatch.errors import ConfigSyntaxError, SourceUnavailable
 from pfwatch.events import TableFacts
@@ -100,12 +101,10 @@ class LiveConfig:
             LintInput(
                 main=self.main,
                 master=self.master,
-                defaults=self.knowledge.defaults,
+                knowledge=self.knowledge,
                 tables=self.table_facts(),
                 table_transports=self.table_transports(),
                 check_daemons=check_daemons,
-                raw=self.knowledge.raw,
-                legacy=self.knowledge.legacy,
             )
         )
 
@@ -126,13 +125,12 @@ def build_live_config(
     digest: str,
 ) -> LiveConfig:
     """Assemble a :class:`LiveConfig` from already parsed files."""
-    explicit = {n: p.value for n, p in main.parameters.items()}
-    explicit.setdefault("config_directory", str(config_dir))  # postfix -c DIR / MAIL_CONFIG
-    expander = Expander(
-        explicit,
+    expander = expander_for(
+        {n: p.value for n, p in main.parameters.items()},
+        str(config_dir),
         knowledge.defaults,
-        raw_names=knowledge.raw,
-        path=main.path,
+        knowledge.raw,
+        main.path,
         lines={n: p.line for n, p in main.parameters.items()},
     )
     explicit_or_default = (*knowledge.defaults, *main.parameters)

@@ -43,14 +43,13 @@ from pfwatch.events import (
 )
 from pfwatch.knowledge import releases
 from pfwatch.knowledge.defaults import default_services
-from pfwatch.knowledge.tables import split_ref, table_type
+from pfwatch.knowledge.tables import COMPILED_SUFFIXES, split_ref, table_type
 from pfwatch.maillog.reader import LineStats, LogClassifier, iter_log_events
 from pfwatch.maillog.worker import WorkerReader
 
 _TIME_ONLY = re.compile(r"^\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?$")
 _SYSLOG_DATE = re.compile(r"^([A-Z][a-z]{2})\s+(\d{1,2})\s+(\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)$")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-_COMPILED = (".db", ".cdb", ".lmdb", ".dir", ".pag")
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +113,7 @@ def _resolve_time(spec: ChangeSpec, first_event_at: float) -> float:
 def load_facts(config_dir: str | None, max_idle: float | None) -> ConfigFacts:
     """Facts of the configuration directory, or the stock services when none is given."""
     if config_dir is None:
-        services = default_services(max_idle if max_idle is not None else 100.0)
+        services = default_services() if max_idle is None else default_services(max_idle)
         digest = hashlib.sha256(b"stock").hexdigest()[:16]
         return ConfigFacts(config_dir="", digest=digest, parameters={}, services=services)
     if not Path(config_dir).is_dir():
@@ -167,9 +166,9 @@ def change_event(spec: ChangeSpec, at: float, facts: ConfigFacts, n: int) -> Con
 
 
 def _table_for(file: str, facts: ConfigFacts) -> TableEdit | None:
-    compiled = file.endswith(_COMPILED)
+    compiled = file.endswith(COMPILED_SUFFIXES)
     source = file
-    for ext in _COMPILED:
+    for ext in COMPILED_SUFFIXES:
         if compiled and file.endswith(ext):
             source = file[: -len(ext)]
     for table in facts.tables:

@@ -74,20 +74,26 @@ def _shipped() -> dict[str, object]:
     return loaded
 
 
+def _postconf(postconf: str, directory: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``postconf -c DIRECTORY ARGS``, its output as text (raises OSError or
+    SubprocessError when it cannot run or exceeds POSTCONF_TIMEOUT)."""
+    return subprocess.run(
+        [postconf, "-c", directory, *args],
+        capture_output=True,
+        check=False,
+        timeout=POSTCONF_TIMEOUT,
+        encoding="utf-8",
+        errors="surrogateescape",
+    )
+
+
 @functools.cache
 def _run_postconf(postconf: str) -> dict[str, str] | None:
     # An empty configuration directory keeps the host's master.cf services (and their
     # service-specific parameters) out of the built-in defaults.
     try:
         with tempfile.TemporaryDirectory(prefix="pfwatch-postconf-") as empty:
-            done = subprocess.run(
-                [postconf, "-c", empty, "-d"],
-                capture_output=True,
-                check=False,
-                timeout=POSTCONF_TIMEOUT,
-                encoding="utf-8",
-                errors="surrogateescape",
-            )
+            done = _postconf(postconf, empty, "-d")
     except (OSError, subprocess.SubprocessError):
         return None
     if done.returncode != 0:
@@ -113,14 +119,7 @@ def _postconf_mynetworks(
             main_cf.write_bytes(text.encode("utf-8", "surrogateescape"))
             # postconf sleeps while main.cf is younger than a second or two.
             os.utime(main_cf, (0, 0))
-            done = subprocess.run(
-                [postconf, "-c", tmp, "-h", "mynetworks"],
-                capture_output=True,
-                check=False,
-                timeout=POSTCONF_TIMEOUT,
-                encoding="utf-8",
-                errors="surrogateescape",
-            )
+            done = _postconf(postconf, tmp, "-h", "mynetworks")
     except (OSError, subprocess.SubprocessError):
         return None, None
     if done.returncode != 0:

@@ -84,7 +84,10 @@ class ParameterTable:
         )
 
 
-def _service_defaults(master: MasterCf | None, knowledge: ParameterKnowledge) -> dict[str, str]:
+def service_parameters(master: MasterCf | None, knowledge: ParameterKnowledge) -> dict[str, str]:
+    """The parameters master.cf services bring into existence, with their defaults
+    (``<service>_destination_concurrency_limit = $default_destination_concurrency_limit``
+    for a delivery agent ..., postconf_service.c:120-199)."""
     found: dict[str, str] = {}
     for service in master.services if master else ():
         for suffix, parameter in knowledge.service_parameters.get(service.command, ()):
@@ -180,15 +183,7 @@ def _dbms_words(text: str) -> list[str]:
 
 def _brace_inner(word: str) -> str:
     """extpar() without stripping: the text inside a leading ``{...}``."""
-    depth = 0
-    for index, char in enumerate(word):
-        if char == "{":
-            depth += 1
-        elif char == "}":
-            depth -= 1
-            if depth == 0:
-                return word[1:index]
-    return word[1:]
+    return master_grammar.strip_braces(word, strip=False)[0]
 
 
 def dbms_candidates(value: str, suffixes: Mapping[str, tuple[str, ...]]) -> list[str]:
@@ -246,7 +241,7 @@ def build_table(
     defaults.update(_function_defaults(explicit, knowledge, main))
     for name in knowledge.legacy:
         defaults.setdefault(name, "")
-    for name, value in _service_defaults(master, knowledge).items():
+    for name, value in service_parameters(master, knowledge).items():
         defaults.setdefault(name, value)
     user: set[str] = set()
     lines = {name: parameter.line for name, parameter in main.parameters.items()}
@@ -262,7 +257,7 @@ def build_table(
         return name in defaults or name in user
 
     builtin_or_service = frozenset(knowledge.defaults) | frozenset(
-        _service_defaults(master, knowledge)
+        service_parameters(master, knowledge)
     )
 
     def register_dbms(

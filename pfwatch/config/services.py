@@ -28,16 +28,15 @@ from pfwatch.config.expand import Expander
 from pfwatch.config.model import MasterService
 from pfwatch.errors import ConfigSyntaxError
 from pfwatch.events import ServiceFacts
+from pfwatch.knowledge.daemons import TIMINGS
 from pfwatch.knowledge.timevalue import PostfixTime
 
 __all__ = ["DEFAULT_MAX_IDLE", "DEFAULT_MAX_USE", "effective_overrides", "resolve_service"]
 
-DEFAULT_MAX_IDLE = 100.0
-"""``max_idle`` default (src/global/mail_params.h DEF_MAX_IDLE "100s")."""
-DEFAULT_MAX_USE = 100
-"""``max_use`` default (src/global/mail_params.h DEF_MAX_USE 100)."""
-DEFAULT_PROCESS_LIMIT = 100
-"""``default_process_limit`` default (src/global/mail_params.h DEF_PROC_LIMIT 100)."""
+DEFAULT_MAX_IDLE = TIMINGS["max_idle_default"][0]
+"""``max_idle`` default (the cited row: :data:`pfwatch.knowledge.daemons.TIMINGS`)."""
+DEFAULT_MAX_USE = int(TIMINGS["max_use_default"][0])
+DEFAULT_PROCESS_LIMIT = int(TIMINGS["process_limit_default"][0])
 
 _LEGACY = {"-i": "max_idle", "-m": "max_use"}
 
@@ -117,9 +116,14 @@ def expander_for(
     defaults: Mapping[str, str],
     raw_names: frozenset[str],
     path: str,
+    *,
+    lines: Mapping[str, int] | None = None,
 ) -> Expander:
     """The expander a daemon of ``config_dir`` sees: main.cf on Postfix's defaults, with
-    ``config_directory`` set to the directory itself (``postfix -c``/MAIL_CONFIG)."""
+    ``config_directory`` set to the directory itself (``postfix -c``/MAIL_CONFIG). Every
+    front builds its main.cf expansion here (snapshots for watch and explain, the live
+    configuration of check, wait and lab); ``pfwatch config`` alone expands as postconf
+    does (:mod:`pfwatch.config.postconf`: config_directory only when given)."""
     explicit = dict(parameters)
     explicit.setdefault("config_directory", config_dir)
-    return Expander(explicit, defaults, raw_names=raw_names, path=path)
+    return Expander(explicit, defaults, raw_names=raw_names, path=path, lines=lines)

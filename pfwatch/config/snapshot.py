@@ -29,13 +29,13 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from pfwatch.config.defaults import parameter_knowledge
-from pfwatch.config.expand import Expander
 from pfwatch.config.maincf import decode, parse_main_cf
 from pfwatch.config.mastercf import parse_master_cf
 from pfwatch.config.model import MainCf, MasterCf, MasterService
 from pfwatch.config.redact import is_secret_field as _is_secret_field
 from pfwatch.config.redact import redact, redact_entries
 from pfwatch.config.references import Freshness, TableRef, discover, freshness
+from pfwatch.config.services import expander_for
 from pfwatch.config.tables import TableContents, parse_table
 from pfwatch.errors import ConfigSyntaxError, SourceUnavailable
 from pfwatch.knowledge import releases
@@ -314,9 +314,7 @@ def build_snapshot(
     else:
         explicit = {name: item.value for name, item in main.parameters.items()}
     lines = {name: item.line for name, item in main.parameters.items()}
-    context = dict(explicit)
-    context.setdefault("config_directory", config_dir)
-    expander = Expander(context, defaults, raw_names=knowledge.raw, path=main_path, lines=lines)
+    expander = expander_for(explicit, config_dir, defaults, knowledge.raw, main_path, lines=lines)
     expanded: dict[str, str] = {}
     plain: dict[str, str] = {}
     depends: dict[str, tuple[str, ...]] = {}

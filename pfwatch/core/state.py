@@ -29,6 +29,7 @@ from pfwatch.core.records import (
 )
 from pfwatch.errors import StateError
 from pfwatch.events import ConfigFacts, ServiceFacts, TableEdit, TableFacts
+from pfwatch.knowledge.daemons import TIMINGS
 
 STATE_VERSION = 1
 _SERVICE_FIELDS = tuple(f for f in fields(ServiceFacts) if f.name != "overrides")
@@ -41,10 +42,10 @@ class Settings:
 
     margin: float = 2.0
     """Seconds added before an exit known only by inference is acted on (log delay)."""
-    max_idle: float = 100.0
-    max_use: int = 100
-    ipc_idle: float = 5.0
-    ipc_ttl: float = 1000.0
+    max_idle: float = TIMINGS["max_idle_default"][0]
+    max_use: int = int(TIMINGS["max_use_default"][0])
+    ipc_idle: float = TIMINGS["ipc_idle_default"][0]
+    ipc_ttl: float = TIMINGS["ipc_ttl_default"][0]
     proc_fresh: float = 5.0
     """A /proc poll younger than this makes /proc the authority on exits."""
     history_limit: int = 100_000

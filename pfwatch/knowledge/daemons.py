@@ -296,6 +296,7 @@ COMMANDS: frozenset[str] = frozenset(
 TIMINGS: dict[str, tuple[float, str]] = {
     "max_idle_default": (100.0, "src/global/mail_params.c:842 (postconf -d: 100s)"),
     "max_use_default": (100.0, "src/global/mail_params.c:817 (postconf -d: 100)"),
+    "process_limit_default": (100.0, "src/global/mail_params.h DEF_PROC_LIMIT (postconf -d: 100)"),
     "ipc_idle_default": (5.0, "src/global/mail_params.c:844; src/global/clnt_stream.c:174-182"),
     "ipc_ttl_default": (1000.0, "src/global/mail_params.c:845; src/global/clnt_stream.c:226-242"),
     "anvil_rate_time_unit": (60.0, "src/anvil/anvil.c:998-1004"),

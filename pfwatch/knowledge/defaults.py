@@ -10,6 +10,11 @@ Inputs: default limits. Outputs: :func:`default_services` as
 from __future__ import annotations
 
 from pfwatch.events import ServiceFacts
+from pfwatch.knowledge.daemons import TIMINGS
+
+MAX_IDLE = TIMINGS["max_idle_default"][0]
+MAX_USE = int(TIMINGS["max_use_default"][0])
+PROCESS_LIMIT = int(TIMINGS["process_limit_default"][0])
 
 # name, type, command, process limit (-1 = default_process_limit), wakeup seconds
 _STOCK: tuple[tuple[str, str, str, int, int], ...] = (
@@ -41,7 +46,9 @@ _STOCK: tuple[tuple[str, str, str, int, int], ...] = (
 )
 
 
-def default_services(max_idle: float = 100.0, max_use: int = 100) -> tuple[ServiceFacts, ...]:
+def default_services(
+    max_idle: float = MAX_IDLE, max_use: int = MAX_USE
+) -> tuple[ServiceFacts, ...]:
     """The stock services with the given global limits (no ``-o`` overrides)."""
     return tuple(
         ServiceFacts(
@@ -50,7 +57,7 @@ def default_services(max_idle: float = 100.0, max_use: int = 100) -> tuple[Servi
             daemon=daemon,
             max_idle=max_idle,
             max_use=max_use,
-            process_limit=limit if limit >= 0 else 100,
+            process_limit=limit if limit >= 0 else PROCESS_LIMIT,
             wakeup=wakeup,
             syslog_name="",
         )

@@ -117,6 +117,9 @@ DICTIONARY_TYPES: dict[str, TableType] = {
 }
 #: Types that wrap other tables (src/global/dict_proxy.c, src/util/dict_union.c,
 #: src/util/dict_pipe.c).
+COMPILED_SUFFIXES = tuple(sorted({s for row in _ROWS for s in row.compiled_suffixes}))
+"""Every suffix of a file postmap writes (``.db``, ``.cdb``, ``.dir``, ``.lmdb``, ``.pag``)."""
+
 WRAPPER_TYPES = frozenset({"proxy", "unionmap", "pipemap"})
 
 PROXY_NOTE = (

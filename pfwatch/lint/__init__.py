@@ -13,7 +13,6 @@ from pfwatch.lint.check import (
     LintFinding,
     LintInput,
     lint,
-    macro_names,
     service_defined_names,
 )
 
@@ -21,6 +20,5 @@ __all__ = [
     "LintFinding",
     "LintInput",
     "lint",
-    "macro_names",
     "service_defined_names",
 ]

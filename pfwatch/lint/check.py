@@ -31,30 +31,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pfwatch.config.defaults import ParameterKnowledge
+from pfwatch.config.expand import Expander, scan_names
 from pfwatch.config.model import MainCf, MasterCf, MasterService
+from pfwatch.config.postconf import dbms_candidates, service_parameters
+from pfwatch.errors import ConfigSyntaxError
 from pfwatch.events import TableFacts
-from pfwatch.lint.rules import (
-    LEGACY_DBMS_TYPES,
-    NON_SERVICE_TRANSPORTS,
-    RAW_PARAMETERS,
-    RULES,
-    SERVICE_SUFFIXES,
-    TRANSPORT_PARAMETERS,
-    Severity,
-)
-
-_MACRO = re.compile(r"\$(?:\$|\{([A-Za-z0-9_]+)|\(([A-Za-z0-9_]+)|([A-Za-z0-9_]+))")
-_LEGACY_DBMS_REF = re.compile(r"\b(" + "|".join(sorted(LEGACY_DBMS_TYPES)) + r"):([A-Za-z0-9_]+)\b")
-
-
-def macro_names(value: str) -> list[str]:
-    """Every ``$name`` a Postfix value expands, in order (``$$`` is a literal dollar)."""
-    names: list[str] = []
-    for match in _MACRO.finditer(value):
-        name = match.group(1) or match.group(2) or match.group(3)
-        if name:
-            names.append(name)
-    return names
+from pfwatch.lint.rules import NON_SERVICE_TRANSPORTS, RULES, TRANSPORT_PARAMETERS, Severity
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,18 +72,20 @@ class LintFinding:
 
 @dataclass(frozen=True, slots=True)
 class LintInput:
-    """Everything lint looks at; ``defaults`` is name -> Postfix default value."""
+    """Everything lint looks at. ``knowledge`` is what postconf knows of parameter names
+    (defaults, raw, legacy, service-defined and DBMS client names): the same table that
+    ``pfwatch config`` prints from."""
 
     main: MainCf
     master: MasterCf
-    defaults: Mapping[str, str]
+    knowledge: ParameterKnowledge
     tables: Sequence[TableFacts] = ()
     table_transports: Mapping[str, Sequence[str]] = field(default_factory=dict)
     check_daemons: bool = True
-    raw: frozenset[str] = frozenset()
-    """Extra never-expanded names (``ParameterKnowledge.raw``) besides RAW_PARAMETERS."""
-    legacy: frozenset[str] = frozenset()
-    """Legacy names postconf still accepts (``ParameterKnowledge.legacy``)."""
+
+    @property
+    def defaults(self) -> Mapping[str, str]:
+        return self.knowledge.defaults
 
 
 def _finding(
@@ -109,26 +94,20 @@ def _finding(
     return LintFinding(code, RULES[code].severity, path, line, message, subject, hint)
 
 
-def service_defined_names(master: MasterCf) -> set[str]:
+def service_defined_names(master: MasterCf, knowledge: ParameterKnowledge) -> set[str]:
     """Parameters that master.cf delivery agents bring into existence."""
-    names: set[str] = set()
-    for service in master.services:
-        for suffix in SERVICE_SUFFIXES.get(service.command.rsplit("/", 1)[-1], ()):
-            names.add(service.name + suffix)
-    return names
+    return set(service_parameters(master, knowledge))
 
 
 def _restriction_classes(value: str) -> list[str]:
     return [name for name in re.split(r"[,\s]+", value) if name]
 
 
-def _scan_values(
-    values: Iterable[tuple[str, str]], raw: frozenset[str] = RAW_PARAMETERS
-) -> list[str]:
+def _scan_values(values: Iterable[tuple[str, str]], raw: frozenset[str]) -> list[str]:
     names: list[str] = []
     for name, value in values:
         if name not in raw:
-            names.extend(macro_names(value))
+            names.extend(scan_names(value))
     return names
 
 
@@ -140,12 +119,10 @@ def _suggest(name: str, known: Iterable[str]) -> str | None:
 def _lint_parameters(data: LintInput) -> list[LintFinding]:
     main, master, defaults = data.main, data.master, data.defaults
     explicit = {name: p.value for name, p in main.parameters.items()}
-    raw = RAW_PARAMETERS | data.raw
-    known = set(defaults) | data.legacy | service_defined_names(master)
+    raw = data.knowledge.raw
+    known = set(defaults) | data.knowledge.legacy | service_defined_names(master, data.knowledge)
     for value in explicit.values():
-        for match in _LEGACY_DBMS_REF.finditer(value):
-            prefix = match.group(2) + "_"
-            known.update(name for name in explicit if name.startswith(prefix))
+        known.update(dbms_candidates(value, data.knowledge.dbms_suffixes))
     global_refs = set(_scan_values(explicit.items(), raw))
     global_refs.update(
         _scan_values(((n, v) for n, v in defaults.items() if n not in explicit), raw)
@@ -187,7 +164,7 @@ def _lint_parameters(data: LintInput) -> list[LintFinding]:
     for name, param in main.parameters.items():
         if name in raw:
             continue
-        for ref in macro_names(param.value):
+        for ref in sorted(scan_names(param.value)):
             if ref not in defined:
                 findings.append(
                     _finding(
@@ -245,7 +222,7 @@ def _lint_service_overrides(
             )
         if name in raw:
             continue
-        for ref in macro_names(value):
+        for ref in sorted(scan_names(value)):
             if ref not in defined and ref not in service.overrides:
                 findings.append(
                     _finding(
@@ -259,28 +236,15 @@ def _lint_service_overrides(
     return findings
 
 
-def effective_value(
-    name: str,
-    main: MainCf,
-    defaults: Mapping[str, str],
-    overrides: Mapping[str, str] | None = None,
-    depth: int = 0,
-) -> str:
-    """The value of ``name`` with plain ``$name``/``${name}`` references replaced."""
-    if overrides and name in overrides:
-        raw = overrides[name]
-    elif name in main.parameters:
-        raw = main.parameters[name].value
-    else:
-        raw = defaults.get(name, "")
-    if depth > 20:
-        return raw
-
-    def replace(match: re.Match[str]) -> str:
-        ref = match.group(1) or match.group(2)
-        return effective_value(ref, main, defaults, overrides, depth + 1)
-
-    return re.sub(r"\$\{([A-Za-z0-9_]+)\}|\$([A-Za-z0-9_]+)", replace, raw)
+def effective_value(name: str, data: LintInput) -> str:
+    """The value of main.cf's ``name`` expanded as Postfix does (its raw text when the
+    expansion fails: the syntax error is reported elsewhere)."""
+    explicit = {n: p.value for n, p in data.main.parameters.items()}
+    expander = Expander(explicit, data.defaults, raw_names=data.knowledge.raw)
+    try:
+        return expander.expand(name)
+    except ConfigSyntaxError:
+        return expander.raw(name) or ""
 
 
 def transport_of(value: str) -> str:
@@ -294,7 +258,7 @@ def _lint_transports(data: LintInput) -> list[LintFinding]:
     findings: list[LintFinding] = []
     reported: set[str] = set()
     for name in TRANSPORT_PARAMETERS:
-        value = effective_value(name, main, data.defaults)
+        value = effective_value(name, data)
         transport = transport_of(value)
         if transport in NON_SERVICE_TRANSPORTS or transport in services | reported:
             continue
@@ -345,7 +309,7 @@ def _lint_transports(data: LintInput) -> list[LintFinding]:
 
 
 def _lint_daemons(data: LintInput) -> list[LintFinding]:
-    daemon_dir = effective_value("daemon_directory", data.main, data.defaults)
+    daemon_dir = effective_value("daemon_directory", data)
     findings: list[LintFinding] = []
     if not Path(daemon_dir).is_dir():
         # Postfix's programs are not on this file system (a sidecar container that sees

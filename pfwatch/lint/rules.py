@@ -1,8 +1,9 @@
 """The lint rules as data: codes, severities and the Postfix source behind each.
 
-Also the parameter facts the rules need: parameters Postfix stores unexpanded (raw),
-the suffixes of service-defined parameters, legacy DBMS lookup types and the parameters
-that name a transport. Every table cites the Postfix 3.7 source it mirrors. Inputs: none.
+Also the parameters that name a transport. Which parameter names Postfix knows (built-in,
+raw, legacy, service-defined, DBMS client names) is not here: lint reads it from the one
+table :class:`pfwatch.config.defaults.ParameterKnowledge` that ``pfwatch config`` uses.
+Every table cites the Postfix 3.7 source it mirrors. Inputs: none.
 Outputs: constants. Errors: none.
 """
 
@@ -77,57 +78,6 @@ RULES: dict[str, LintRule] = {
         ),
     )
 }
-
-# Parameters stored unexpanded: their $names are per-request macros (CONFIG_RAW_TABLE in
-# src/local/local.c, src/smtpd/smtpd.c:6765-6770, src/postscreen/postscreen.c raw_table).
-RAW_PARAMETERS: frozenset[str] = frozenset(
-    {
-        "command_execution_directory",
-        "forward_path",
-        "mailbox_command",
-        "luser_relay",
-        "smtpd_reject_footer",
-        "smtpd_expansion_filter",
-        "default_rbl_reply",
-        "postscreen_command_time_limit",
-        "postscreen_reject_footer",
-        "postscreen_expansion_filter",
-    }
-)
-
-# Suffixes of service-defined parameters (src/postconf/postconf_service.c, names from
-# src/global/mail_params.h): every delivery agent gets the qmgr ones, pipe and spawn
-# also get <service>_time_limit.
-QMGR_SUFFIXES = (
-    "_recipient_limit",
-    "_extra_recipient_limit",
-    "_recipient_refill_limit",
-    "_recipient_refill_delay",
-    "_delivery_slot_cost",
-    "_delivery_slot_loan",
-    "_delivery_slot_discount",
-    "_minimum_delivery_slots",
-    "_initial_destination_concurrency",
-    "_destination_concurrency_limit",
-    "_destination_recipient_limit",
-    "_destination_concurrency_positive_feedback",
-    "_destination_concurrency_negative_feedback",
-    "_destination_concurrency_failed_cohort_limit",
-    "_destination_rate_delay",
-)
-SERVICE_SUFFIXES: dict[str, tuple[str, ...]] = {
-    "local": QMGR_SUFFIXES,
-    "error": QMGR_SUFFIXES,
-    "virtual": QMGR_SUFFIXES,
-    "smtp": QMGR_SUFFIXES,
-    "lmtp": QMGR_SUFFIXES,
-    "pipe": ("_time_limit", *QMGR_SUFFIXES),
-    "spawn": ("_time_limit",),
-}
-
-# Legacy DBMS lookups whose parameters live in main.cf as <name>_<field>
-# (src/postconf/postconf_dbms.c).
-LEGACY_DBMS_TYPES: frozenset[str] = frozenset({"ldap", "mysql", "pgsql", "sqlite", "memcache"})
 
 # main.cf parameters whose value names a transport ("transport[:nexthop]"), per
 # postconf(5); trivial-rewrite resolves with them (src/trivial-rewrite/resolve.c).

@@ -53,3 +53,32 @@ def test_warnings_are_errors_in_this_suite(pytester: pytest.Pytester) -> None:
     )
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
     result.assert_outcomes(failed=1)
+
+
+UNIT = Path(__file__).resolve().parent
+PACKAGE = Path(__file__).resolve().parents[2] / "pfwatch"
+WHOLE_PACKAGE = frozenset(
+    {
+        "test_layers",
+        "test_test_hygiene",
+        "test_docs_events",
+        "test_docs_architecture",
+        "test_demo_scenario",
+    }
+)
+"""Tests of the package as a whole (imports, the suite, the docs), or of the demo data."""
+
+
+def test_the_unit_tests_mirror_the_packages() -> None:
+    """tests/unit/PKG/ for pfwatch/PKG/; at the top only tests of top-level modules
+    (test_events.py for pfwatch/events.py) and of the package as a whole."""
+    packages = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()}
+    folders = {p.name for p in UNIT.iterdir() if p.is_dir() and p.name != "__pycache__"}
+    assert folders - packages == set()
+    top_modules = {p.stem for p in PACKAGE.glob("*.py")}
+    stray = {
+        p.stem
+        for p in UNIT.glob("test_*.py")
+        if p.stem.removeprefix("test_") not in top_modules and p.stem not in WHOLE_PACKAGE
+    }
+    assert stray == set()

@@ -8,13 +8,16 @@ rules with the real ``postconf`` on disk.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
+from pfwatch.config.defaults import parameter_knowledge
 from pfwatch.config.model import Duplicate, MainCf, MasterCf, MasterService, Parameter
+from pfwatch.config.postconf import build_table
 from pfwatch.events import TableFacts
-from pfwatch.lint import LintInput, lint, macro_names, service_defined_names
+from pfwatch.lint import LintInput, lint, service_defined_names
 
-DEFAULTS = {
+DEFAULTS_EXCERPT = {
     "myhostname": "host.example",
     "smtpd_banner": "$myhostname ESMTP $mail_name",
     "mail_name": "Postfix",
@@ -39,6 +42,8 @@ DEFAULTS = {
     "smtp_helo_name": "$myhostname",
     "relay_domains": "",
 }
+DEFAULTS = replace(parameter_knowledge(None), defaults=DEFAULTS_EXCERPT)
+"""The shipped table's name sets (raw, legacy, service-defined, DBMS) on the excerpt."""
 
 
 def main_cf(*entries: tuple[str, str], duplicates: tuple[Duplicate, ...] = ()) -> MainCf:
@@ -115,7 +120,7 @@ def test_user_parameter_referenced_from_master_override_and_restriction_class() 
 
 def test_service_defined_parameters_follow_the_command() -> None:
     master = MasterCf(STOCK.path, (service("slow", "smtp", 1), service("filter", "pipe", 2)))
-    names = service_defined_names(master)
+    names = service_defined_names(master, DEFAULTS)
     assert "slow_destination_rate_delay" in names
     assert "filter_time_limit" in names
     assert "slow_time_limit" not in names  # only pipe and spawn get _time_limit
@@ -154,17 +159,6 @@ def test_undefined_reference_but_not_in_raw_parameters() -> None:
         ("smtpd_banner", "$$literal $myhostname"),
     )
     assert run(main) == {"undefined-parameter": ["also_missing", "undefined_thing"]}
-
-
-def test_macro_names_forms() -> None:
-    assert macro_names("$a ${b} $(c) ${d?{$e}:{f}} $$g ${{$h} == {x}?y}") == [
-        "a",
-        "b",
-        "c",
-        "d",
-        "e",
-        "h",
-    ]
 
 
 def test_transport_without_service() -> None:
@@ -234,3 +228,37 @@ def test_tables(tmp_path: Path) -> None:
         "missing-table": ["hash:/no/such"],
         "table-not-built": ["hash:" + str(tmp_path / "t")],
     }
+
+
+def test_a_dbms_client_name_is_known_only_with_a_suffix_postconf_knows() -> None:
+    main = main_cf(
+        ("virtual_alias_maps", "ldap:corp"),
+        ("corp_server_host", "ldap.example"),
+        ("corp_no_such_field", "x"),
+    )
+    assert run(main) == {"unused-parameter": ["corp_no_such_field"]}
+
+
+def test_unused_main_cf_names_are_those_postconf_n_does_not_show() -> None:
+    """lint and ``pfwatch config`` read one table of known names (postconf's)."""
+    knowledge = parameter_knowledge(None)
+    main = main_cf(
+        ("smtpd_bannr", "hi"),
+        ("my_text", "x"),
+        ("smtpd_banner", "$myhostname $my_text"),
+        ("virtual_alias_maps", "ldap:corp"),
+        ("corp_server_host", "ldap.example"),
+        ("corp_no_such_field", "x"),
+        ("slow_destination_rate_delay", "1s"),
+        ("slow_time_limit", "5"),
+        ("lonely", "y"),
+    )
+    master = MasterCf(STOCK.path, (*STOCK.services, service("slow", "smtp", 9)))
+    table = build_table(main, master, replace(knowledge, postconf=None), process_id=1)
+    hidden = set(main.parameters) - set(table.shown())
+    unused = {
+        f.subject
+        for f in lint(LintInput(main, master, knowledge, check_daemons=False))
+        if f.code == "unused-parameter"
+    }
+    assert unused == hidden == {"smtpd_bannr", "corp_no_such_field", "slow_time_limit", "lonely"}

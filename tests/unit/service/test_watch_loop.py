@@ -19,9 +19,11 @@ from typing import Any
 import pytest
 
 from pfwatch.errors import StateError, UsageError
+from pfwatch.events import from_rfc3339
 from pfwatch.instance.local import free_port
 from pfwatch.service.loop import WatchOptions, WatchService
 from pfwatch.settings import Settings
+from pfwatch.testing.clock import FakeClock
 
 MASTER = "smtp      inet  n       -       y       -       -       smtpd\n"
 Event = dict[str, Any]
@@ -32,7 +34,12 @@ FAKE_JOURNALCTL = Path(__file__).resolve().parents[1] / "sources" / "fake_journa
 
 class Running:
     def __init__(
-        self, tmp_path: Path, state_dir: Path | None = None, *, journal: bool = False
+        self,
+        tmp_path: Path,
+        state_dir: Path | None = None,
+        *,
+        journal: bool = False,
+        clock: FakeClock | None = None,
     ) -> None:
         self.out = io.StringIO()
         self.conf = tmp_path / "etc"
@@ -51,7 +58,7 @@ class Running:
         options = WatchOptions(
             settings=settings, proc=False, health_every=0.1, journalctl=str(FAKE_JOURNALCTL)
         )
-        self.service = WatchService(options, out=self.out)
+        self.service = WatchService(options, out=self.out, clock=clock)
         self.result: list[int] = []
         self.thread = threading.Thread(target=lambda: self.result.append(self.service.run()))
         self.thread.start()
@@ -104,6 +111,14 @@ def line(pid: int, text: str) -> str:
 def append(path: Path, text: str) -> None:
     with path.open("a") as handle:
         handle.write(text)
+
+
+def test_the_service_reads_the_time_from_its_clock(files: Path) -> None:
+    clock = FakeClock(1_800_000_000.5)
+    run = Running(files, clock=clock)
+    started = run.wait(lambda e: e["event"] == "watch_started")
+    run.stop()
+    assert from_rfc3339(started["ts"]) == 1_800_000_000.5
 
 
 def test_log_vanishing_and_coming_back(files: Path) -> None:

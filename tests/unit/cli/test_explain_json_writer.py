@@ -12,7 +12,7 @@ import pytest
 from pfwatch.cli.explain_cmd import explain_document, write_json
 from pfwatch.events import machine_times
 
-DEMO_LOG = Path(__file__).resolve().parents[2] / "pfwatch" / "demo" / "scenario.log"
+DEMO_LOG = Path(__file__).resolve().parents[3] / "pfwatch" / "demo" / "scenario.log"
 
 
 def _written(doc: dict[str, object]) -> str:
