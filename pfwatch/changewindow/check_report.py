@@ -128,6 +128,7 @@ def change_dict(change: Change, now: float) -> dict[str, Any]:
         "tables": [t.ref for t in change.tables],
         "status": change.status,
         "stale_processes": [_label(k) for k in change.stale if k not in change.resolved],
+        "resolved_processes": [_label(k) for k in change.stale if k in change.resolved],
         "affected": [
             {k: i.get(k) for k in ("service", "type", "daemon", "mode", "why")}
             for i in change.impacts
