@@ -24,6 +24,7 @@ import time
 
 from pfwatch.changewindow.precheck import Assessment, CheckRequest, assess
 from pfwatch.config.snapshot import Snapshot
+from pfwatch.core.confirm import refresh_prediction
 from pfwatch.core.fold import fold_order, step
 from pfwatch.core.state import Change, EngineState
 from pfwatch.events import ConfigError, Event, Finding, Tick
@@ -62,11 +63,15 @@ class LiveSession:
         self._config_checked = 0.0
 
     def pending(self) -> list[Change]:
-        """Changes not live yet, oldest first (superseded ones too, until live)."""
-        return sorted(
+        """Changes not live yet, oldest first (superseded ones too, until live), each with
+        its prediction as of the last poll."""
+        found = sorted(
             (c for c in self.state.changes.values() if c.status != "live"),
             key=lambda c: c.at,
         )
+        for change in found:
+            refresh_prediction(self.state, change)
+        return found
 
     def _config_events(self, now: float) -> list[Event]:
         if now - self._config_checked < CONFIG_EVERY:

@@ -30,6 +30,7 @@ from pfwatch.changewindow.liveconfig import LiveConfig, load_live_config
 from pfwatch.changewindow.whatif import CONFIG_FILES, changed_event, snapshot_with_texts
 from pfwatch.config.diff import ConfigDiff, diff_lines, diff_snapshots
 from pfwatch.config.snapshot import Snapshot, build_snapshot
+from pfwatch.core.confirm import refresh_prediction
 from pfwatch.core.fold import fold_order, step
 from pfwatch.core.state import Change, EngineState
 from pfwatch.errors import SourceUnavailable, StateError, UsageError
@@ -248,6 +249,9 @@ def assess(request: CheckRequest, *, follow: bool = False) -> Assessment:
         events.append(table)
     events.sort(key=fold_order)
     state, findings = fold_all(state, events)
+    for change in state.changes.values():
+        if change.status != "live":
+            refresh_prediction(state, change)
     assessment = Assessment(
         config=config,
         tracker=tracker,

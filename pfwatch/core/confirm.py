@@ -278,6 +278,12 @@ def _interval_moved(old: dict[str, Any], new: dict[str, Any], now: float) -> boo
     return False
 
 
+def refresh_prediction(state: EngineState, change: Change) -> None:
+    """Store the prediction as of ``state.now`` in ``change.prediction`` (one-shot reports
+    read it; the events update it only when something to act on moved)."""
+    change.prediction = _summary(predict.change_prediction(state, change))
+
+
 def _summary(pred: dict[str, Any]) -> dict[str, Any]:
     return {
         "predicted_live_at": pred["predicted_live_at"],

@@ -60,3 +60,37 @@ def test_with_no_birth_since_the_poll_the_first_later_poll_confirms_the_edit_at_
     assert named(run(state, b.events), "change_live") == []
     (live,) = named(step(state, table(T0 + 1.0)), "change_live")
     assert live.data["live_at"] == pytest.approx(edited, abs=1e-6)
+
+
+def test_a_use_limit_exit_the_log_implies_is_confirmed_by_one_later_poll() -> None:
+    """check folds one /proc poll: a stale smtpd whose max_use exit the log implies (no
+    exit line) and that the poll does not list is gone; no log-delay margin to wait."""
+    b = StreamBuilder(T0)
+    facts = make_facts({}, max_idle=100, max_use=2)
+    b.snapshot(facts)
+    b.session(7, duration=1).wait(0.5)
+    b.change(facts, parameters=["smtpd_banner"])
+    b.wait(0.5).session(7, duration=0.5)  # its second use: it exits after this session
+    exit_implied = b.now
+    state = EngineState(settings=Settings())
+    found = run(state, b.events)
+    assert named(found, "change_live") == []
+    (change,) = state.changes.values()
+    assert change.stale == ["postfix/smtpd/7"]
+    # the one poll, before the log-delay margin has passed
+    found = step(state, table(exit_implied + 0.5))
+    (live,) = named(found, "change_live")
+    assert exit_implied <= live.data["live_at"] <= exit_implied + 0.5
+
+
+def test_without_a_poll_the_implied_exit_still_waits_for_the_log_delay_margin() -> None:
+    b = StreamBuilder(T0)
+    facts = make_facts({}, max_idle=100, max_use=2)
+    b.snapshot(facts)
+    b.session(7, duration=1).wait(0.5)
+    b.change(facts, parameters=["smtpd_banner"])
+    b.wait(0.5).session(7, duration=0.5)
+    exit_implied = b.now
+    state = EngineState(settings=Settings())
+    found = run(state, [*b.events, Tick(exit_implied + 0.5)])
+    assert named(found, "change_live") == []
