@@ -18,7 +18,7 @@ scanner (:class:`~pfwatch.sources.procfs.ProcScanner`); :func:`mtime_events` and
 process, the changes since).
 
 Inputs: the live configuration, its snapshot, that /proc poll. Outputs:
-:class:`FileStamp`, :class:`GitBaseline`, engine events. Errors:
+:class:`GitBaseline`, engine events. Errors:
 :class:`~pfwatch.errors.SourceUnavailable` when a file cannot be read; a missing git is
 not an error (the basis is then weaker and says so).
 """
@@ -28,7 +28,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,6 +47,7 @@ from pfwatch.events import (
     ProcessTableSeen,
     TableEdit,
 )
+from pfwatch.service.config_tracker import mtimes_of
 
 MASTER_FLAGS = frozenset({"-l", "-z", "-d", "-v", "-u", "-c"})
 """Flags master puts between a child's command and its master.cf arguments; ``-n``,
@@ -96,31 +97,6 @@ def argv_changed_services(snapshot: Snapshot, table: ProcessTableSeen | None) ->
         if service is not None and service.key not in changed and runs_other_entry(proc, service):
             changed.append(service.key)
     return tuple(changed)
-
-
-@dataclass(frozen=True, slots=True)
-class FileStamp:
-    """A file's modification time (None when it does not exist)."""
-
-    path: str
-    mtime: float | None
-
-    @classmethod
-    def of(cls, path: str | Path) -> FileStamp:
-        try:
-            return cls(str(path), Path(path).stat().st_mtime)
-        except FileNotFoundError:
-            return cls(str(path), None)
-
-
-def stamps(paths: Iterable[str | Path]) -> tuple[FileStamp, ...]:
-    """Modification times of ``paths`` (duplicates dropped, order kept)."""
-    seen: dict[str, FileStamp] = {}
-    for path in paths:
-        key = str(path)
-        if key not in seen:
-            seen[key] = FileStamp.of(key)
-    return tuple(seen.values())
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,16 +235,6 @@ def mtime_events(
             f"{', '.join(paths)}: modified after the oldest running Postfix process started"
         )
     return events, notes
-
-
-def mtimes_of(paths: Iterable[str]) -> list[float]:
-    found: list[float] = []
-    for path in paths:
-        try:
-            found.append(Path(path).stat().st_mtime)
-        except OSError:
-            continue
-    return found
 
 
 def oldest_start(table: ProcessTableSeen | None, now: float) -> float:
