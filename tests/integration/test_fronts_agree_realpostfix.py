@@ -16,8 +16,8 @@ processes (check: the ones wait's engine named just before and just after it ran
 same needed actions; their predicted live times agree within the log's 1 s resolution
 (and with the truth when no traffic decides it); their "live" times agree within it and
 none is before the /proc truth; the ``wait`` command exits 0 once the truth says live,
-never before.
-Each scenario prints a ``FRONTS-METRIC {json}`` line with the measured spreads (run with
+never before. No scenario has a known gap: any failing check fails the test. Each
+scenario prints a ``FRONTS-METRIC {json}`` line with the measured spreads (run with
 ``-s`` to collect them).
 """
 
@@ -243,10 +243,6 @@ class Scenario:
     is ``git``, exact about main.cf parameters; by modification time (``--no-git``) which
     parameters changed is unknown and every process older than the edit that reads main.cf
     is named (cleanup and smtp too, where they are alive)."""
-    gaps: frozenset[str] = frozenset()
-    """Checks known to fail today (measured, named in the closing note of issue 9); such a
-    scenario xfails, a check failing outside this set fails it, and a gap that no longer
-    fails fails it too (the set must then shrink)."""
     log_names_services: bool = True
     """False for a master.cf edit: the log never shows master.cf's entries (master builds
     each child's argv from them, and only /proc shows argv), so explain, given only the
@@ -508,7 +504,7 @@ def test_fronts_agree(postfix_factory: Any, tmp_path: Path, scenario: Scenario) 
             e
             for e in events[:until]
             if e["event"] in ("change_detected", "change_prediction_updated")
-            and (traffic_at is None or seconds(e["ts"]) < traffic_at)  # type: ignore[operator]
+            and (traffic_at is None or (seconds(e["ts"]) or 0.0) < traffic_at)
         ]
         predictions["watch"] = seconds(updates[-1]["predicted_live_at"])
     code, returned_at, wait_out = waited
@@ -549,8 +545,5 @@ def test_fronts_agree(postfix_factory: Any, tmp_path: Path, scenario: Scenario) 
         and truth_low - TRUTH_SLACK <= returned_at <= truth_live + WAIT_LAG,
         "check_after_clear": after["pending"] == [],
     }
-    failed = {name for name, ok in checks.items() if not ok}
-    assert not failed - scenario.gaps, (sorted(failed - scenario.gaps), report, wait_out)
-    assert failed == scenario.gaps, ("known gap(s) cleared", sorted(scenario.gaps - failed))
-    if failed:
-        pytest.xfail(f"known disagreement(s) {sorted(failed)}: {json.dumps(report)}")
+    failed = sorted(name for name, ok in checks.items() if not ok)
+    assert not failed, (failed, report, wait_out)
