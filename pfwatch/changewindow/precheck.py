@@ -23,7 +23,7 @@ import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pfwatch.changewindow.baseline import git_events, mtime_events
 from pfwatch.changewindow.liveconfig import LiveConfig, load_live_config
@@ -44,14 +44,16 @@ from pfwatch.events import (
     Tick,
 )
 from pfwatch.lint import LintFinding
-from pfwatch.maillog.reader import LogClassifier
 from pfwatch.service import startup
 from pfwatch.service.config_tracker import ConfigTracker
-from pfwatch.service.log_input import LogInput
 from pfwatch.sources.procfs import ProcScanner
 
-# The log reader's replay, the journal and the state store are imported where they are
-# used: a check that reads none of them (no log, no --state-dir) starts without them.
+if TYPE_CHECKING:
+    from pfwatch.maillog.reader import LogClassifier
+    from pfwatch.service.log_input import LogInput
+
+# The log reader and its inputs, the journal and the state store are imported where they
+# are used: a check that reads none of them (no log, no --state-dir) starts without them.
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +181,8 @@ def _log(
     request: CheckRequest, classifier: LogClassifier, since: float | None, *, follow: bool
 ) -> tuple[list[LogEvent], list[LogInput]]:
     """The log's lines (and, to ``follow`` it, the inputs read to their end)."""
+    from pfwatch.service.log_input import LogInput  # noqa: PLC0415 - see the imports
+
     inputs: list[LogInput] = []
     if follow:
         inputs = [LogInput(classifier, maillog=Path(p), start="beginning") for p in request.maillog]
@@ -216,7 +220,6 @@ def assess(request: CheckRequest, *, follow: bool = False) -> Assessment:
     snapshot = tracker.current
     scanner = startup.scanner_for(tracker, request.config_dir)
     table = scanner.poll(request.now)
-    classifier = startup.classifier_for(tracker)
     history: list[Event] = []
     if request.state_dir is not None:
         basis = "state-dir"
@@ -232,7 +235,11 @@ def assess(request: CheckRequest, *, follow: bool = False) -> Assessment:
         basis = "git" if found is not None else "mtime"
         history, detail = found or mtime_events(config, snapshot, table, request.now)
         since = history[0].at if history else None
-    log, inputs = _log(request, classifier, since, follow=follow)
+    log: list[LogEvent] = []
+    inputs: list[LogInput] = []
+    if request.maillog or request.journal:
+        classifier = startup.classifier_for(tracker)
+        log, inputs = _log(request, classifier, since, follow=follow)
     if since is not None:  # older lines cannot change what is pending (or were folded)
         log = (
             [e for e in log if e.at > since]
