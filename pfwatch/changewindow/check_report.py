@@ -68,7 +68,9 @@ def verdict(assessment: Assessment, now: float, thresholds: AgeThresholds | None
     lint_errors = [f for f in assessment.lint if f.severity == "error"]
     stale = sum(len([k for k in c.stale if k not in c.resolved]) for c in pending)
     predicted = [
-        c.prediction.get("predicted_live_at") for c in pending if not needs_actions(c.needs)
+        c.prediction.predicted_live_at if c.prediction else None
+        for c in pending
+        if not needs_actions(c.needs)
     ]
     known = [p for p in predicted if isinstance(p, (int, float))]
     seconds = max(0.0, max(known) - now) if known and len(known) == len(predicted) else None
@@ -119,6 +121,7 @@ def _label(key: str) -> str:
 def change_dict(change: Change, now: float) -> dict[str, Any]:
     """A pending (or staged) change as JSON-ready data."""
     pred = change.prediction
+    live_at = pred.predicted_live_at if pred else None
     return {
         "change_id": change.change_id,
         "edited_at": change.at,
@@ -130,18 +133,14 @@ def change_dict(change: Change, now: float) -> dict[str, Any]:
         "stale_processes": [_label(k) for k in change.stale if k not in change.resolved],
         "resolved_processes": [_label(k) for k in change.stale if k in change.resolved],
         "affected": [
-            {k: i.get(k) for k in ("service", "type", "daemon", "mode", "why")}
+            {"service": i.service, "type": i.type, "daemon": i.daemon, "mode": i.mode, "why": i.why}
             for i in change.impacts
         ],
-        "predicted_live_at": pred.get("predicted_live_at"),
-        "earliest_live_at": pred.get("earliest_live_at"),
-        "expected_live_at": pred.get("expected_live_at"),
+        "predicted_live_at": live_at,
+        "earliest_live_at": pred.earliest_live_at if pred else None,
+        "expected_live_at": pred.expected_live_at if pred else None,
         "live_interval": change.live_interval or None,
-        "seconds_to_live": (
-            None
-            if pred.get("predicted_live_at") is None
-            else max(0.0, float(pred["predicted_live_at"]) - now)
-        ),
+        "seconds_to_live": None if live_at is None else max(0.0, live_at - now),
         "needs": needs_actions(change.needs),
         "needs_detail": [
             {"action": n.action, "target": n.target, "why": n.why, "source": n.source}
@@ -283,7 +282,7 @@ def _change_lines(label: str, change: Change, now: float) -> list[str]:
 
 
 def _idle_hint(change: Change) -> str:
-    idles = sorted({float(i["max_idle"]) for i in change.impacts if i.get("max_idle")})
+    idles = sorted({float(i.max_idle) for i in change.impacts if i.max_idle})
     if not idles:
         return ""
     return f" (each stale process exits max_idle = {idles[0]:g} s after its last session)"

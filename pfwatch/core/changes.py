@@ -10,10 +10,9 @@ Pure. Errors: none.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
 
-from pfwatch.core.state import Need, NeedAction
+from pfwatch.core.records import Impact, ImpactMode, Need, NeedAction
 from pfwatch.events import ConfigChanged, ConfigFacts, ServiceFacts, TableEdit
 from pfwatch.knowledge import params as kp
 from pfwatch.knowledge.daemons import DaemonSpec, spec_for
@@ -23,7 +22,7 @@ from pfwatch.knowledge.tables import PROXY_NOTE, split_ref, table_type
 ALL = "*"
 """A parameter list containing ``*`` means: unknown which parameters changed (all)."""
 
-MODE_RANK = {
+MODE_RANK: dict[ImpactMode | str, int] = {
     "advisory": 0,
     "immediate": 1,
     "table_check": 2,
@@ -38,7 +37,7 @@ RESOLVE_CACHE_SOURCE = "src/smtpd/smtpd_resolve.c:146-162; src/smtpd/smtpd_check
 class Analysis:
     """The outcome of :func:`analyse`."""
 
-    impacts: list[dict[str, Any]] = field(default_factory=list)
+    impacts: list[Impact] = field(default_factory=list)
     needs: list[Need] = field(default_factory=list)
     advisories: list[str] = field(default_factory=list)
 
@@ -49,13 +48,15 @@ class Analysis:
         self.needs.append(Need(action, why, source, target))
 
 
-def _self_mode(spec: DaemonSpec, facts: ConfigFacts) -> str:
+def _self_mode(spec: DaemonSpec, facts: ConfigFacts) -> ImpactMode:
     if spec.name == "verify" and facts.parameters.get("address_verify_map", "x") == "":
         return "reload"
     return "reload" if spec.pickup == "reload" else "restart"
 
 
-def _param_mode(spec: DaemonSpec, facts: ConfigFacts, changed: set[str]) -> tuple[str, list[str]]:
+def _param_mode(
+    spec: DaemonSpec, facts: ConfigFacts, changed: set[str]
+) -> tuple[ImpactMode | None, list[str]]:
     if ALL in changed:
         return ("advisory" if spec.long_lived else "restart"), [ALL]
     own = sorted(p for p in changed if kp.own_reads(spec.name, p))
@@ -64,15 +65,17 @@ def _param_mode(spec: DaemonSpec, facts: ConfigFacts, changed: set[str]) -> tupl
     glob = sorted(p for p in changed if kp.is_global(p))
     if glob:
         return ("advisory" if spec.long_lived else "restart"), glob
-    return "", []
+    return None, []
 
 
-def _table_mode(spec: DaemonSpec, facts: ConfigFacts, edit: TableEdit, result: Analysis) -> str:
+def _table_mode(
+    spec: DaemonSpec, facts: ConfigFacts, edit: TableEdit, result: Analysis
+) -> ImpactMode | None:
     via_proxy, kind, _ = split_ref(edit.ref)
     kind = edit.type or kind
     row = table_type(kind)
     if via_proxy and spec.name != "proxymap":
-        return ""
+        return None
     if row.behaviour in ("indexed", "lmdb"):
         if edit.source_changed and not edit.compiled_changed:
             result.need(
@@ -89,7 +92,7 @@ def _table_mode(spec: DaemonSpec, facts: ConfigFacts, edit: TableEdit, result: A
             return _self_mode(spec, facts)
         return "table_check_10s" if check == "every_10s" else "table_check"
     if row.behaviour == "no_file":
-        return ""
+        return None
     if row.behaviour == "live_query" and not edit.source_changed:
         return "immediate"
     return _self_mode(spec, facts)
@@ -119,7 +122,7 @@ def analyse(change: ConfigChanged, old: ConfigFacts | None) -> Analysis:
             if not any(kp.reads(spec.name, p) for p in tparams):
                 continue
             tmode = _table_mode(spec, facts, edit, result)
-            if tmode and MODE_RANK[tmode] > MODE_RANK.get(mode, -1):
+            if tmode and MODE_RANK[tmode] > (MODE_RANK[mode] if mode else -1):
                 mode = tmode
                 why = f"reads {edit.ref} via {', '.join(sorted(tparams)[:3])}"
                 via = [edit.ref]
@@ -129,7 +132,7 @@ def analyse(change: ConfigChanged, old: ConfigFacts | None) -> Analysis:
         if not mode:
             continue
         result.impacts.append(_impact(service, spec, mode, via, why))
-    held = sorted({i["daemon"] for i in result.impacts if i["mode"] == "advisory"})
+    held = sorted({i.daemon for i in result.impacts if i.mode == "advisory"})
     if held:
         result.advisories.append(
             f"{', '.join(held)} read every global parameter but never restart by themselves "
@@ -143,33 +146,33 @@ def analyse(change: ConfigChanged, old: ConfigFacts | None) -> Analysis:
 
 
 def _impact(
-    service: ServiceFacts, spec: DaemonSpec, mode: str, via: list[str], why: str
-) -> dict[str, Any]:
+    service: ServiceFacts, spec: DaemonSpec, mode: ImpactMode, via: list[str], why: str
+) -> Impact:
     source = spec.pickup_source or spec.source
     if mode.startswith("table_check"):
         source = spec.table_check_source
-    return {
-        "service": service.name,
-        "type": service.type,
-        "daemon": spec.name,
-        "mode": mode,
-        "via": via,
-        "why": why,
-        "source": source,
-        "max_idle": service.max_idle,
-        "max_use": service.max_use,
-    }
+    return Impact(
+        service=service.name,
+        type=service.type,
+        daemon=spec.name,
+        mode=mode,
+        via=tuple(via),
+        why=why,
+        source=source,
+        max_idle=service.max_idle,
+        max_use=service.max_use,
+    )
 
 
 def _resolve_cache(result: Analysis, services: tuple[ServiceFacts, ...]) -> None:
     rewriter = [
         i
         for i in result.impacts
-        if i["daemon"] == "trivial-rewrite" and i["mode"] in ("restart", "table_check_10s")
+        if i.daemon == "trivial-rewrite" and i.mode in ("restart", "table_check_10s")
     ]
     if not rewriter:
         return
-    if all(i["via"] == [ALL] for i in rewriter):
+    if all(i.via == (ALL,) for i in rewriter):
         result.advisories.append(
             "which parameters changed is unknown: if the edit changed routing "
             "(trivial-rewrite's answers), qmgr may reuse its last routing answer for the same "
@@ -177,13 +180,13 @@ def _resolve_cache(result: Analysis, services: tuple[ServiceFacts, ...]) -> None
             "198-205) and smtpd keeps its answers for life (src/smtpd/smtpd_resolve.c:146-162); "
             "pfwatch does not wait for those caches here"
         )
-    seen = {(i["service"], i["type"]) for i in result.impacts if MODE_RANK[i["mode"]] >= 4}
+    seen = {(i.service, i.type) for i in result.impacts if MODE_RANK[i.mode] >= 4}
     for service in services:
         spec = spec_for(service.daemon)
         if spec.name != "smtpd" or (service.name, service.type) in seen:
             continue
         result.impacts = [
-            i for i in result.impacts if (i["service"], i["type"]) != (service.name, service.type)
+            i for i in result.impacts if (i.service, i.type) != (service.name, service.type)
         ]
         impact = _impact(
             service,
@@ -192,8 +195,7 @@ def _resolve_cache(result: Analysis, services: tuple[ServiceFacts, ...]) -> None
             ["resolve cache"],
             "caches trivial-rewrite's routing answers for its whole lifetime",
         )
-        impact["source"] = RESOLVE_CACHE_SOURCE
-        result.impacts.append(impact)
+        result.impacts.append(replace(impact, source=RESOLVE_CACHE_SOURCE))
 
 
 def _actions(change: ConfigChanged, result: Analysis, changed: set[str]) -> None:
@@ -210,14 +212,14 @@ def _actions(change: ConfigChanged, result: Analysis, changed: set[str]) -> None
         target = ", ".join(change.services) or "master.cf"
         result.need("reload", rule.why, rule.source, target)
     for impact in result.impacts:
-        if impact["mode"] == "reload" and impact["via"] != ["master.cf"]:
-            spec = spec_for(impact["daemon"])
+        if impact.mode == "reload" and impact.via != ("master.cf",):
+            spec = spec_for(impact.daemon)
             result.need(
                 "reload",
-                f"{impact['service']} ({spec.name}) never exits by itself "
+                f"{impact.service} ({spec.name}) never exits by itself "
                 f"({spec.override_source or spec.pickup_source})",
                 spec.pickup_source or spec.source,
-                impact["service"],
+                impact.service,
             )
     if any(split_ref(t.ref)[0] for t in change.tables):
         result.advisories.append(PROXY_NOTE)

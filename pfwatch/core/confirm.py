@@ -10,13 +10,15 @@ Outputs: state mutations and findings. Errors: none.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
+from typing import Any, cast
 
 from pfwatch.core import interval, predict, routing_cache
 from pfwatch.core.changes import analyse, needs_actions
+from pfwatch.core.records import Prediction, Resolution
 from pfwatch.core.stale import STALE_MODES, adopt_cache_holders, argv_stale_until, select_stale
 from pfwatch.core.state import Change, EngineState, Process
-from pfwatch.events import ConfigChanged, Finding, LogEvent
+from pfwatch.events import Basis, ConfigChanged, Finding, LogEvent
 
 
 def open_change(state: EngineState, ev: ConfigChanged, findings: list[Finding]) -> Change:
@@ -41,7 +43,8 @@ def open_change(state: EngineState, ev: ConfigChanged, findings: list[Finding]) 
     select_stale(state, change)
     state.changes[change.change_id] = change
     pred = predict.change_prediction(state, change)
-    change.prediction = _summary(pred)
+    summary = _summary(pred)
+    change.prediction = summary
     change.live_interval = interval.live_interval(
         state, change, pred["stale"], bool(pred["blocked_by"])
     )
@@ -58,7 +61,13 @@ def open_change(state: EngineState, ev: ConfigChanged, findings: list[Finding]) 
                 "services": change.services,
                 "tables": [t.ref for t in change.tables],
                 "affected": [
-                    {k: i[k] for k in ("service", "type", "daemon", "mode", "why")}
+                    {
+                        "service": i.service,
+                        "type": i.type,
+                        "daemon": i.daemon,
+                        "mode": i.mode,
+                        "why": i.why,
+                    }
                     for i in change.impacts
                 ],
                 "stale_processes": [r["label"] for r in pred["stale"]],
@@ -66,7 +75,7 @@ def open_change(state: EngineState, ev: ConfigChanged, findings: list[Finding]) 
                 "needs_detail": [need.as_dict() for need in change.needs],
                 "advisories": change.advisories,
                 "drift": change.drift,
-                **change.prediction,
+                **summary.as_dict(),
                 "live_interval": change.live_interval,
             },
         )
@@ -162,35 +171,31 @@ def _resolve_stale(state: EngineState, change: Change) -> bool:
             continue
         proc = state.processes.get(key)
         if proc is not None and key in change.until_session_end and not proc.session_open:
-            change.resolved[key] = {
-                "at": proc.last_session_end_at or now,
-                "basis": "observed",
-                "label": proc.label,
-                "reason": "session_end",
-                "how": "its session ended; it checks its tables before the next one and "
+            change.resolved[key] = Resolution(
+                at=proc.last_session_end_at or now,
+                basis="observed",
+                label=proc.label,
+                reason="session_end",
+                how="its session ended; it checks its tables before the next one and "
                 "restarts if they changed",
-            }
+            )
             continue
         if proc is not None:
             cap = change.stale_until.get(key)
             if cap is not None and now >= cap + margin:
-                change.resolved[key] = {
-                    "at": cap,
-                    "basis": "inferred",
-                    "label": proc.label,
-                    "reason": "table_changed",
-                    "how": "trivial-rewrite checks its tables every 10 s",
-                }
+                change.resolved[key] = Resolution(
+                    at=cap,
+                    basis="inferred",
+                    label=proc.label,
+                    reason="table_changed",
+                    how="trivial-rewrite checks its tables every 10 s",
+                )
             continue
         gone = _find_exited(state, key)
         if gone is None or gone.exited_at is None:
-            change.resolved[key] = {
-                "at": now,
-                "basis": "inferred",
-                "label": key,
-                "reason": "unknown",
-                "how": "no longer tracked",
-            }
+            change.resolved[key] = Resolution(
+                at=now, basis="inferred", label=key, reason="unknown", how="no longer tracked"
+            )
             continue
         latest = gone.exit_latest if gone.exit_latest is not None else gone.exited_at
         if gone.exit_basis != "observed" and now < latest + margin:
@@ -201,24 +206,24 @@ def _resolve_stale(state: EngineState, change: Change) -> bool:
         # one); a log line stamped S was written in [S, S + resolution), so the exit it
         # announces may be that late
         at = max(gone.exited_at, latest)
-        change.resolved[key] = {
-            "at": at,
-            "basis": gone.exit_basis or "inferred",
-            "label": gone.label,
-            "reason": gone.exit_reason or "unknown",
-            "how": gone.exit_note,
-            "earliest": gone.exited_at if gone.exit_basis == "observed" else at,
-            "latest": latest,
-        }
-    for entry in change.unseen:
-        if entry["resolved_at"] is not None:
+        change.resolved[key] = Resolution(
+            at=at,
+            basis=cast("Basis", gone.exit_basis or "inferred"),
+            label=gone.label,
+            reason=gone.exit_reason or "unknown",
+            how=gone.exit_note,
+            earliest=gone.exited_at if gone.exit_basis == "observed" else at,
+            latest=latest,
+        )
+    for index, entry in enumerate(change.unseen):
+        if entry.resolved_at is not None:
             continue
-        if entry["until"] is None:
+        if entry.until is None:
             reload = _reload_after(state, change.at)
             if reload is not None:
-                entry["resolved_at"] = reload
-        elif now >= entry["until"] + margin:
-            entry["resolved_at"] = entry["until"]
+                change.unseen[index] = replace(entry, resolved_at=reload)
+        elif now >= entry.until + margin:
+            change.unseen[index] = replace(entry, resolved_at=entry.until)
     return waiting
 
 
@@ -230,7 +235,7 @@ def _report_moves(
     state: EngineState,
     change: Change,
     pred: dict[str, Any],
-    summary: dict[str, Any],
+    summary: Prediction,
     findings: list[Finding],
 ) -> None:
     """Report ``change_prediction_updated`` when something an operator acts on moved: the
@@ -239,14 +244,16 @@ def _report_moves(
     that is only unknown while a session is open does not count."""
     now = state.now
     old = change.prediction
-    structural = old.get("stale_count") != summary["stale_count"] or (
-        old.get("needs") != summary["needs"]
+    structural = old is None or (old.stale_count, old.needs) != (
+        summary.stale_count,
+        summary.needs,
     )
     fresh = change.live_interval
     if structural or now - change.interval_at >= INTERVAL_EVERY:
         fresh = interval.live_interval(state, change, pred["stale"], bool(pred["blocked_by"]))
         change.interval_at = now
-    was, new = old.get("predicted_live_at"), summary["predicted_live_at"]
+    was = old.predicted_live_at if old is not None else None
+    new = summary.predicted_live_at
     moved = was is not None and new is not None and abs(was - new) >= 1.0
     if structural or moved or _interval_moved(change.live_interval, fresh, now):
         change.prediction = summary
@@ -258,7 +265,7 @@ def _report_moves(
                 "predicted",
                 {
                     "change_id": change.change_id,
-                    **summary,
+                    **summary.as_dict(),
                     "stale_processes": [r["label"] for r in pred["stale"]],
                     "live_interval": fresh,
                 },
@@ -284,23 +291,29 @@ def refresh_prediction(state: EngineState, change: Change) -> None:
     change.prediction = _summary(predict.change_prediction(state, change))
 
 
-def _summary(pred: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "predicted_live_at": pred["predicted_live_at"],
-        "earliest_live_at": pred["earliest_live_at"],
-        "expected_live_at": pred["expected_live_at"],
-        "stale_count": len(pred["stale"]),
-        "needs": sorted(set(pred["blocked_by"])),
-    }
+def _summary(pred: dict[str, Any]) -> Prediction:
+    return Prediction(
+        predicted_live_at=pred["predicted_live_at"],
+        earliest_live_at=pred["earliest_live_at"],
+        expected_live_at=pred["expected_live_at"],
+        stale_count=len(pred["stale"]),
+        needs=tuple(sorted(set(pred["blocked_by"]))),
+    )
+
+
+def _reload_stamp(state: EngineState, at: float) -> float | None:
+    """The stamp of the first reload that may have come after ``at``. A log stamp covers
+    a whole second, so a reload stamped in the second of the edit counts (``edit; postfix
+    reload`` in a script); the same approximation as the routing-cache window."""
+    res = state.resolution()
+    stamps = [r.at for r in state.reloads if r.at >= at or r.at + res > at]
+    return min(stamps) if stamps else None
 
 
 def _reload_after(state: EngineState, at: float) -> float | None:
-    """The first reload that may have come after ``at``. A log stamp covers a whole
-    second, so a reload stamped in the second of the edit counts (``edit; postfix reload``
-    in a script); the same approximation as the routing-cache window."""
-    res = state.resolution()
-    times = [max(float(r["at"]), at) for r in state.reloads if r["at"] >= at or r["at"] + res > at]
-    return min(times) if times else None
+    """The earliest moment of the first reload after ``at`` (see :func:`_reload_stamp`)."""
+    stamp = _reload_stamp(state, at)
+    return None if stamp is None else max(stamp, at)
 
 
 def _satisfy_needs(state: EngineState, change: Change) -> None:
@@ -308,18 +321,17 @@ def _satisfy_needs(state: EngineState, change: Change) -> None:
         if need.satisfied_at is not None:
             continue
         if need.action == "reload":
-            reload = _reload_after(state, change.at)
-            if reload is not None:
-                # logged at a whole second: the reload may have come that much later
-                change.needs[index] = need.satisfied(reload + state.resolution(), "postfix reload")
-                argv_stale_until(state, change, reload)
+            stamp = _reload_stamp(state, change.at)
+            if stamp is not None:
+                # logged at a whole second: the reload came after the edit and at the
+                # latest at the end of its stamp's second
+                reload = max(stamp, change.at)
+                latest = max(stamp + state.resolution(), change.at)
+                change.needs[index] = need.satisfied(latest, "postfix reload")
+                argv_stale_until(state, change, reload, latest)
                 continue
         if need.action in ("restart", "reload"):
-            starts = [
-                m["started_at"]
-                for m in state.master.values()
-                if m.get("started_at", 0) >= change.at
-            ]
+            starts = [m.started_at for m in state.master.values() if m.started_at >= change.at]
             if starts:
                 change.needs[index] = need.satisfied(min(starts), "postfix start")
 
@@ -342,20 +354,15 @@ def table_rebuilt(state: EngineState, ev: LogEvent) -> None:
 
 def _service_times(state: EngineState, change: Change) -> None:
     for impact in change.impacts:
-        name = f"{impact['service']}/{impact['type']}"
-        if name in change.service_live or impact["mode"] not in STALE_MODES:
+        name = f"{impact.service}/{impact.type}"
+        if name in change.service_live or impact.mode not in STALE_MODES:
             continue
-        keys = [k for k in change.stale if k.split("/")[1] == impact["daemon"]]
-        unseen = [u for u in change.unseen if u["daemon"] == impact["daemon"]]
-        if any(k not in change.resolved for k in keys) or any(
-            u["resolved_at"] is None for u in unseen
-        ):
+        keys = [k for k in change.stale if k.split("/")[1] == impact.daemon]
+        unseen = [u.resolved_at for u in change.unseen if u.daemon == impact.daemon]
+        if any(k not in change.resolved for k in keys) or None in unseen:
             continue
-        times = (
-            [change.at]
-            + [change.resolved[k]["at"] for k in keys]
-            + [u["resolved_at"] for u in unseen]
-        )
+        times = [change.at] + [change.resolved[k].at for k in keys]
+        times += [at for at in unseen if at is not None]
         change.service_live[name] = max(times)
 
 
@@ -364,24 +371,22 @@ def _declare_live(state: EngineState, change: Change, findings: list[Finding]) -
         (change.at, "observed", "", "nothing stale was running: the next process reads it")
     ]
     for key, row in change.resolved.items():
-        candidates.append(
-            (row["at"], row["basis"], key, f"{row['label']} exited ({row['reason']}): {row['how']}")
-        )
+        candidates.append((row.at, row.basis, key, f"{row.label} exited ({row.reason}): {row.how}"))
     for entry in change.unseen:
-        if entry["resolved_at"] is not None:
+        if entry.resolved_at is not None:
             candidates.append(
-                (entry["resolved_at"], "inferred", "", f"{entry['daemon']}[unseen]: {entry['why']}")
+                (entry.resolved_at, "inferred", "", f"{entry.daemon}[unseen]: {entry.why}")
             )
     for need in change.needs:
         if need.satisfied_at is not None:
             candidates.append((need.satisfied_at, "observed", "", need.satisfied_by))
     at, basis, key, why = max(candidates, key=lambda c: c[0])
     window = change.routing_cache
-    if window and float(window["latest"]) > at:
+    if window and window.latest > at:
         # the deciding exit stays the one that changed the answers; the time is the end
         # of the window in which a client could still reuse an old one
-        at, basis = float(window["latest"]), "inferred"
-        why = f"{why}; then {window['rule']}"
+        at, basis = window.latest, "inferred"
+        why = f"{why}; then {window.rule}"
     change.status, change.live_at, change.live_basis = "live", at, basis
     change.made_live_by, change.claimed_at = key or why, state.now
     findings.append(
@@ -397,7 +402,7 @@ def _declare_live(state: EngineState, change: Change, findings: list[Finding]) -
                 "explanation": why,
                 "claimed_at": state.now,
                 "services": change.service_live,
-                "routing_cache": change.routing_cache or None,
+                "routing_cache": window.as_dict() if window else None,
                 "advisories": change.advisories,
             },
         )

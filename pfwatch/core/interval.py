@@ -380,7 +380,7 @@ def live_interval(
     if routing_cache.routing_affected(change):
         window = change.routing_cache
         if window:
-            end = float(window["latest"])
+            end = window.latest
             total = [max(t, end) for t in total]
             earliest, latest = max(earliest, end), max(latest, end)
         elif routing_cache.REWRITER in samples:

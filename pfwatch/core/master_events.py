@@ -13,6 +13,7 @@ and findings. Errors: none.
 from __future__ import annotations
 
 from pfwatch.core import processes as pm
+from pfwatch.core.records import MasterStart, Reload
 from pfwatch.core.state import EngineState
 from pfwatch.events import Basis, Finding, LogEvent
 
@@ -30,7 +31,7 @@ def apply(state: EngineState, ev: LogEvent, findings: list[Finding]) -> None:
         _end_all(
             state, inst, ev.at, STOP_NOTE + " (a new master started)", findings, keep_master=False
         )
-        state.master[inst] = {"pid": ev.pid, "started_at": ev.at}
+        state.master[inst] = MasterStart(ev.pid, ev.at)
         pm.started(state, inst, "master", "master", ev.pid, ev.at, findings)
         findings.append(
             Finding(
@@ -41,7 +42,7 @@ def apply(state: EngineState, ev: LogEvent, findings: list[Finding]) -> None:
             )
         )
     elif kind == "master_reloaded":
-        state.reloads.append({"instance": inst, "at": ev.at})
+        state.reloads.append(Reload(inst, ev.at))
         if pm.process_key(inst, "master", ev.pid) not in state.processes and ev.pid > 0:
             pm.started(state, inst, "master", "master", ev.pid, ev.at, findings)
         for proc in [p for p in state.processes.values() if p.instance == inst]:

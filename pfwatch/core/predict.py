@@ -137,21 +137,21 @@ def change_prediction(state: EngineState, change: Change) -> dict[str, Any]:
             }
         )
     for unseen in change.unseen:
-        if unseen.get("resolved_at") is None:
+        if unseen.resolved_at is None:
             rows.append(
                 {
                     "process": "",
-                    "label": f"{unseen['daemon']}[unseen]",
-                    "service": unseen["service"],
-                    "daemon": unseen["daemon"],
+                    "label": f"{unseen.daemon}[unseen]",
+                    "service": unseen.service,
+                    "daemon": unseen.daemon,
                     "pid": 0,
                     "inferred": True,
                     "sessions": 0,
                     "uses": 0,
                     "earliest": change.at,
-                    "latest": unseen["until"],
-                    "expected": unseen["until"],
-                    "rule": unseen["why"],
+                    "latest": unseen.until,
+                    "expected": unseen.until,
+                    "rule": unseen.why,
                 }
             )
     blocked = any(n.satisfied_at is None for n in change.needs)

@@ -11,6 +11,7 @@ Inputs: the state, one event. Outputs: mutations of the state plus appended
 
 from __future__ import annotations
 
+import math
 import re
 
 from pfwatch.core.state import ClientTracker, EngineState, Lookups, Process
@@ -20,6 +21,7 @@ from pfwatch.knowledge.daemons import (
     RESOLVED_BEFORE,
     REWRITE_CLIENTS,
     SKELETONS,
+    TIMINGS,
     spec_for,
 )
 from pfwatch.knowledge.timevalue import seconds as parse_seconds
@@ -514,16 +516,32 @@ def client_use(state: EngineState, client: Process, at: float, findings: list[Fi
 def _retire_rewriters(
     state: EngineState, instance: str, at: float, findings: list[Finding]
 ) -> None:
-    """A request stamped at or after a trivial-rewrite's latest possible idle exit went to
-    a new one: the old one had exited (the margin for late log lines is not waited for,
-    since this line itself is later than that exit)."""
-    for proc in list(state.processes.values()):
-        if proc.daemon != "trivial-rewrite" or proc.instance != instance:
+    """A request stamped in or after the second in which a trivial-rewrite's idle timer is
+    due went to a new one: the old one had exited, or exits on that very wake-up.
+
+    Postfix timers are due in whole seconds and run before the I/O events of the same
+    wake-up (``TIMINGS["timer_granularity"]``), so the idle timer armed when the last
+    client let go (src/master/multi_server.c:335-336) is due in the second
+    ``floor(let go) + max_idle``; a connection arriving in that second wakes the process,
+    which exits in multi_server_timeout (multi_server.c:284-288) before accepting it, and
+    the master starts a new process for the client. The exit is bounded by the idle
+    deadline and by the request, not pushed by the request (the margin for late log
+    lines is not waited for: this line already settles it).
+    """
+    found = lookups(state).rewriters.get(instance)
+    if not found:
+        return
+    res = state.resolution()
+    grain = TIMINGS["timer_granularity"][0]
+    for proc in list(found.values()):
+        timer = _deadline(state, proc)
+        if timer is None:
             continue
-        deadline = idle_deadline(state, proc)
-        if deadline is None or at < deadline[1]:
+        base, delay, rule = timer
+        if at < math.floor(base / grain) * grain + delay:
             continue
-        estimate, latest, rule = deadline
+        estimate = min(base + delay + res / 2, at + res / 2)
+        latest = min(base + delay + res, at + res)
         tracker = state.trackers.get(instance)
         if tracker is not None:
             proc.clients_gone_at = tracker.zero_since
@@ -533,8 +551,9 @@ def _retire_rewriters(
             estimate,
             "idle_timeout",
             "inferred",
-            f"silent past its idle limit: {rule}; the next request (at {at:.0f}) came "
-            "after its latest possible exit",
+            f"silent past its idle limit: {_rule_text(state, proc, rule, delay)}; the next "
+            f"request (at {at:.0f}) came in or after the second its idle timer was due "
+            f"({TIMINGS['timer_granularity'][1]}): a new process served it",
             findings,
             latest=latest,
         )

@@ -74,16 +74,20 @@ def change_row(state: EngineState, change: Change) -> dict[str, Any]:
                 "service": proc.service if proc else "",
                 "daemon": proc.daemon if proc else key.split("/")[1],
                 # when the log or /proc saw it go; the live claim may be later
-                "exited_at": resolved.get("earliest", resolved["at"]) if resolved else None,
-                "exit_reason": resolved["reason"] if resolved else None,
-                "basis": resolved["basis"] if resolved else None,
-                "explanation": resolved["how"] if resolved else "",
+                "exited_at": (
+                    (resolved.at if resolved.earliest is None else resolved.earliest)
+                    if resolved
+                    else None
+                ),
+                "exit_reason": resolved.reason if resolved else None,
+                "basis": resolved.basis if resolved else None,
+                "explanation": resolved.how if resolved else "",
             }
         )
     made = change.made_live_by
     made_row = None
     if made in change.resolved:
-        made_row = {"process": made, **change.resolved[made]}
+        made_row = {"process": made, **change.resolved[made].as_dict()}
     elif made:
         made_row = {
             "process": "",
@@ -102,7 +106,7 @@ def change_row(state: EngineState, change: Change) -> dict[str, Any]:
         "parameters": change.parameters,
         "tables": tables,
         "services": change.services,
-        "affected": change.impacts,
+        "affected": [impact.as_dict() for impact in change.impacts],
         "needs": needs_actions(change.needs),
         "needs_detail": [need.as_dict() for need in change.needs],
         "status": change.status,
@@ -111,9 +115,9 @@ def change_row(state: EngineState, change: Change) -> dict[str, Any]:
         "claimed_at": change.claimed_at,
         "made_live_by": made_row,
         "stale_processes": stale,
-        "unseen": change.unseen,
+        "unseen": [entry.as_dict() for entry in change.unseen],
         "service_live": change.service_live,
-        "routing_cache": change.routing_cache or None,
+        "routing_cache": change.routing_cache.as_dict() if change.routing_cache else None,
         "superseded_by": change.superseded_by or None,
         "superseded_parts": change.superseded_parts,
         "prediction": predict.change_prediction(state, change) if change.status != "live" else None,

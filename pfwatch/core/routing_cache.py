@@ -15,8 +15,10 @@ Errors: none.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
+from pfwatch.core.records import Impact, RoutingWindow
 from pfwatch.core.state import Change, EngineState
 from pfwatch.knowledge.caches import lifetime_holders, reply_reuse_seconds, timed_caches
 from pfwatch.knowledge.daemons import TIMINGS
@@ -45,14 +47,14 @@ def routing_affected(change: Change) -> bool:
     if any(n.action == "restart" and n.satisfied_at is not None for n in change.needs):
         return False  # postfix stop/start: no process, so no cache, of the old one is left
     return any(
-        i["daemon"] == REWRITER and i["mode"] in ROUTING_MODES and i["via"] != [UNKNOWN]
+        i.daemon == REWRITER and i.mode in ROUTING_MODES and i.via != (UNKNOWN,)
         for i in change.impacts
     )
 
 
-def holds_lifetime_cache(impact: dict[str, Any]) -> bool:
+def holds_lifetime_cache(impact: Impact) -> bool:
     """An affected service whose processes keep trivial-rewrite's answers for life."""
-    return impact["daemon"] in lifetime_holders() and impact["mode"] == "restart"
+    return impact.daemon in lifetime_holders() and impact.mode == "restart"
 
 
 def cutoff(change: Change) -> tuple[float, float] | None:
@@ -65,7 +67,7 @@ def cutoff(change: Change) -> tuple[float, float] | None:
     checks = [
         TIMINGS["trivial_rewrite_table_check"][0]
         for i in change.impacts
-        if i["daemon"] == REWRITER and i["mode"] == "table_check_10s"
+        if i.daemon == REWRITER and i.mode == "table_check_10s"
     ]
     check = max(checks, default=0.0)
     for need in change.needs:
@@ -79,42 +81,41 @@ def cutoff(change: Change) -> tuple[float, float] | None:
         row = change.resolved.get(key)
         if row is None:
             return None
-        low.append(float(row.get("earliest", row["at"])))
-        high.append(float(row.get("latest", row["at"])))
+        low.append(row.at if row.earliest is None else row.earliest)
+        high.append(row.at if row.latest is None else row.latest)
     for entry in change.unseen:
-        if entry["daemon"] != REWRITER:
+        if entry.daemon != REWRITER:
             continue
-        if entry["resolved_at"] is None:
+        if entry.resolved_at is None:
             return None
-        low.append(float(entry["resolved_at"]))
-        high.append(float(entry["resolved_at"]))
+        low.append(entry.resolved_at)
+        high.append(entry.resolved_at)
     return max(low), max(high)
 
 
-def horizon(change: Change, impact: dict[str, Any]) -> float:
+def horizon(change: Change, impact: Impact) -> float:
     """Processes of ``impact`` born before this are stale: the change time, or for smtpd
     under a routing change the cutoff (infinite while the old trivial-rewrite may run)."""
     if not (routing_affected(change) and holds_lifetime_cache(impact)):
         return change.at
     if change.routing_cache:
-        return float(change.routing_cache["gone_by"])
+        return change.routing_cache.gone_by
     found = cutoff(change)
     return math.inf if found is None else found[1]
 
 
-def open_window(gone_at: float, gone_by: float) -> dict[str, Any]:
+def open_window(gone_at: float, gone_by: float) -> RoutingWindow:
     """The cache window once the old trivial-rewrite is known gone in [gone_at, gone_by]:
     new answers from ``earliest``, no old answer reused after ``latest``."""
     reuse = reply_reuse_seconds()
-    return {
-        "earliest": gone_at,
-        "gone_by": gone_by,
-        "latest": gone_by + reuse,
-        "reuse_seconds": reuse,
-        "rule": rule_text(),
-        "source": "; ".join(c.source for c in timed_caches()),
-        "holders": [],
-    }
+    return RoutingWindow(
+        earliest=gone_at,
+        gone_by=gone_by,
+        latest=gone_by + reuse,
+        reuse_seconds=reuse,
+        rule=rule_text(),
+        source="; ".join(c.source for c in timed_caches()),
+    )
 
 
 def end_at_restart(state: EngineState, change: Change) -> None:
@@ -126,7 +127,7 @@ def end_at_restart(state: EngineState, change: Change) -> None:
     resolution); a qmgr that /proc shows born after the change proves the reload even when
     its log line was not read."""
     window = change.routing_cache
-    if not window or window.get("ended_by"):
+    if not window or window.ended_by:
         return
     done = [n.satisfied_at for n in change.needs if n.satisfied_at is not None]
     start = max([change.at, *done])
@@ -134,8 +135,8 @@ def end_at_restart(state: EngineState, change: Change) -> None:
     # a stamp (or a /proc start time, whose boot-time base is whole seconds) in the same
     # second as the change may be after it: counted. The price: a restart in fact just
     # before the edit (same second) ends the window too early; documented approximation
-    stamps = [float(r["at"]) for r in state.reloads]
-    stamps += [float(m["started_at"]) for m in state.master.values() if "started_at" in m]
+    stamps = [r.at for r in state.reloads]
+    stamps += [m.started_at for m in state.master.values()]
     ends = [t + res for t in stamps if t + res >= start]
     ends += [
         float(p.born_at) + PROC_START_SLACK
@@ -148,9 +149,12 @@ def end_at_restart(state: EngineState, change: Change) -> None:
     if not ends:
         return
     end = min(ends)
-    if end < float(window["latest"]):
-        window["latest"] = max(float(window["gone_by"]), end)
-        window["ended_by"] = "postfix reload or start: qmgr restarted with an empty cache"
+    if end < window.latest:
+        change.routing_cache = replace(
+            window,
+            latest=max(window.gone_by, end),
+            ended_by="postfix reload or start: qmgr restarted with an empty cache",
+        )
 
 
 def pending(state: EngineState, change: Change) -> bool:
@@ -158,7 +162,7 @@ def pending(state: EngineState, change: Change) -> bool:
     if not routing_affected(change):
         return False
     window = change.routing_cache
-    return not window or state.now < float(window["latest"])
+    return not window or state.now < window.latest
 
 
 def prediction_row(change: Change, rows: list[dict[str, Any]], now: float) -> dict[str, Any] | None:
@@ -168,10 +172,10 @@ def prediction_row(change: Change, rows: list[dict[str, Any]], now: float) -> di
     reuse = reply_reuse_seconds()
     window = change.routing_cache
     if window:
-        if now >= float(window["latest"]):
+        if now >= window.latest:
             return None
-        earliest = float(window["earliest"])
-        latest: float | None = float(window["latest"])
+        earliest = window.earliest
+        latest: float | None = window.latest
         expected: float | None = latest
     else:
         mine = [r for r in rows if r["daemon"] == REWRITER]

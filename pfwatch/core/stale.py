@@ -8,9 +8,10 @@ Pure. Inputs: the state and a change. Outputs: mutations of the change. Errors: 
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
 
 from pfwatch.core import routing_cache
+from pfwatch.core.records import Impact, Unseen
 from pfwatch.core.state import Change, EngineState, Process
 from pfwatch.knowledge.daemons import TIMINGS, spec_for
 
@@ -19,17 +20,17 @@ ALWAYS_RUNNING = frozenset({"qmgr", "oqmgr", "pickup"})
 STALE_MODES = frozenset({"restart", "reload", "table_check", "table_check_10s"})
 
 
-def matches(proc: Process, impact: dict[str, Any]) -> bool:
-    if spec_for(proc.daemon).name != impact["daemon"]:
+def matches(proc: Process, impact: Impact) -> bool:
+    if spec_for(proc.daemon).name != impact.daemon:
         return False
-    return not proc.service or proc.service == impact["service"] or proc.inferred
+    return not proc.service or proc.service == impact.service or proc.inferred
 
 
 def select_stale(state: EngineState, change: Change) -> None:
     """Processes that started before the change and serve an affected service."""
     res = state.resolution()
     for impact in change.impacts:
-        mode = impact["mode"]
+        mode = impact.mode
         if mode not in STALE_MODES:
             continue
         procs = [
@@ -52,45 +53,38 @@ def select_stale(state: EngineState, change: Change) -> None:
         _unseen(state, change, impact)
 
 
-def _unseen(state: EngineState, change: Change, impact: dict[str, Any]) -> None:
-    daemon, res = impact["daemon"], state.resolution()
-    entry = {
-        "service": impact["service"],
-        "daemon": daemon,
-        "until": None,
-        "why": "",
-        "resolved_at": None,
-    }
+def _unseen(state: EngineState, change: Change, impact: Impact) -> None:
+    daemon, res = impact.daemon, state.resolution()
+    until: float | None = None
     if daemon in ALWAYS_RUNNING:
-        if impact["mode"] == "reload":
-            entry["why"] = (
+        if impact.mode == "reload":
+            why = (
                 f"master keeps a {daemon} running (src/master/master_wakeup.c:"
                 "165-175); it has not logged yet and exits only on reload"
             )
         else:
             wakeup = TIMINGS["pickup_wakeup"][0]
-            entry["until"] = change.at + impact["max_use"] * wakeup
-            entry["why"] = (
+            until = change.at + impact.max_use * wakeup
+            why = (
                 f"master keeps a {daemon} running; every {wakeup:g} s wakeup "
-                f"counts as a use, so it exits within {impact['max_use']} wakeups"
+                f"counts as a use, so it exits within {impact.max_use} wakeups"
             )
-    elif impact["mode"] == "reload":
+    elif impact.mode == "reload":
         return
     else:
         if daemon == "proxymap" and not _proxy_used(state):
             return
         began = state.log_began_at if state.log_began_at is not None else change.at
-        until = began + float(impact["max_idle"]) + res
+        until = began + float(impact.max_idle) + res
         if until <= change.at:
             return
-        entry["until"] = until
-        entry["why"] = (
+        why = (
             f"unknown pre-existing processes: the log began only "
             f"{change.at - began:.0f} s before the change, so a {daemon} that was "
             f"idle since before the log began cannot be ruled out until "
-            f"max_idle ({impact['max_idle']:g} s) after the log began"
+            f"max_idle ({impact.max_idle:g} s) after the log began"
         )
-    change.unseen.append(entry)
+    change.unseen.append(Unseen(service=impact.service, daemon=daemon, until=until, why=why))
 
 
 def born_before(proc: Process, at: float) -> bool:
@@ -107,20 +101,20 @@ def adopt(state: EngineState, key: str) -> None:
     if proc is None:
         return
     for change in state.changes.values():
-        if change.status in ("live", "superseded") or key in change.stale:
+        if change.status == "live" or key in change.stale:
             continue
         for impact in change.impacts:
             if not born_before(proc, routing_cache.horizon(change, impact)):
                 continue
             if (
-                impact["mode"] in STALE_MODES
+                impact.mode in STALE_MODES
                 and matches(proc, impact)
-                and (impact["mode"] != "table_check" or proc.session_open)
+                and (impact.mode != "table_check" or proc.session_open)
             ):
                 change.stale.append(key)
-                if impact["mode"] == "table_check":
+                if impact.mode == "table_check":
                     change.until_session_end.append(key)
-                if impact["mode"] == "table_check_10s":
+                if impact.mode == "table_check_10s":
                     check = TIMINGS["trivial_rewrite_table_check"][0]
                     change.stale_until[key] = change.at + check + state.resolution()
                 break
@@ -156,24 +150,29 @@ def _proxy_used(state: EngineState) -> bool:
 def proc_became_visible(state: EngineState) -> None:
     """With /proc visible, unseen processes are known: re-select the stale sets."""
     for change in state.changes.values():
-        if change.status in ("live", "superseded"):
+        if change.status == "live":
             continue
-        for entry in change.unseen:
-            if entry["resolved_at"] is None:
-                entry["resolved_at"] = change.at
-                entry["why"] += " (/proc now lists every process)"
+        change.unseen = [
+            replace(
+                entry, resolved_at=change.at, why=f"{entry.why} (/proc now lists every process)"
+            )
+            if entry.resolved_at is None
+            else entry
+            for entry in change.unseen
+        ]
         select_stale(state, change)
 
 
-def argv_stale_until(state: EngineState, change: Change, reload: float) -> None:
+def argv_stale_until(state: EngineState, change: Change, reload: float, latest: float) -> None:
     """master.cf edits reach a service's processes only from the reload on: every process
-    of an edited service that started before the reload is stale (master_conf.c:130-149)."""
+    of an edited service that started before the reload is stale (master_conf.c:130-149).
+    The reload came in [``reload``, ``latest``] (its log line is stamped to the second)."""
     for impact in change.impacts:
-        if impact["via"] != ["master.cf"]:
+        if impact.via != ("master.cf",):
             continue
-        # the reload line is stamped to the second: a process started in that second may
-        # predate it (qmgr and pickup are restarted by the reload itself, so not for them)
-        until = reload if impact["daemon"] in ALWAYS_RUNNING else reload + state.resolution()
+        # a process started before the end of the reload's second may predate it (qmgr
+        # and pickup are restarted by the reload itself, so not for them)
+        until = reload if impact.daemon in ALWAYS_RUNNING else latest
         for proc in state.processes.values():
             if matches(proc, impact) and born_before(proc, until) and proc.key not in change.stale:
                 change.stale.append(proc.key)
@@ -184,6 +183,7 @@ def adopt_cache_holders(state: EngineState, change: Change, cutoff: float) -> bo
     for life (smtpd) and started before then is stale; ones adopted meanwhile that started
     later are not. Returns whether the stale set grew."""
     grew = False
+    window = change.routing_cache
     for impact in change.impacts:
         if not routing_cache.holds_lifetime_cache(impact):
             continue
@@ -191,8 +191,8 @@ def adopt_cache_holders(state: EngineState, change: Change, cutoff: float) -> bo
             if not matches(proc, impact) or (proc.exited_at or change.at) < change.at:
                 continue
             early = born_before(proc, cutoff)
-            if early and proc.key not in change.routing_cache["holders"]:
-                change.routing_cache["holders"].append(proc.key)
+            if early and window is not None and proc.key not in window.holders:
+                window = replace(window, holders=(*window.holders, proc.key))
             if early and proc.key not in change.stale:
                 change.stale.append(proc.key)
                 grew = True
@@ -203,4 +203,5 @@ def adopt_cache_holders(state: EngineState, change: Change, cutoff: float) -> bo
                 and not born_before(proc, change.at)
             ):
                 change.stale.remove(proc.key)
+    change.routing_cache = window
     return grew

@@ -2,10 +2,11 @@
 
 The watch service persists this state in SQLite between runs, so every field is plain
 data (str, float, int, bool, None, lists, dicts of those) except the current
-:class:`~pfwatch.events.ConfigFacts`, which :func:`to_json`/:func:`from_json` convert, and
-the derived :class:`Lookups` (not persisted). Inputs: none. Outputs: :class:`EngineState`,
-:class:`Process`, :class:`Change`, :class:`Need`, :class:`ClientTracker`, :class:`Settings`,
-:func:`to_json`, :func:`from_json`.
+:class:`~pfwatch.events.ConfigFacts` and a change's typed records (frozen dataclasses,
+:mod:`pfwatch.core.records`), which :func:`to_json`/:func:`from_json` convert, and the
+derived :class:`Lookups` (not persisted). Inputs: none. Outputs: :class:`EngineState`,
+:class:`Process`, :class:`Change` (its records: :mod:`pfwatch.core.records`),
+:class:`ClientTracker`, :class:`Settings`, :func:`to_json`, :func:`from_json`.
 Errors: :class:`pfwatch.errors.StateError` for a JSON document that is not a state.
 """
 
@@ -13,9 +14,19 @@ from __future__ import annotations
 
 import copy
 import json
-from dataclasses import Field, asdict, dataclass, field, fields, replace
+from dataclasses import Field, asdict, dataclass, field, fields
 from typing import Any, Literal, get_args
 
+from pfwatch.core.records import (
+    Impact,
+    MasterStart,
+    Need,
+    Prediction,
+    Reload,
+    Resolution,
+    RoutingWindow,
+    Unseen,
+)
 from pfwatch.errors import StateError
 from pfwatch.events import ConfigFacts, ServiceFacts, TableEdit, TableFacts
 
@@ -113,45 +124,6 @@ class ClientTracker:
 ChangeStatus = Literal["pending", "needs_action", "live"]
 """``needs_action``: it never goes live by itself (see its needs)."""
 
-NeedAction = Literal["postmap", "reload", "restart"]
-"""Actions without which a change never goes live, in the order they must happen."""
-
-
-@dataclass(frozen=True, slots=True)
-class Need:
-    """One action a change needs; ``satisfied_at`` is set when it was seen done.
-
-    Serialised as a dict with these keys (engine state, ``needs_detail`` of findings and
-    documents); :meth:`from_dict` reads state written by earlier versions unchanged.
-    """
-
-    action: NeedAction
-    why: str
-    source: str
-    target: str = ""
-    satisfied_at: float | None = None
-    satisfied_by: str = ""
-
-    def satisfied(self, at: float, by: str) -> Need:
-        """This need, done at ``at`` by ``by``."""
-        return replace(self, satisfied_at=at, satisfied_by=by)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "action": self.action,
-            "why": self.why,
-            "source": self.source,
-            "target": self.target,
-            "satisfied_at": self.satisfied_at,
-            "satisfied_by": self.satisfied_by,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Need:
-        if data.get("action") not in get_args(NeedAction):
-            raise ValueError(f"unknown need action {data.get('action')!r}")
-        return cls(**data)
-
 
 @dataclass
 class Change:
@@ -164,13 +136,14 @@ class Change:
     services: list[str]
     tables: list[TableEdit]
     digest: str
-    impacts: list[dict[str, Any]] = field(default_factory=list)
+    impacts: list[Impact] = field(default_factory=list)
     needs: list[Need] = field(default_factory=list)
     stale: list[str] = field(default_factory=list)
     stale_until: dict[str, float] = field(default_factory=dict)
     until_session_end: list[str] = field(default_factory=list)
-    resolved: dict[str, dict[str, Any]] = field(default_factory=dict)
-    unseen: list[dict[str, Any]] = field(default_factory=list)
+    resolved: dict[str, Resolution] = field(default_factory=dict)
+    """Stale processes (by key) that no longer hold the change back."""
+    unseen: list[Unseen] = field(default_factory=list)
     advisories: list[str] = field(default_factory=list)
     status: ChangeStatus = "pending"
     live_at: float | None = None
@@ -178,13 +151,14 @@ class Change:
     made_live_by: str = ""
     claimed_at: float | None = None
     service_live: dict[str, float] = field(default_factory=dict)
-    prediction: dict[str, Any] = field(default_factory=dict)
+    prediction: Prediction | None = None
+    """The prediction last reported (None until the change was analysed)."""
     superseded_by: str = ""
     superseded_parts: list[str] = field(default_factory=list)
     """Files of this change that a later change covers (it re-edited or rebuilt them)."""
-    routing_cache: dict[str, Any] = field(default_factory=dict)
+    routing_cache: RoutingWindow | None = None
     """The window in which trivial-rewrite's clients may reuse an old answer
-    (:mod:`pfwatch.core.routing_cache`); empty until the old trivial-rewrite is gone."""
+    (:mod:`pfwatch.core.routing_cache`); None until the old trivial-rewrite is gone."""
     live_interval: dict[str, Any] = field(default_factory=dict)
     """The calibrated interval last reported (:mod:`pfwatch.core.interval`)."""
     interval_at: float = 0.0
@@ -223,8 +197,9 @@ class EngineState:
     history: list[Process] = field(default_factory=list)
     changes: dict[str, Change] = field(default_factory=dict)
     trackers: dict[str, ClientTracker] = field(default_factory=dict)
-    master: dict[str, dict[str, Any]] = field(default_factory=dict)
-    reloads: list[dict[str, Any]] = field(default_factory=list)
+    master: dict[str, MasterStart] = field(default_factory=dict)
+    """The last master start seen per instance."""
+    reloads: list[Reload] = field(default_factory=list)
     phantom_seq: int = 0
     next_due: float | None = None
     config_errors: int = 0
@@ -260,6 +235,47 @@ def table_edit_from_dict(data: dict[str, Any]) -> TableEdit:
             **data,
             "keys_changed": tuple(data.get("keys_changed", ())),
             "parameters": tuple(data.get("parameters", ())),
+        }
+    )
+
+
+def records_to_plain(value: dict[str, MasterStart] | list[Reload]) -> Any:
+    """The state's master starts or reloads as the document stores them."""
+    if isinstance(value, dict):
+        return {key: start.as_dict() for key, start in value.items()}
+    return [reload.as_dict() for reload in value]
+
+
+def change_to_dict(change: Change) -> dict[str, Any]:
+    """A change as the state document stores it: its plain fields as they are (shallow:
+    the document is serialised at once), its typed records as their dicts, and an empty
+    dict for a prediction or routing window not known yet (as earlier versions wrote)."""
+    doc = dict(vars(change))
+    doc["tables"] = [asdict(table) for table in change.tables]
+    doc["impacts"] = [impact.as_dict() for impact in change.impacts]
+    doc["needs"] = [need.as_dict() for need in change.needs]
+    doc["resolved"] = {key: row.as_dict() for key, row in change.resolved.items()}
+    doc["unseen"] = [entry.as_dict() for entry in change.unseen]
+    doc["prediction"] = change.prediction.as_dict() if change.prediction else {}
+    doc["routing_cache"] = change.routing_cache.as_dict() if change.routing_cache else {}
+    return doc
+
+
+def change_from_dict(key: str, data: dict[str, Any]) -> Change:
+    """The inverse of :func:`change_to_dict`; reads what earlier versions wrote."""
+    if data.get("status") not in get_args(ChangeStatus):
+        raise ValueError(f"change {key}: unknown status {data.get('status')!r}")
+    prediction, window = data.get("prediction"), data.get("routing_cache")
+    return Change(
+        **{
+            **data,
+            "tables": [table_edit_from_dict(t) for t in data["tables"]],
+            "impacts": [Impact.from_dict(i) for i in data.get("impacts", [])],
+            "needs": [Need.from_dict(n) for n in data.get("needs", [])],
+            "resolved": {k: Resolution.from_dict(r) for k, r in data.get("resolved", {}).items()},
+            "unseen": [Unseen.from_dict(u) for u in data.get("unseen", [])],
+            "prediction": Prediction.from_dict(prediction) if prediction else None,
+            "routing_cache": RoutingWindow.from_dict(window) if window else None,
         }
     )
 
@@ -316,10 +332,14 @@ def to_json(state: EngineState) -> str:
             doc["facts"] = facts_to_dict(value) if value is not None else None
         elif f.name in ("settings",):
             doc[f.name] = asdict(value)
-        elif f.name in ("processes", "changes", "trackers"):
+        elif f.name == "changes":
+            doc[f.name] = {k: change_to_dict(v) for k, v in value.items()}
+        elif f.name in ("processes", "trackers"):
             doc[f.name] = {k: asdict(v) for k, v in value.items()}
         elif f.name == "history":
             doc[f.name] = [asdict(p) for p in value]
+        elif f.name in ("master", "reloads"):
+            doc[f.name] = records_to_plain(value)
         else:
             doc[f.name] = value
     return json.dumps(doc, sort_keys=True)
@@ -335,32 +355,20 @@ def from_json(text: str) -> EngineState:
         state.facts = facts_from_dict(doc["facts"]) if doc.get("facts") else None
         state.processes = {k: Process(**v) for k, v in doc["processes"].items()}
         state.history = [Process(**v) for v in doc["history"]]
-        for key, value in doc["changes"].items():
-            if value.get("status") not in get_args(ChangeStatus):
-                raise ValueError(f"change {key}: unknown status {value.get('status')!r}")
-        state.changes = {
-            k: Change(
-                **{
-                    **v,
-                    "tables": [table_edit_from_dict(t) for t in v["tables"]],
-                    "needs": [Need.from_dict(n) for n in v.get("needs", [])],
-                }
-            )
-            for k, v in doc["changes"].items()
-        }
+        state.changes = {k: change_from_dict(k, v) for k, v in doc["changes"].items()}
         state.trackers = {k: ClientTracker(**v) for k, v in doc["trackers"].items()}
         for name in (
             "now",
             "log_began_at",
             "coarse_timestamps",
             "proc_seen_at",
-            "master",
-            "reloads",
             "phantom_seq",
             "next_due",
             "config_errors",
         ):
             setattr(state, name, doc[name])
+        state.master = {k: MasterStart.from_dict(v) for k, v in doc["master"].items()}
+        state.reloads = [Reload.from_dict(r) for r in doc["reloads"]]
         state.arrivals = doc.get("arrivals", {})
     except StateError:
         raise

@@ -303,6 +303,13 @@ TIMINGS: dict[str, tuple[float, str]] = {
     "rewrite_client_cache": (30.0, "src/global/rewrite_clnt.c:184; resolve_clnt.c:198-205"),
     "retire_default": (10000.0, "src/master/single_server.c:670-678 (100 x 100 s)"),
     "pickup_wakeup": (60.0, "conf/master.cf wakeup field; src/pickup/pickup.c:40-42"),
+    # a timer is due in a whole second (when = time() + delay), the event loop sleeps whole
+    # seconds, and on waking runs every due timer (when <= time()) before the I/O events:
+    # a connection in the second an idle timer is due finds the process exiting
+    "timer_granularity": (
+        1.0,
+        "src/util/events.c:912,922,937 (when); :1044-1046,486-488 (sleep); :1125-1142 (order)",
+    ),
 }
 
 # Daemons that talk to trivial-rewrite through rewrite_clnt/resolve_clnt and drop the

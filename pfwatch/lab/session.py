@@ -194,13 +194,13 @@ class Lab:
         if change is None:
             return True, "no change seen by the engine (identical content?)"
         needs = needs_actions(change.needs)
-        pred = change.prediction.get("predicted_live_at")
+        pred = change.prediction.predicted_live_at if change.prediction else None
         if needs:
             return True, f"change {change.change_id}: needs {' + '.join(needs)}"
         if change.status == "live":
             return True, f"change {change.change_id}: live at once (nothing stale)"
         when = "unknown" if pred is None else stamp(pred, self.report.started_at)
-        stale = change.prediction.get("stale_count")
+        stale = change.prediction.stale_count if change.prediction else None
         return True, f"change {change.change_id}: {stale} stale, predicted live {when}"
 
     def _hold(self, opening: bool) -> tuple[bool, str]:

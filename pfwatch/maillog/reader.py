@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import gzip
 import os
 import stat
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import tzinfo
+from functools import partial
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -37,8 +37,7 @@ from pfwatch.maillog.envelope import (
 from pfwatch.maillog.program import ProgramDecomposer, ProgramName
 from pfwatch.maillog.seek import OUT_OF_ORDER_SLACK, lines_before, start_offset
 from pfwatch.maillog.stats import SHAPES_LIMIT, LineStats, shape_of
-from pfwatch.sources.logfiles import open_log, read_blocks
-from pfwatch.sources.replay import expand
+from pfwatch.sources.replay import ReplaySource
 
 __all__ = [
     "MAX_LINE_BYTES",
@@ -534,7 +533,8 @@ def _by_daemon(per_program: Mapping[str, int]) -> dict[str, int]:
 def iter_log_events(
     paths: Sequence[str], classifier: LogClassifier, *, not_before: float | None = None
 ) -> Iterator[LogEvent]:
-    """LogEvents of every Postfix line in ``paths`` (files, .gz, ``-``, directories).
+    """LogEvents of every Postfix line in ``paths`` (files, .gz, ``-``, directories),
+    read through :class:`~pfwatch.sources.replay.ReplaySource`.
 
     Lines longer than MAX_LINE_BYTES are cut there and the rest of them skipped. With
     ``not_before``, a file last written well before that moment (a rotated segment,
@@ -542,57 +542,60 @@ def iter_log_events(
     it (found by bisection, :mod:`pfwatch.maillog.seek`); earlier lines may still be
     yielded.
     """
+    source = ReplaySource(
+        paths,
+        max_line_bytes=MAX_LINE_BYTES,
+        not_before=None if not_before is None else not_before - OUT_OF_ORDER_SLACK,
+        seek=lambda handle, moment: _seek(handle, moment, classifier.line_time),
+        on_open=None if classifier.reference_fixed else partial(_reference_from, classifier),
+    )
+    yield from replay_events(source, classifier)
+
+
+def replay_events(source: ReplaySource, classifier: LogClassifier) -> Iterator[LogEvent]:
+    """The LogEvents of a replay's records, block by block (the classifier's fast path);
+    a file that broke off is recorded in ``LineStats.read_errors``."""
     events: list[LogEvent] = []
-    for name in expand(paths):
-        if not_before is not None and name != "-" and _written_before(name, not_before):
-            continue
-        handle = open_log(name)
-        source = "<stdin>" if name == "-" else name
-        if name != "-" and not classifier.reference_fixed:
-            with contextlib.suppress(OSError):
-                classifier.reference_time = Path(name).stat().st_mtime
-        line_no = 0
-        try:
-            if not_before is not None and name != "-" and not isinstance(handle, gzip.GzipFile):
-                line_no = _skip_older(handle, classifier, not_before)
-            for whole, data in read_blocks(handle, MAX_LINE_BYTES):
-                if whole:
-                    line_no = classifier.feed_block(data, source, line_no, events)
+    feed_block, feed = classifier.feed_block, classifier.feed
+    try:
+        while True:
+            records = source.poll()
+            if not records:
+                break
+            for record in records:
+                if record.whole:
+                    feed_block(record.data, record.source, record.line_no, events)
                 else:
-                    line_no += 1
-                    event = classifier.feed(data, source, line_no)
+                    event = feed(record.data, record.source, record.line_no + 1)
                     if event is not None:
                         events.append(event)
-                yield from events
-                events.clear()
-        except (OSError, EOFError, gzip.BadGzipFile) as exc:
             yield from events
             events.clear()
-            errors = classifier.stats.read_errors
-            if len(errors) < MAX_READ_ERRORS:
-                errors.append(f"{source}:{line_no + 1}: {exc}")
-        finally:
-            if name != "-":
-                handle.close()
+            _read_errors(source, classifier)
+    finally:
+        source.close()
+    _read_errors(source, classifier)
 
 
-def _written_before(name: str, not_before: float) -> bool:
-    """Whether every line of ``name`` precedes ``not_before`` (by its modification time,
-    which logrotate and gzip keep: the time of the file's last line)."""
-    try:
-        info = Path(name).stat()
-    except OSError:
-        return False  # open_log reports it
-    return stat.S_ISREG(info.st_mode) and info.st_mtime < not_before - OUT_OF_ORDER_SLACK
+def _read_errors(source: ReplaySource, classifier: LogClassifier) -> None:
+    errors = classifier.stats.read_errors
+    for notice in source.notices():
+        if len(errors) < MAX_READ_ERRORS:
+            errors.append(notice)
 
 
-def _skip_older(handle: IO[bytes], classifier: LogClassifier, not_before: float) -> int:
-    """Move ``handle`` to a line start before ``not_before``; returns the lines skipped.
+def _reference_from(classifier: LogClassifier, name: str) -> None:
+    """Date a yearless log by its file's modification time (the time of its last line)."""
+    with contextlib.suppress(OSError):
+        classifier.reference_time = Path(name).stat().st_mtime
+
+
+def _seek(handle: IO[bytes], moment: float, line_time: Callable[[bytes], float | None]) -> int:
+    """Move ``handle`` to a line start before ``moment``; returns the lines skipped.
 
     Pipes and other unseekable inputs (``--maillog /dev/stdin``) are read whole."""
     info = os.fstat(handle.fileno())
     if not stat.S_ISREG(info.st_mode):
         return 0
-    size = info.st_size
-    offset = start_offset(handle, size, not_before - OUT_OF_ORDER_SLACK, classifier.line_time)
+    offset = start_offset(handle, info.st_size, moment, line_time)
     return lines_before(handle, offset)

@@ -45,12 +45,13 @@ from pfwatch.events import (
     Tick,
 )
 from pfwatch.knowledge import releases
-from pfwatch.logging import Format, configure_logging, get_logger, redactor
-from pfwatch.sdnotify import notify, watchdog_interval
 from pfwatch.service import events_file, startup
+from pfwatch.service.clock import Clock, SystemClock
 from pfwatch.service.config_tracker import ConfigUpdate
 from pfwatch.service.log_input import LogInput, LogWaker
+from pfwatch.service.log_setup import Format, configure_logging, get_logger, redactor
 from pfwatch.service.log_trust import proc_verdict, untrusted_finding
+from pfwatch.service.sdnotify import notify, watchdog_interval
 from pfwatch.service.state_doc import state_document
 from pfwatch.service.status import LastEvents, SourceHealth, metrics_snapshot, status_document
 from pfwatch.settings import Settings
@@ -95,8 +96,11 @@ class WatchOptions:
 class WatchService:
     """``pfwatch watch``: build with options, :meth:`run` until :meth:`stop`."""
 
-    def __init__(self, options: WatchOptions, *, out: TextIO | None = None) -> None:
+    def __init__(
+        self, options: WatchOptions, *, out: TextIO | None = None, clock: Clock | None = None
+    ) -> None:
         self.options = options
+        self.clock: Clock = clock if clock is not None else SystemClock()
         self.settings = options.settings
         self.out = out if out is not None else sys.stdout
         self.log = get_logger()
@@ -241,7 +245,7 @@ class WatchService:
         signal.signal(signal.SIGHUP, on_hup)
 
     def _first_cycle(self, findings: list[Finding]) -> None:
-        now = time.time()
+        now = self.clock.now()
         host, port = self.address or (self.settings.listen_host, self.settings.listen_port)
         findings.insert(
             0,
@@ -275,7 +279,7 @@ class WatchService:
         worker.start()
         try:
             while not self._stop.is_set():
-                now = time.time()
+                now = self.clock.now()
                 updates: list[ConfigUpdate] = []
                 while not self._updates.empty():
                     updates.append(self._updates.get())
@@ -293,7 +297,7 @@ class WatchService:
             while not self._updates.empty():
                 leftover.append(self._updates.get())
             if leftover:
-                self._cycle(time.time(), leftover, [])
+                self._cycle(self.clock.now(), leftover, [])
 
     def _config_worker(self) -> None:
         """Snapshots off the engine's thread: a snapshot can take a second, log lines
@@ -304,7 +308,7 @@ class WatchService:
             self._config_dirty.clear()
             if self._stop.is_set():
                 return
-            update = self.tracker.check(time.time())
+            update = self.tracker.check(self.clock.now())
             update.stored()  # serialise here, not on the engine's thread
             self._updates.put(update)
             self._wake.set()
@@ -442,14 +446,14 @@ class WatchService:
         """The outbox cannot commit: report it with the next batch (written from memory)."""
         self.log.error("state_unwritable", error=str(exc))
         path = str(self.store.path) if self.store is not None else str(self.settings.state_dir)
-        self._deferred.append(state_error_finding(exc, time.time(), path))
+        self._deferred.append(state_error_finding(exc, self.clock.now(), path))
 
     def _metrics_snapshot(self) -> MetricsSnapshot:
         with self._lock:
             current = self.tracker.current
             return metrics_snapshot(
                 self.state,
-                now=time.time(),
+                now=self.clock.now(),
                 digest=current.digest if current is not None else None,
                 sources=dict(self._health.statuses),
                 state_ok=self.outbox.state_ok,
@@ -460,7 +464,7 @@ class WatchService:
             current = self.tracker.current
             return status_document(
                 self.state,
-                now=time.time(),
+                now=self.clock.now(),
                 digest=current.digest if current is not None else None,
                 sources=dict(self._health.statuses),
                 state_ok=self.outbox.state_ok,

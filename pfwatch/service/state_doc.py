@@ -17,10 +17,11 @@ from typing import Any
 
 from pfwatch.core.state import (
     STATE_VERSION,
-    Change,
     EngineState,
+    change_to_dict,
     facts_to_dict,
     persisted_fields,
+    records_to_plain,
 )
 from pfwatch.events import ConfigFacts
 
@@ -38,11 +39,13 @@ def state_document(state: EngineState) -> dict[str, Any]:
         elif item.name == "settings":
             doc["settings"] = _plain(value)
         elif item.name == "changes":
-            doc["changes"] = {key: _change(change) for key, change in value.items()}
+            doc["changes"] = {key: change_to_dict(change) for key, change in value.items()}
         elif item.name in _RECORDS:
             doc[item.name] = {key: _plain(record) for key, record in value.items()}
         elif item.name == "history":
             doc["history"] = [_plain(process) for process in value]
+        elif item.name in ("master", "reloads"):
+            doc[item.name] = records_to_plain(value)
         else:
             doc[item.name] = value
     return doc
@@ -54,14 +57,6 @@ def _plain(record: Any) -> dict[str, Any]:
         return dict(vars(record))
     except TypeError:  # a slotted dataclass: no __dict__
         return asdict(record)
-
-
-def _change(change: Change) -> dict[str, Any]:
-    """A change's fields; its typed needs as their dicts."""
-    doc = dict(vars(change))
-    doc["tables"] = [asdict(table) for table in change.tables]
-    doc["needs"] = [need.as_dict() for need in change.needs]
-    return doc
 
 
 def _facts(facts: ConfigFacts | None) -> dict[str, Any] | None:

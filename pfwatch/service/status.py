@@ -59,8 +59,8 @@ def _pending_metric(state: EngineState, change: Change) -> PendingChange:
     when = None if blocked else prediction.get("predicted_live_at")
     services: dict[str, float | None] = {}
     for impact in change.impacts:
-        if impact.get("service") and impact.get("type"):
-            services[f"{impact['service']}/{impact['type']}"] = when
+        if impact.service and impact.type:
+            services[f"{impact.service}/{impact.type}"] = when
     for row in prediction["stale"]:
         services.setdefault(master_service_of(state, str(row["service"]), str(row["daemon"])), when)
     return PendingChange(
@@ -90,7 +90,7 @@ def metrics_snapshot(
                 continue
             service = master_service_of(state, proc.service, proc.daemon)
             stale_keys.setdefault(service, set()).add(key)
-    reloads = [float(r["at"]) for r in state.reloads if r.get("at") is not None]
+    reloads = [r.at for r in state.reloads]
     return MetricsSnapshot(
         now=now,
         config_digest=digest,
@@ -135,7 +135,7 @@ def status_document(
             for change in pending_changes(state)
         ],
         "processes": [process_row(state, proc) for proc in alive],
-        "last_reload_at": max((float(r["at"]) for r in state.reloads), default=None),
+        "last_reload_at": max((r.at for r in state.reloads), default=None),
         "last_events": list(last_events),
     }
     return cast(dict[str, Any], machine_times(document))

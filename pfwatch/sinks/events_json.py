@@ -7,7 +7,7 @@ then the finding's data fields sorted by name (a data field named like a head fi
 dropped when equal and renamed ``data_<name>`` otherwise). Moments in the data (``*_at``
 and window bounds, at any depth) are written as RFC 3339 UTC strings too
 (:func:`pfwatch.events.machine_times`); NaN and infinities become null. On a terminal the
-same record is rendered by structlog's ConsoleRenderer (see :mod:`pfwatch.logging`).
+same record is rendered by structlog's ConsoleRenderer (see :mod:`pfwatch.service.log_setup`).
 Errors: OSError of the stream propagates (a closed stdout is the caller's to handle).
 The spec of names and fields is docs/events.md.
 

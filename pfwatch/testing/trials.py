@@ -25,6 +25,7 @@ here; ``smtplib``/``OSError`` failures of single messages are counted, not raise
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import pickle
 import random
@@ -249,7 +250,38 @@ class Trace:
         loaded = pickle.loads(path.read_bytes())  # noqa: S301 - our own trial files
         if not isinstance(loaded, Trace):
             raise TypeError(f"{path}: not a trial trace")
+        _upgrade(loaded, set())
         return loaded
+
+
+def _upgrade(obj: object, seen: set[int]) -> None:
+    """Give the records of an older trace the fields added since, at their defaults (a
+    stored trace is scored again by a newer engine; a field with no default fails)."""
+    if id(obj) in seen or isinstance(obj, (str, bytes, int, float, type(None))):
+        return
+    seen.add(id(obj))
+    if isinstance(obj, dict):
+        for value in obj.values():
+            _upgrade(value, seen)
+        return
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        for value in obj:
+            _upgrade(value, seen)
+        return
+    if not dataclasses.is_dataclass(obj):
+        return
+    for spec in dataclasses.fields(obj):
+        try:
+            value = getattr(obj, spec.name)
+        except AttributeError:
+            if spec.default is not dataclasses.MISSING:
+                value = spec.default
+            elif spec.default_factory is not dataclasses.MISSING:
+                value = spec.default_factory()
+            else:
+                raise
+            object.__setattr__(obj, spec.name, value)
+        _upgrade(value, seen)
 
 
 class _Sender(threading.Thread):
@@ -432,7 +464,8 @@ def _drive(pf: PostfixInstance, plan: TrialPlan, timeout: float) -> Trace:
         poller.join(timeout=2)
     with poller.lock:
         trace.truth = {
-            pid: TruthRow(r.name, r.first_seen, r.gone_at) for pid, r in poller.rows.items()
+            pid: TruthRow(r.name, r.first_seen, r.gone_at, r.last_alive)
+            for pid, r in poller.rows.items()
         }
     trace.maillog = pf.log_text()
     return trace
@@ -490,7 +523,7 @@ def _engine_rows(trace: Trace, with_proc: bool) -> dict[str, Any]:
     if change is not None:
         for daemon in EDIT_DAEMONS[trace.plan.edit]:
             keys = [k for k in change.stale if k.split("/")[1] == daemon]
-            times = [float(change.resolved[k]["at"]) for k in keys if k in change.resolved]
+            times = [change.resolved[k].at for k in keys if k in change.resolved]
             unresolved = len(times) < len(keys)
             confirmed[daemon] = None if unresolved else max([change.at, *times])
     return {
@@ -613,15 +646,20 @@ def score(trace: Trace) -> dict[str, Any]:
 
 def _refine_truth(trace: Trace) -> None:
     """Both pollers are samples: a process is gone by the first poll of either that missed
-    it (the 20 ms truth poller can lag on a loaded machine; the recorder polls too)."""
+    it (the 20 ms truth poller can lag on a loaded machine; the recorder polls too). A
+    recorder poll lists the processes before it reads the log and is stamped after, so
+    it counts only once one of its polls has shown the process (one born in between is
+    missing from a listing stamped after its birth)."""
     polls = [e for target, e in trace.events if isinstance(e, ProcessTableSeen)]
     for pid in trace.stale_truth:
         row = trace.truth[pid]
         alive = row.last_alive if row.last_alive is not None else row.first_seen
+        shown = False
         for poll in polls:
             if any(p.pid == pid for p in poll.processes):
                 alive = max(alive, poll.at)
-            elif poll.at > alive and (row.gone_at is None or poll.at < row.gone_at):
+                shown = True
+            elif shown and poll.at > alive and (row.gone_at is None or poll.at < row.gone_at):
                 row.gone_at = poll.at
                 break
         row.last_alive = alive

@@ -64,13 +64,13 @@ def test_json_document_has_summary_processes_and_changes(log: Path) -> None:
     assert summary["lines_unrecognized"] >= 1
     smtpd = next(p for p in doc["processes"] if p["label"] == "smtpd[100]")
     assert smtpd["exit_reason"] == "idle_timeout" and smtpd["basis"] == "inferred"
-    assert smtpd["exited_at"] - smtpd["last_session_end_at"] == pytest.approx(100.5)
+    assert smtpd["exited_at"] - smtpd["last_session_end_at"] == pytest.approx(100.5, abs=1e-6)
     banner, master = doc["changes"]
     assert banner["parameters"] == ["smtpd_banner"]
     assert [a["daemon"] for a in banner["affected"]] == ["smtpd"]
     assert banner["status"] == "live" and banner["needs"] == []
     assert banner["made_live_by"]["process"] == smtpd["process"]
-    assert banner["live_at"] == pytest.approx(smtpd["exit_latest"])
+    assert banner["live_at"] == pytest.approx(smtpd["exit_latest"], abs=1e-6)
     assert master["needs"] == [] and master["needs_detail"][0]["action"] == "reload"
     assert master["needs_detail"][0]["satisfied_by"] == "postfix reload"
     assert [e["name"] for e in doc["master_events"]] == ["postfix_reloaded"]

@@ -107,7 +107,7 @@ def test_further_it_was_trivial_rewrite_not_smtpd(doc: dict) -> None:
     assert rewrite["daemon"] == "trivial-rewrite" and rewrite["inferred"]
     assert rewrite["basis"] == "inferred"
     assert rewrite["clients_gone_at"] == at("06:26:36")  # last client use + ipc_idle 5 s
-    assert rewrite["exited_at"] == pytest.approx(at("06:28:16") + 0.5)  # + max_idle 100 s
+    assert rewrite["exited_at"] == pytest.approx(at("06:28:16") + 0.5, abs=1e-6)  # + max_idle 100 s
     assert made["at"] == at("06:28:17")  # new routing answers from then on
     assert change["live_at"] > proc(doc, "smtpd[3095]")["exited_at"]
     assert change["needs"] == []

@@ -348,7 +348,7 @@ def test_parameter_read_by_smtpd(postfix_instance: PostfixInstance) -> None:
         lambda: h.pf.edit_main_cf({"smtpd_banner": "$myhostname ESMTP pfwatch-edit"}),
         {"smtpd"},
     )
-    affected = {a["daemon"] for a in h.log_only.state.changes["smtpd-banner"].impacts}
+    affected = {a.daemon for a in h.log_only.state.changes["smtpd-banner"].impacts}
     assert affected == {"smtpd"}
     assert_prediction_close(metrics)
 
@@ -367,10 +367,10 @@ def test_parameter_read_only_by_trivial_rewrite(postfix_instance: PostfixInstanc
         cache_window=reply_reuse_seconds(),
     )
     change = h.log_only.state.changes["vad"]
-    modes = {a["daemon"]: a["mode"] for a in change.impacts}
+    modes = {a.daemon: a.mode for a in change.impacts}
     assert modes["trivial-rewrite"] == "restart" and "cleanup" not in modes
     # fully live 30 s after the old trivial-rewrite, whose exit decided it
-    assert change.routing_cache["latest"] == change.live_at
+    assert change.routing_cache.latest == change.live_at
     assert change.made_live_by.split("/")[1] == "trivial-rewrite"
     assert_prediction_close(metrics, evidence_lag=delivery_lag(h.pf))
 
@@ -391,7 +391,7 @@ def test_pcre_header_checks_read_only_by_cleanup(postfix_instance: PostfixInstan
         lambda: (pf.write_file("header_checks.pcre", "/^X-Other:/ IGNORE\n"), time.time())[1],
         {"cleanup"},
     )
-    modes = {a["daemon"]: a["mode"] for a in h.log_only.state.changes["pcre"].impacts}
+    modes = {a.daemon: a.mode for a in h.log_only.state.changes["pcre"].impacts}
     assert modes == {"cleanup": "restart"}
     assert_prediction_close(metrics)
 
@@ -429,7 +429,7 @@ def test_hash_table_rebuilt_with_postmap(postfix_instance: PostfixInstance) -> N
     since = pf.log_offset()
     edit_and_confirm(h, "access", rebuild, set(), traffic_after=2)
     change = h.log_only.state.changes["access"]
-    assert {a["mode"] for a in change.impacts} == {"table_check"}
+    assert {a.mode for a in change.impacts} == {"table_check"}
     assert all(not e.state.changes["access"].needs for e in h.engines)
     # the behaviour behind "live at once": no process that logged before the rebuild began
     # served again after it (judged from the log: /proc start times are only as exact as

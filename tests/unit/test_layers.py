@@ -3,7 +3,9 @@
 Every ``import`` counts, also those inside functions (a lazy import hides a cycle from the
 interpreter, not from the design). Fails on: any cycle between pfwatch modules; product
 code importing :mod:`pfwatch.testing`; a sink importing the CLI; anything below the CLI
-importing it (the test helpers in :mod:`pfwatch.testing` may: they drive it).
+importing it (the test helpers in :mod:`pfwatch.testing` may: they drive it); a module at
+the package top level that is neither an entry point nor shared vocabulary, and shared
+vocabulary that imports anything but shared vocabulary.
 """
 
 from __future__ import annotations
@@ -50,6 +52,13 @@ def import_graph(root: Path = ROOT) -> dict[str, set[str]]:
     modules = _modules(root)
     known = set(modules)
     return {name: _imports(path, name, known) for name, path in modules.items()}
+
+
+ENTRY_POINTS = frozenset({"pfwatch", "pfwatch.__main__"})
+"""The package itself (its version) and ``python -m pfwatch``."""
+VOCABULARY = frozenset({"pfwatch.events", "pfwatch.errors", "pfwatch.settings"})
+"""Shared by every layer: the events and findings, the error ladder with its exit
+statuses, the settings. Everything else lives in the package of the layer that owns it."""
 
 
 def _in(module: str, package: str) -> bool:
@@ -106,6 +115,30 @@ def test_no_sink_imports_the_cli() -> None:
     sinks = {m: t for m, t in graph.items() if _in(m, "pfwatch.sinks")}
     assert sinks, "no sink modules found"
     assert {m: sorted(t) for m, t in sinks.items() if any(_in(x, "pfwatch.cli") for x in t)} == {}
+
+
+def top_level_modules(root: Path = ROOT) -> set[str]:
+    """Modules of the package at ``root`` that are files directly in it."""
+    return {name for name, path in _modules(root).items() if path.parent == root}
+
+
+def test_the_top_level_holds_only_entry_points_and_shared_vocabulary() -> None:
+    assert top_level_modules() - ENTRY_POINTS - VOCABULARY == set()
+    assert top_level_modules() >= VOCABULARY
+
+
+def test_the_shared_vocabulary_imports_only_shared_vocabulary() -> None:
+    graph = import_graph()
+    assert {m: sorted(graph[m] - VOCABULARY) for m in VOCABULARY if graph[m] - VOCABULARY} == {}
+
+
+def test_a_new_top_level_module_is_seen(tmp_path: Path) -> None:
+    root = tmp_path / "pkg"
+    (root / "sub").mkdir(parents=True)
+    for name in ("__init__.py", "__main__.py", "events.py", "clock.py", "sub/__init__.py"):
+        (root / name).write_text("")
+    (root / "sub" / "clock.py").write_text("")
+    assert top_level_modules(root) == {"pkg", "pkg.__main__", "pkg.events", "pkg.clock"}
 
 
 def test_a_lazy_import_cycle_and_relative_imports_are_seen(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pfwatch.changewindow.check_report import _change_lines, change_dict
+from pfwatch.core.records import Prediction
 from pfwatch.core.state import Change
 
 NOW = 1_700_000_000.0
@@ -18,7 +19,7 @@ def test_pending_change_shows_its_interval() -> None:
         tables=[],
         digest="d",
         stale=["postfix/smtpd/7"],
-        prediction={"predicted_live_at": NOW + 10},
+        prediction=Prediction(NOW + 10, None, None, stale_count=1, needs=()),
         live_interval={"earliest": NOW + 2, "p50": NOW + 12, "p90": NOW + 40, "latest": NOW + 90},
     )
     assert change_dict(change, NOW)["live_interval"]["p90"] == NOW + 40

@@ -76,7 +76,7 @@ def _view(facts: ConfigFacts) -> dict[str, object]:
             summary=(),
         )
         readers[name] = sorted(
-            (i["service"], i["daemon"], i["mode"], i["max_idle"], i["max_use"])
+            (i.service, i.daemon, i.mode, i.max_idle, i.max_use)
             for i in analyse(edit, facts).impacts
         )
     limits = sorted((s.name, s.type, s.max_idle, s.max_use) for s in facts.services)

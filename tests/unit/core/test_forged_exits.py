@@ -39,7 +39,7 @@ def test_forged_idle_exit_of_a_live_stale_smtpd_is_contradicted() -> None:
     lie = named(found, "log_line_untrusted")
     assert len(lie) == 1
     assert lie[0].data["reason"] == "exit_contradicted" and lie[0].data["pid"] == 5
-    assert lie[0].data["line_at"] == pytest.approx(claimed_at)
+    assert lie[0].data["line_at"] == pytest.approx(claimed_at, abs=1e-6)
     assert lie[0].basis == "observed"
 
 

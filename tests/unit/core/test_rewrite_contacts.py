@@ -3,8 +3,8 @@
 qmgr resolves when a message enters the active queue (its first line for the queue id);
 its later lines and the delivery agents' lines ask nothing, unless qmgr's lines are
 missing (then a delivery line stands in, later than the real request). A request stamped
-after the latest possible idle exit of the trivial-rewrite pfwatch assumed went to a new
-one.
+in or after the whole second in which the assumed trivial-rewrite's idle timer is due went
+to a new one (Postfix timers have whole-second deadlines and run before I/O events).
 """
 
 from __future__ import annotations
@@ -72,15 +72,42 @@ def test_request_after_the_latest_possible_exit_goes_to_a_new_process() -> None:
     assert alive == [pytest.approx(T0 + 16, abs=1e-3)]
     old = next(p for p in state.history if p.daemon == "trivial-rewrite")
     assert old.exit_latest == pytest.approx(T0 + 16, abs=1e-3)
-    assert "after its latest possible exit" in old.exit_note
+    assert "a new process served it" in old.exit_note
 
 
-def test_request_inside_the_exit_second_keeps_the_old_process() -> None:
-    # stamped T0+15: it may have come before the exit (in [T0+15, T0+16)): conservative
+def test_request_in_the_second_the_idle_timer_is_due_goes_to_a_new_process() -> None:
+    # the idle timer is due in the whole second T0+15 (events.c: whole-second timers, run
+    # before the I/O events): a connection in that second wakes the old process, which
+    # exits first; the exit is bounded by the deadline and the request, not pushed
     b = start().message("qmgr", 21, "AAA").at(T0 + 15).message("qmgr", 21, "BBB")
+    state, gone, alive = rewriters(b)
+    assert gone == [pytest.approx(T0 + 15.5, abs=1e-3)]
+    assert alive == [pytest.approx(T0 + 15, abs=1e-3)]
+    old = next(p for p in state.history if p.daemon == "trivial-rewrite")
+    assert old.exit_latest == pytest.approx(T0 + 16, abs=1e-3)
+
+
+def test_request_in_the_second_before_the_timer_is_due_keeps_the_old_process() -> None:
+    b = start().message("qmgr", 21, "AAA").at(T0 + 14).message("qmgr", 21, "BBB")
     _state, gone, alive = rewriters(b)
     assert not gone
-    assert alive == [pytest.approx(T0 + 15, abs=1e-3)]
+    assert alive == [pytest.approx(T0 + 14, abs=1e-3)]
+
+
+def test_sub_second_stamps_bound_the_exit_by_the_request() -> None:
+    # with sub-second stamps the timer is still due in the whole second: a request at
+    # T0+15.2, before let go + max_idle = T0+15.7, finds the old process exiting
+    b = StreamBuilder(T0 + 0.7)
+    b.snapshot(make_facts({}, max_idle=10, max_use=100))
+    b.message("qmgr", 21, "AAA").at(T0 + 15.2).message("qmgr", 21, "BBB")
+    _state, gone, alive = rewriters(b)
+    assert gone == [pytest.approx(T0 + 15.2, abs=1e-3)]
+    assert alive == [pytest.approx(T0 + 15.2, abs=1e-3)]
+    b = StreamBuilder(T0 + 0.7)
+    b.snapshot(make_facts({}, max_idle=10, max_use=100))
+    b.message("qmgr", 21, "AAA").at(T0 + 14.9).message("qmgr", 21, "BBB")
+    _state, gone, alive = rewriters(b)
+    assert not gone
 
 
 def test_disconnect_counts_as_a_request_only_after_several_recipients() -> None:

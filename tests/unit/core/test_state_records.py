@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
-from pfwatch.core.state import Change, EngineState, Need, from_json, to_json
+from pfwatch.core.fold import step
+from pfwatch.core.records import Impact, MasterStart, Need, Reload, Unseen
+from pfwatch.core.state import Change, EngineState, from_json, to_json
 from pfwatch.errors import StateError
-from pfwatch.events import TableEdit
+from pfwatch.events import TableEdit, Tick
 from pfwatch.service.state_doc import state_document
 
 OLD_NEED = {
@@ -87,4 +90,58 @@ def test_an_unknown_change_status_is_a_state_error() -> None:
     doc = json.loads(to_json(_state_with_need(Need.from_dict(OLD_NEED))))
     doc["changes"]["c1"]["status"] = "maybe"
     with pytest.raises(StateError, match="unknown status 'maybe'"):
+        from_json(json.dumps(doc))
+
+
+STATE_BEFORE_TYPED_RECORDS = Path(__file__).with_name("state_written_before_typed_records.json")
+"""An engine state that the dict-based engine wrote (main at 1571315): a routing-cache
+window with holders, resolved exits with and without bounds, an unseen pickup, an
+unsatisfied postmap and predictions, in five changes; a master start and a reload."""
+
+
+def test_a_state_written_before_the_typed_records_loads_and_writes_back_unchanged() -> None:
+    text = STATE_BEFORE_TYPED_RECORDS.read_text(encoding="utf-8")
+    state = from_json(text)
+    routed, table, postmap, _, pickup = (state.changes[f"c{n}"] for n in range(1, 6))
+    window = routed.routing_cache
+    assert window is not None and window.holders == ("postfix/smtpd/40", "postfix/smtpd/30")
+    assert {i.daemon for i in routed.impacts} >= {"trivial-rewrite", "smtpd"}
+    assert all(isinstance(i, Impact) for i in routed.impacts)
+    rewriter = routed.resolved["postfix/trivial-rewrite/~1"]
+    assert rewriter.earliest is not None and rewriter.latest is not None
+    session_end = table.resolved["postfix/smtpd/40"]
+    assert (session_end.reason, session_end.earliest, session_end.latest) == (
+        "session_end",
+        None,
+        None,
+    )
+    assert postmap.status == "needs_action" and postmap.prediction is not None
+    assert postmap.prediction.needs == ("postmap",)
+    assert pickup.unseen == [
+        Unseen(
+            service="pickup",
+            daemon="pickup",
+            until=1_700_006_017.0,
+            why="master keeps a pickup running; every 60 s wakeup counts as a use, so it "
+            "exits within 100 wakeups",
+        )
+    ]
+    assert state.master == {"postfix": MasterStart(1, 1_700_000_000.0)}
+    assert state.reloads == [Reload("postfix", 1_700_000_000.5)]
+    written = json.dumps(json.loads(text), sort_keys=True)
+    assert to_json(state) == written
+    assert json.dumps(state_document(state), sort_keys=True) == written
+
+
+def test_a_state_goes_on_after_loading_the_earlier_document() -> None:
+    state = from_json(STATE_BEFORE_TYPED_RECORDS.read_text(encoding="utf-8"))
+    step(state, Tick(state.now + 400))
+    assert state.changes["c1"].status == "live"
+    assert state.changes["c1"].live_at == state.changes["c1"].routing_cache.latest  # type: ignore[union-attr]
+
+
+def test_a_malformed_record_is_a_state_error() -> None:
+    doc = json.loads(STATE_BEFORE_TYPED_RECORDS.read_text(encoding="utf-8"))
+    doc["changes"]["c1"]["impacts"][0]["mode"] = "sometimes"
+    with pytest.raises(StateError, match="unknown impact mode 'sometimes'"):
         from_json(json.dumps(doc))

@@ -73,7 +73,7 @@ def test_changing_the_reference_changes_the_year() -> None:
     second = parse_envelope(line, stamps)
     assert first is not None and second is not None
     assert first.at - second.at == pytest.approx(
-        (datetime(2025, 3, 1) - datetime(2022, 3, 1)).total_seconds()
+        (datetime(2025, 3, 1) - datetime(2022, 3, 1)).total_seconds(), abs=1e-6
     )
 
 

@@ -7,7 +7,7 @@ import json
 import threading
 
 from pfwatch.events import Finding, event_id_for, rfc3339_utc
-from pfwatch.logging import SecretRedactor
+from pfwatch.service.log_setup import SecretRedactor
 from pfwatch.sinks.base import FanOut, Sink
 from pfwatch.sinks.events_json import EventsJsonSink, event_record
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 import random
 import sys
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -17,7 +19,8 @@ from pfwatch.sources.replay import ReplayLine, ReplaySource, replay_order
 def read_all(source: ReplaySource) -> list[ReplayLine]:
     out: list[ReplayLine] = []
     while not source.done:
-        out += source.poll()
+        for block in source.poll():
+            out += block.lines(source.max_line_bytes)
     return out
 
 
@@ -72,9 +75,36 @@ def test_long_lines_garbage_and_a_broken_file_do_not_stop_the_replay(tmp_path: P
         (b"after", False),
     ]
     (notice,) = source.notices()
-    assert "b.log.gz" in notice
+    assert notice.startswith(f"{tmp_path / 'b.log.gz'}:")
 
 
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(SourceUnavailable, match="No such file"):
         read_all(ReplaySource([str(tmp_path / "nope.log")]))
+
+
+def test_a_block_is_one_record_and_names_its_last_line(tmp_path: Path) -> None:
+    (tmp_path / "mail.log").write_bytes(b"a\nb\nc\n")
+    source = ReplaySource([str(tmp_path / "mail.log")])
+    (block,) = source.poll()
+    assert (block.data, block.line_no, block.whole) == (b"a\nb\nc\n", 0, True)
+    assert block.checkpoint == f"{tmp_path / 'mail.log'}:3"
+    assert source.poll() == [] and source.done
+
+
+def test_not_before_skips_old_files_and_seeks_in_plain_ones(tmp_path: Path) -> None:
+    old, live = tmp_path / "mail.log.1", tmp_path / "mail.log"
+    old.write_bytes(b"old\n")
+    live.write_bytes(b"x\ny\nz\n")
+    os.utime(old, (1000.0, 1000.0))
+    opened: list[str] = []
+
+    def seek(handle: IO[bytes], moment: float) -> int:
+        assert moment == 2000.0
+        handle.seek(2)  # after "x\n"
+        return 1
+
+    source = ReplaySource([str(tmp_path)], not_before=2000.0, seek=seek, on_open=opened.append)
+    lines = read_all(source)
+    assert [(line.data, line.line_no) for line in lines] == [(b"y", 2), (b"z", 3)]
+    assert opened == [str(live)]

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from pfwatch.clock import FakeClock
 from pfwatch.errors import StateError
 from pfwatch.events import Finding, event_id_for
 from pfwatch.store.outbox import Outbox, state_error_finding, state_reset_finding
 from pfwatch.store.sqlite import StateStore
+from pfwatch.testing.clock import FakeClock
 
 
 class ListSink:

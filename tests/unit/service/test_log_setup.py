@@ -10,7 +10,7 @@ import re
 import structlog
 
 from pfwatch.events import Finding
-from pfwatch.logging import configure_logging, get_logger, use_colors
+from pfwatch.service.log_setup import configure_logging, get_logger, use_colors
 from pfwatch.sinks.events_json import EventsJsonSink
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")

@@ -6,7 +6,7 @@ import os
 import socket
 from pathlib import Path
 
-from pfwatch.sdnotify import notify, watchdog_interval
+from pfwatch.service.sdnotify import notify, watchdog_interval
 
 
 def test_ready_reaches_the_socket(tmp_path: Path) -> None:

@@ -33,31 +33,15 @@ from pathlib import Path
 
 from pfwatch.config.model import MainCf, MasterCf, MasterService
 from pfwatch.events import TableFacts
-from pfwatch.lint_rules import (
+from pfwatch.lint.rules import (
     LEGACY_DBMS_TYPES,
     NON_SERVICE_TRANSPORTS,
     RAW_PARAMETERS,
     RULES,
     SERVICE_SUFFIXES,
     TRANSPORT_PARAMETERS,
-    LintRule,
     Severity,
 )
-
-__all__ = [
-    "LEGACY_DBMS_TYPES",
-    "RAW_PARAMETERS",
-    "RULES",
-    "SERVICE_SUFFIXES",
-    "TRANSPORT_PARAMETERS",
-    "LintFinding",
-    "LintInput",
-    "LintRule",
-    "Severity",
-    "lint",
-    "macro_names",
-    "service_defined_names",
-]
 
 _MACRO = re.compile(r"\$(?:\$|\{([A-Za-z0-9_]+)|\(([A-Za-z0-9_]+)|([A-Za-z0-9_]+))")
 _LEGACY_DBMS_REF = re.compile(r"\b(" + "|".join(sorted(LEGACY_DBMS_TYPES)) + r"):([A-Za-z0-9_]+)\b")
