@@ -77,6 +77,9 @@ class ProcessInfo:
     service: str
     instance: str
     started_at: float
+    argv: tuple[str, ...] = field(default=(), compare=False)
+    """The command line master gave it (master.cf's command and arguments, at the last
+    reload before its start); empty when not read."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,6 @@
-"""What ``pfwatch check`` can establish without a state directory.
+"""The history ``pfwatch check`` establishes without a state directory: its edits.
 
-Three bases, best first, each named in the report so the operator knows how far to trust
+Two bases, best first, each named in the report so the operator knows how far to trust
 it:
 
 - ``git``: the configuration directory is inside a git work tree (etckeeper keeps /etc
@@ -8,38 +8,35 @@ it:
   that process runs; the semantic diff against the files on disk says exactly what is
   pending.
 - ``mtime``: a file modified after a process started is pending for that process; which
-  parameters changed is unknown, so every process older than the edit counts as stale.
-- Process start times come from /proc, to the clock tick (:func:`procfs.start_time
-  <pfwatch.sources.procfs.start_time>`; processes found with psutil from the master's pid
-  file in ``$queue_directory/pid/master.pid`` or the ``MAIL_CONFIG`` environment) or, when
-  /proc does not show this Postfix, from the first log line of each pid.
+  main.cf parameters changed is unknown, so every process older than the edit counts as
+  stale. Which master.cf services changed shows in the running processes' argv: master
+  builds it from master.cf when it reads the file (src/master/master_ent.c:550-585).
 
-The event builders (:func:`mtime_events`, :func:`git_events`, :func:`birth_polls`) turn
-each basis into the engine's events (snapshot, changes, process polls).
+The processes and their start times are the one /proc poll of the watch service's
+scanner (:class:`~pfwatch.sources.procfs.ProcScanner`); :func:`mtime_events` and
+:func:`git_events` turn a basis into the engine's events (the snapshot before the oldest
+process, the changes since).
 
-Inputs: a configuration directory, its queue directory, optionally a maillog. Outputs:
-:class:`ProcessPicture`, :class:`FileStamp`, :class:`GitBaseline`, engine events. Errors:
-:class:`~pfwatch.errors.SourceUnavailable` when a file cannot be read; a missing git or
-unreadable /proc entry is not an error (the basis is then weaker and says so).
+Inputs: the live configuration, its snapshot, that /proc poll. Outputs:
+:class:`GitBaseline`, engine events. Errors:
+:class:`~pfwatch.errors.SourceUnavailable` when a file cannot be read; a missing git is
+not an error (the basis is then weaker and says so).
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
 import subprocess
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import psutil
 
 from pfwatch.changewindow.liveconfig import LiveConfig
 from pfwatch.changewindow.whatif import changed_event, snapshot_with_texts
 from pfwatch.config.diff import diff_snapshots
 from pfwatch.config.facts import facts_from_snapshot
+from pfwatch.config.model import MasterService
 from pfwatch.config.snapshot import Snapshot
 from pfwatch.core.changes import ALL
 from pfwatch.events import (
@@ -50,144 +47,56 @@ from pfwatch.events import (
     ProcessTableSeen,
     TableEdit,
 )
-from pfwatch.sources.procfs import start_time
+from pfwatch.service.config_tracker import mtimes_of
 
-MASTER_PID_FILE = "pid/master.pid"
-"""Relative to queue_directory (src/master/master.c: the pid file the master locks)."""
-
-RELOAD_RESTARTED = ("qmgr", "pickup")
-"""Services with a wakeup time: reload re-arms their trigger at once, so new processes
-appear immediately (src/master/master_wakeup.c:165-175); qmgr otherwise never exits by
-idle or use (src/qmgr/qmgr.c:741-742). Their start time bounds the last reload."""
+MASTER_FLAGS = frozenset({"-l", "-z", "-d", "-v", "-u", "-c"})
+"""Flags master puts between a child's command and its master.cf arguments; ``-n``,
+``-t``, ``-s`` and ``-o stress=`` take a value (src/master/master_ent.c:550-585)."""
+MASTER_VALUED = frozenset({"-n", "-t", "-s"})
 
 
-@dataclass(frozen=True, slots=True)
-class ProcessPicture:
-    """The running Postfix of one configuration directory at ``at``."""
-
-    at: float
-    master: ProcessInfo | None
-    children: tuple[ProcessInfo, ...]
-    source: str
-
-    @property
-    def running(self) -> bool:
-        return self.master is not None or bool(self.children)
-
-    def last_reload_bound(self) -> tuple[float | None, str]:
-        """The latest moment master.cf was certainly read: master start or a reload.
-
-        Returns (time, how it was established); (None, reason) when nothing runs.
-        """
-        if self.master is None:
-            return None, "no master process found"
-        best, how = self.master.started_at, "master start"
-        for child in self.children:
-            if child.daemon == "qmgr" and child.started_at > best:
-                best, how = child.started_at, "qmgr start (reload restarts qmgr at once)"
-        return best, how
-
-    def older_than(self, moment: float) -> tuple[ProcessInfo, ...]:
-        """Children that started before ``moment`` (they run what was on disk then)."""
-        return tuple(p for p in self.children if p.started_at < moment)
+def _master_prefix(words: Sequence[str]) -> bool:
+    """Whether ``words`` (argv between the command and the master.cf arguments) are
+    flags that master itself adds."""
+    index = 0
+    while index < len(words):
+        word = words[index]
+        if word in MASTER_VALUED or (
+            word == "-o" and index + 1 < len(words) and words[index + 1].startswith("stress=")
+        ):
+            index += 2
+        elif word in MASTER_FLAGS:
+            index += 1
+        else:
+            return False
+    return True
 
 
-def _arg_after(cmdline: Sequence[str], flag: str) -> str | None:
-    for index, arg in enumerate(cmdline[:-1]):
-        if arg == flag:
-            return cmdline[index + 1]
-    return None
+def runs_other_entry(proc: ProcessInfo, service: MasterService) -> bool:
+    """Whether ``proc``'s argv shows that master.cf's entry for its service was different
+    when master started it (command or arguments; argv unknown counts as the same)."""
+    argv = proc.argv
+    if not argv:
+        return False
+    args = service.args
+    if Path(argv[0]).name != Path(service.command).name or len(argv) - 1 < len(args):
+        return True
+    tail = len(argv) - len(args)
+    return tuple(argv[tail:]) != args or not _master_prefix(argv[1:tail])
 
 
-def process_info(proc: psutil.Process, instance: str) -> ProcessInfo:
-    """A Postfix daemon process as the engine sees it (service = master.cf name)."""
-    cmdline = proc.cmdline()
-    daemon = Path(cmdline[0]).name if cmdline else proc.name()
-    service = _arg_after(cmdline, "-n") or daemon
-    started = start_time(proc.pid)  # psutil's create_time() is up to 1 s early
-    started = proc.create_time() if started is None else started
-    return ProcessInfo(proc.pid, daemon, service, instance, started)
-
-
-def _master_from_pid_file(queue_dir: Path) -> psutil.Process | None:
-    try:
-        pid = int((queue_dir / MASTER_PID_FILE).read_text().split()[0])
-        proc = psutil.Process(pid)
-        if Path(proc.cmdline()[0]).name != "master":
-            return None
-        return proc
-    except (OSError, ValueError, IndexError, psutil.Error):
-        return None
-
-
-def _master_from_environment(config_dir: Path) -> psutil.Process | None:
-    """The master whose MAIL_CONFIG is ``config_dir``, else the only master whose
-    environment cannot be read (a sidecar in Postfix's PID namespace, as procfs does)."""
-    wanted = str(config_dir)
-    unreadable: list[psutil.Process] = []
-    for proc in psutil.process_iter(["name"]):
-        if proc.info.get("name") != "master":
-            continue
-        try:
-            env = proc.environ().get("MAIL_CONFIG", "/etc/postfix")
-        except psutil.AccessDenied:
-            unreadable.append(proc)
-            continue
-        except (psutil.Error, OSError):
-            continue
-        if os.path.realpath(env) == os.path.realpath(wanted):
-            return proc
-    return unreadable[0] if len(unreadable) == 1 else None
-
-
-def discover_processes(
-    config_dir: Path, queue_dir: Path, instance: str = "postfix", now: float | None = None
-) -> ProcessPicture:
-    """Find this configuration's master and its children in /proc."""
-    at = time.time() if now is None else now
-    master = _master_from_pid_file(queue_dir)
-    source = f"/proc (master pid from {queue_dir / MASTER_PID_FILE})"
-    if master is None:
-        master = _master_from_environment(config_dir)
-        source = "/proc (master found by its MAIL_CONFIG environment)"
-    if master is None:
-        return ProcessPicture(at, None, (), "/proc (no master process of this configuration)")
-    try:
-        master_info = process_info(master, instance)
-        children = master.children()
-    except psutil.Error:
-        return ProcessPicture(at, None, (), "/proc (master vanished while looking)")
-    infos: list[ProcessInfo] = []
-    for child in children:
-        with contextlib.suppress(psutil.Error):
-            infos.append(process_info(child, instance))
-    infos.sort(key=lambda p: (p.started_at, p.pid))
-    return ProcessPicture(at, master_info, tuple(infos), source)
-
-
-@dataclass(frozen=True, slots=True)
-class FileStamp:
-    """A file's modification time (None when it does not exist)."""
-
-    path: str
-    mtime: float | None
-
-    @classmethod
-    def of(cls, path: str | Path) -> FileStamp:
-        try:
-            return cls(str(path), Path(path).stat().st_mtime)
-        except FileNotFoundError:
-            return cls(str(path), None)
-
-
-def stamps(paths: Iterable[str | Path]) -> tuple[FileStamp, ...]:
-    """Modification times of ``paths`` (duplicates dropped, order kept)."""
-    seen: dict[str, FileStamp] = {}
-    for path in paths:
-        key = str(path)
-        if key not in seen:
-            seen[key] = FileStamp.of(key)
-    return tuple(seen.values())
+def argv_changed_services(snapshot: Snapshot, table: ProcessTableSeen | None) -> tuple[str, ...]:
+    """master.cf services (``name/type``) that a running process shows were edited since
+    master last read master.cf: its argv is not what the entry gives now."""
+    if table is None:
+        return ()
+    entries = {s.name: s for s in snapshot.services}
+    changed: list[str] = []
+    for proc in table.processes:
+        service = entries.get(proc.service)
+        if service is not None and service.key not in changed and runs_other_entry(proc, service):
+            changed.append(service.key)
+    return tuple(changed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,21 +164,6 @@ BURST = 1.0
 """Files modified less than this many seconds apart are one edit (one burst)."""
 
 
-def birth_polls(picture: ProcessPicture, after: float) -> list[ProcessTableSeen]:
-    """One poll per birth time (each a subset of today's table), then today's table.
-
-    The processes alive now were alive from their start time on, so a poll at each start
-    time holding every current process born by then is true; it lets the engine place
-    each birth before or after the edits between them.
-    """
-    everyone = tuple(picture.children)
-    polls: list[ProcessTableSeen] = []
-    for moment in sorted({p.started_at for p in everyone if p.started_at > after}):
-        polls.append(ProcessTableSeen(moment, tuple(p for p in everyone if p.started_at <= moment)))
-    polls.append(ProcessTableSeen(picture.at, everyone))
-    return polls
-
-
 def _table_edits(snapshot: Snapshot, paths: Sequence[str]) -> tuple[TableEdit, ...]:
     touched = set(paths)
     edits: list[TableEdit] = []
@@ -294,10 +188,13 @@ def _table_edits(snapshot: Snapshot, paths: Sequence[str]) -> tuple[TableEdit, .
 
 
 def mtime_events(
-    config: LiveConfig, snapshot: Snapshot, picture: ProcessPicture
+    config: LiveConfig, snapshot: Snapshot, table: ProcessTableSeen | None, now: float
 ) -> tuple[list[Event], list[str]]:
-    """Edits known only by modification time: each file newer than the oldest process."""
-    oldest = oldest_start(picture)
+    """Edits known only by modification time: each file newer than the oldest process.
+
+    Which master.cf services changed is read from the running processes' argv
+    (:func:`argv_changed_services`); which main.cf parameters changed is unknown."""
+    oldest = oldest_start(table, now)
     facts = facts_from_snapshot(snapshot)
     events: list[Event] = [ConfigSnapshotTaken(oldest - 1.0, facts)]
     notes: list[str] = []
@@ -321,13 +218,14 @@ def mtime_events(
     bursts.sort(key=lambda burst: burst[0])
     for number, (moment, paths) in enumerate(bursts, start=1):
         names = {Path(p).name for p in paths if Path(p).parent == config.config_dir}
+        services = argv_changed_services(snapshot, table) if "master.cf" in names else ()
         events.append(
             ConfigChanged(
                 at=moment,
                 change_id=f"mtime-{number}-{moment:.3f}",
                 files=tuple(paths),
                 parameters=(ALL,) if "main.cf" in names else (),
-                services=(),
+                services=services,
                 tables=_table_edits(snapshot, paths),
                 facts=facts,
                 summary=tuple(f"~ {p} modified (what changed in it is unknown)" for p in paths),
@@ -339,28 +237,16 @@ def mtime_events(
     return events, notes
 
 
-def mtimes_of(paths: Iterable[str]) -> list[float]:
-    found: list[float] = []
-    for path in paths:
-        try:
-            found.append(Path(path).stat().st_mtime)
-        except OSError:
-            continue
-    return found
-
-
-def oldest_start(picture: ProcessPicture) -> float:
-    oldest = min((p.started_at for p in picture.children), default=picture.at)
-    if picture.master is not None:
-        oldest = min(oldest, picture.master.started_at)
-    return oldest
+def oldest_start(table: ProcessTableSeen | None, now: float) -> float:
+    """When the oldest running process (the master, usually) started; ``now`` if none."""
+    return min((p.started_at for p in table.processes), default=now) if table else now
 
 
 def git_events(
-    config: LiveConfig, snapshot: Snapshot, picture: ProcessPicture
+    config: LiveConfig, snapshot: Snapshot, table: ProcessTableSeen | None, now: float
 ) -> tuple[list[Event], list[str]] | None:
     """Edits relative to the commit that was current when the oldest process started."""
-    oldest = oldest_start(picture)
+    oldest = oldest_start(table, now)
     inside = [p for p in dict.fromkeys(config.files()) if Path(p).parent == config.config_dir]
     base = git_baseline(config.config_dir, inside, oldest)
     if base is None:
@@ -378,6 +264,6 @@ def git_events(
     if diff.empty:
         return events, notes
     mtimes = mtimes_of(diff.files)
-    edited_at = max(mtimes) if mtimes else picture.at
+    edited_at = max(mtimes) if mtimes else now
     events.append(changed_event(old, snapshot, edited_at, f"git-{base.revision[:8]}"))
     return events, notes

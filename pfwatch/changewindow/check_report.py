@@ -103,7 +103,7 @@ def verdict(assessment: Assessment, now: float, thresholds: AgeThresholds | None
         status = ExitStatus.PENDING
     else:
         status = ExitStatus.OK
-        running = "" if assessment.picture.running else "; Postfix is not running"
+        running = "" if assessment.running else "; Postfix is not running"
         parts.append(f"no pending edits{running}")
     summary = "; ".join(parts) + f" (basis: {assessment.basis})"
     return Verdict(status, summary, len(pending), len(blocked), stale, seconds, oldest)
@@ -131,6 +131,7 @@ def change_dict(change: Change, now: float) -> dict[str, Any]:
         "tables": [t.ref for t in change.tables],
         "status": change.status,
         "stale_processes": [_label(k) for k in change.stale if k not in change.resolved],
+        "resolved_processes": [_label(k) for k in change.stale if k in change.resolved],
         "affected": [
             {"service": i.service, "type": i.type, "daemon": i.daemon, "mode": i.mode, "why": i.why}
             for i in change.impacts
@@ -156,7 +157,6 @@ def report_dict(
 ) -> dict[str, Any]:
     """The full ``check --json`` document."""
     result = verdict(assessment, now, thresholds)
-    picture = assessment.picture
     staged: dict[str, Any] | None = None
     if assessment.staged is not None:
         what = assessment.staged
@@ -177,10 +177,10 @@ def report_dict(
         "config_dir": str(assessment.config.config_dir),
         "basis": assessment.basis,
         "basis_detail": assessment.basis_detail,
-        "postfix_running": picture.running,
+        "postfix_running": assessment.running,
         "processes": [
             {"pid": p.pid, "daemon": p.daemon, "service": p.service, "started_at": p.started_at}
-            for p in picture.children
+            for p in assessment.children
         ],
         "pending": [change_dict(c, now) for c in assessment.pending()],
         "tables": [

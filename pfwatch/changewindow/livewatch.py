@@ -1,112 +1,77 @@
 """A live session: keep the engine's picture current after a one-shot assessment.
 
-``wait`` and ``lab`` start from :func:`pfwatch.changewindow.precheck.assess` and then
-run the watch service's own inputs in-process: its configuration tracker
-(:class:`~pfwatch.service.config_tracker.ConfigTracker`: snapshots, diffs, edit times
-that count table sources and compiled files, change ids), its log input
-(:class:`~pfwatch.service.log_input.LogInput`, a file follower or journald) and its
-/proc poller (:class:`~pfwatch.sources.procfs.ProcScanner`). Each poll sorts what they
-produced with the engine's one event order (:func:`pfwatch.core.fold.fold_order`) and
-folds it with a ``Tick``, so "live" is confirmed by observed exits (/proc, the log), not
-only predicted, exactly as ``watch`` confirms it.
+``wait`` and ``lab`` start from :func:`pfwatch.changewindow.precheck.assess` (the watch
+service's start-up, folded once) and then keep polling the very inputs it started: the
+configuration tracker (:class:`~pfwatch.service.config_tracker.ConfigTracker`:
+snapshots, diffs, edit times that count table sources and compiled files, change ids),
+the log inputs (:class:`~pfwatch.service.log_input.LogInput`, a file follower or
+journald) and the /proc poller (:class:`~pfwatch.sources.procfs.ProcScanner`). Each poll
+sorts what they produced with the engine's one event order
+(:func:`pfwatch.core.fold.fold_order`) and folds it with a ``Tick``, so "live" is
+confirmed by observed exits (/proc, the log), not only predicted, exactly as ``watch``
+confirms it.
 
-Inputs: a :class:`~pfwatch.changewindow.precheck.CheckRequest` and its
-:class:`~pfwatch.changewindow.precheck.Assessment`. Outputs: findings per
+Inputs: a :class:`~pfwatch.changewindow.precheck.CheckRequest`. Outputs: findings per
 :meth:`LiveSession.poll`, the current :class:`~pfwatch.core.state.EngineState`. Errors:
-none raised while polling; a configuration that stops parsing is reported as a
-``config_error`` finding and the last good snapshot stays in force.
+those of ``assess`` at the start; none raised while polling: a configuration that stops
+parsing is reported as a ``config_error`` finding and the last good snapshot stays in
+force.
 """
 
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
-from pfwatch.changewindow.liveconfig import load_live_config
-from pfwatch.changewindow.precheck import Assessment, CheckRequest, assess, log_classifier
+from pfwatch.changewindow.precheck import Assessment, CheckRequest, assess
 from pfwatch.config.snapshot import Snapshot
+from pfwatch.core.confirm import refresh_prediction
 from pfwatch.core.fold import fold_order, step
 from pfwatch.core.state import Change, EngineState
-from pfwatch.events import ConfigError, Event, Finding, LogEvent, Tick
-from pfwatch.maillog.reader import LogClassifier
-from pfwatch.service.config_tracker import ConfigTracker
-from pfwatch.service.log_input import LogInput
+from pfwatch.events import ConfigError, Event, Finding, Tick
 from pfwatch.service.startup import instance_of
-from pfwatch.sources.procfs import ProcScanner
 
 CONFIG_EVERY = 1.0
 """Seconds between configuration snapshots while polling (watch uses inotify instead)."""
 
 
-def _drain(source: LogInput) -> list[LogEvent]:
-    """Everything the log input can read now."""
-    found: list[LogEvent] = []
-    while True:
-        batch = source.poll()
-        found += batch.events
-        if not batch.more and not batch.lines:
-            return found
-
-
 class LiveSession:
     """The engine kept current by polling; call :meth:`poll`, then :meth:`close`."""
 
-    def __init__(
-        self,
-        request: CheckRequest,
-        assessment: Assessment,
-        *,
-        inputs: list[LogInput] | None = None,
-        classifier: LogClassifier | None = None,
-    ) -> None:
+    def __init__(self, request: CheckRequest, assessment: Assessment) -> None:
         self.request = request
         self.assessment = assessment
         self.state: EngineState = assessment.state
         self.config = assessment.config
-        self.tracker = ConfigTracker(request.config_dir, assessment.snapshot)
-        queue_dir, instance = instance_of(self.tracker)
-        self.scanner = ProcScanner(queue_dir, request.config_dir, instance)
-        if inputs is None:
-            classifier = classifier or log_classifier(self.config)
-            inputs = [LogInput(classifier, maillog=Path(path)) for path in request.maillog]
-            if request.journal:
-                inputs.append(LogInput(classifier, maillog=None))
-        self.inputs = inputs
+        self.tracker = assessment.tracker
+        self.scanner = assessment.scanner
+        self.inputs = assessment.inputs
         self._config_checked = 0.0
 
     @property
     def snapshot(self) -> Snapshot:
         """The configuration as last adopted by the tracker."""
-        assert self.tracker.current is not None  # set from the assessment
+        assert self.tracker.current is not None  # set by the assessment
         return self.tracker.current
 
     @classmethod
     def start(cls, request: CheckRequest) -> LiveSession:
-        """Assess and keep following, with no log line lost or read twice in between.
-
-        The log files are read whole through the same inputs that are then polled, so a
-        line written while the assessment runs is delivered exactly once.
-        """
-        if not request.maillog:
-            return cls(request, assess(request))
-        classifier = log_classifier(load_live_config(request.config_dir, request.postconf))
-        inputs = [
-            LogInput(classifier, maillog=Path(path), start="beginning") for path in request.maillog
-        ]
-        log = [event for source in inputs for event in _drain(source)]
-        log.sort(key=fold_order)
-        return cls(request, assess(request, log), inputs=inputs)
+        """Assess and keep following, with no log line lost or read twice in between."""
+        return cls(request, assess(request, follow=True))
 
     def force_config_check(self) -> None:
         """Read the configuration at the next :meth:`poll` (after an edit we made)."""
         self._config_checked = 0.0
 
     def pending(self) -> list[Change]:
-        """Changes not live yet, oldest first (superseded ones too, until live)."""
-        return sorted(
+        """Changes not live yet, oldest first (superseded ones too, until live), each with
+        its prediction as of the last poll."""
+        found = sorted(
             (c for c in self.state.changes.values() if c.status != "live"),
             key=lambda c: c.at,
         )
+        for change in found:
+            refresh_prediction(self.state, change)
+        return found
 
     def _config_events(self, now: float) -> list[Event]:
         if now - self._config_checked < CONFIG_EVERY:
@@ -123,7 +88,7 @@ class LiveSession:
     def poll(self, now: float | None = None) -> list[Finding]:
         """Read what happened since the last poll and fold it; return the findings."""
         at = time.time() if now is None else now
-        events: list[Event] = [e for source in self.inputs for e in _drain(source)]
+        events: list[Event] = [e for source in self.inputs for e in source.drain()]
         events += self._config_events(at)
         table = self.scanner.poll(at)
         if table is not None:

@@ -20,46 +20,40 @@ main.cf/master.cf, ``SourceUnavailable``/``StateError`` for unusable inputs.
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from pfwatch.changewindow.baseline import (
-    ProcessPicture,
-    birth_polls,
-    discover_processes,
-    git_events,
-    mtime_events,
-    mtimes_of,
-    oldest_start,
-)
+from pfwatch.changewindow.baseline import git_events, mtime_events
 from pfwatch.changewindow.liveconfig import LiveConfig, load_live_config
 from pfwatch.changewindow.whatif import CONFIG_FILES, changed_event, snapshot_with_texts
 from pfwatch.config.diff import ConfigDiff, diff_lines, diff_snapshots
-from pfwatch.config.snapshot import (
-    Snapshot,
-    build_snapshot,
-    snapshot_from_json,
-)
+from pfwatch.config.snapshot import Snapshot, build_snapshot
+from pfwatch.core.confirm import refresh_prediction
 from pfwatch.core.fold import fold_order, step
-from pfwatch.core.state import Change, EngineState, from_json
-from pfwatch.errors import StateError, UsageError
+from pfwatch.core.state import Change, EngineState
+from pfwatch.errors import SourceUnavailable, StateError, UsageError
 from pfwatch.events import (
+    ConfigChanged,
     Event,
     Finding,
     LogEvent,
+    ProcessInfo,
     ProcessTableSeen,
     Tick,
 )
 from pfwatch.lint import LintFinding
+from pfwatch.service import startup
+from pfwatch.service.config_tracker import ConfigTracker
+from pfwatch.sources.procfs import ProcScanner
 
 if TYPE_CHECKING:
     from pfwatch.maillog.reader import LogClassifier
+    from pfwatch.service.log_input import LogInput
 
-# The log reader, the journal and the state store are imported where they are used: a
-# check that reads none of them (no log, no --state-dir) starts without their modules.
+# The log reader and its inputs, the journal and the state store are imported where they
+# are used: a check that reads none of them (no log, no --state-dir) starts without them.
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,18 +83,36 @@ class StagedWhatIf:
 
 @dataclass
 class Assessment:
-    """Everything ``check`` and ``wait`` report."""
+    """Everything ``check`` and ``wait`` report, and the inputs ``wait`` keeps polling."""
 
     config: LiveConfig
-    snapshot: Snapshot
+    tracker: ConfigTracker
+    scanner: ProcScanner
     basis: str
     basis_detail: list[str]
-    picture: ProcessPicture
+    table: ProcessTableSeen | None
+    """The one /proc poll (None when this Postfix is not visible there)."""
     state: EngineState
     findings: list[Finding]
     lint: tuple[LintFinding, ...]
+    inputs: list[LogInput] = field(default_factory=list)
+    """Log inputs read to their end (``follow``), for ``wait`` to keep polling."""
     staged: StagedWhatIf | None = None
-    notes: list[str] = field(default_factory=list)
+
+    @property
+    def snapshot(self) -> Snapshot:
+        assert self.tracker.current is not None  # assess() raises otherwise
+        return self.tracker.current
+
+    @property
+    def children(self) -> tuple[ProcessInfo, ...]:
+        """The running Postfix daemons (the master's children)."""
+        found = self.table.processes if self.table is not None else ()
+        return tuple(p for p in found if p.daemon != "master")
+
+    @property
+    def running(self) -> bool:
+        return self.table is not None and bool(self.table.processes)
 
     def pending(self) -> list[Change]:
         """Changes not yet live, oldest first (a change whose postmap need a later rebuild
@@ -120,10 +132,16 @@ def fold_all(state: EngineState, events: Iterable[Event]) -> tuple[EngineState, 
     return state, found
 
 
-def _state_dir_events(
-    state_dir: Path, snapshot: Snapshot, now: float
-) -> tuple[EngineState, list[Event], list[str]]:
-    """The sidecar's stored engine state, plus an edit it has not seen yet (if any)."""
+class _Strict:
+    """The logger :func:`startup.restore` reports to: for check an unusable state is an
+    error, not a reason to start afresh."""
+
+    def warning(self, event: str, **fields: Any) -> None:
+        raise StateError(f"{event}: {fields.get('error', '')}")
+
+
+def _restore(state_dir: Path, config_dir: Path) -> startup.Restored:
+    """The sidecar's stored engine state and snapshot, restored as ``watch`` restores them."""
     from pfwatch.store.sqlite import open_read_only  # noqa: PLC0415 - see the imports
 
     store = open_read_only(state_dir)
@@ -133,57 +151,23 @@ def _state_dir_events(
             f"(run 'pfwatch watch --state-dir {state_dir}' first)"
         )
     try:
-        stored = store.engine_state()
-        last = store.last_snapshot()
+        if store.engine_state() is None:
+            raise StateError(f"{state_dir}: the state database holds no engine state yet")
+        return startup.restore(store, config_dir, _Strict())
     finally:
         store.close()
-    if stored is None:
-        raise StateError(f"{state_dir}: the state database holds no engine state yet")
-    state = from_json(json.dumps(stored))
-    notes = [f"state directory {state_dir}: engine state of the watch service"]
-    events: list[Event] = []
-    if last is not None:
-        try:
-            previous = snapshot_from_json(json.loads(last.json))
-        except (ValueError, KeyError, TypeError):
-            previous = None
-        if previous is not None and previous.digest != snapshot.digest:
-            diff = diff_snapshots(previous, snapshot)
-            if not diff.empty:
-                mtimes = mtimes_of(diff.files)
-                at = max([*mtimes, last.taken_at])
-                events.append(changed_event(previous, snapshot, at, f"unseen-{at:.3f}"))
-                notes.append(
-                    "an edit newer than the last stored snapshot (the watch "
-                    "service has not recorded it)"
-                )
-    return state, events, notes
 
 
-def log_classifier(config: LiveConfig) -> LogClassifier:
-    from pfwatch.maillog.reader import LogClassifier  # noqa: PLC0415 - see the imports
-
-    syslog = {}
-    for service in config.master.services:
-        name = service.overrides.get("syslog_name")
-        if name:
-            syslog[name] = service.name
-    return LogClassifier(syslog_services=syslog)
-
-
-def _log_events(
-    paths: Sequence[str], config: LiveConfig, not_before: float | None = None
-) -> list[LogEvent]:
-    """The log's events; with ``not_before``, plain files are read from about then on."""
+def _replayed(paths: Sequence[str], classifier: LogClassifier, since: float | None) -> list[Any]:
+    """The log's events; with ``since``, plain files are read from about then on."""
     from pfwatch.maillog.reader import iter_log_events  # noqa: PLC0415 - see the imports
 
-    return list(iter_log_events(list(paths), log_classifier(config), not_before=not_before))
+    return list(iter_log_events(list(paths), classifier, not_before=since))
 
 
-def _journal_events(since: float, config: LiveConfig) -> list[LogEvent]:
+def _journal_events(since: float, classifier: LogClassifier) -> list[LogEvent]:
     from pfwatch.sources.journald import JournalSource  # noqa: PLC0415 - see the imports
 
-    classifier = log_classifier(config)
     found: list[LogEvent] = []
     with JournalSource(follow=False, since=f"@{int(since)}", start="beginning") as source:
         for record in source.records():
@@ -193,70 +177,99 @@ def _journal_events(since: float, config: LiveConfig) -> list[LogEvent]:
     return found
 
 
-def _merge(*streams: Iterable[Event]) -> list[Event]:
-    merged = [e for stream in streams for e in stream]
-    merged.sort(key=fold_order)
-    return merged
+def _log(
+    request: CheckRequest, classifier: LogClassifier, since: float | None, *, follow: bool
+) -> tuple[list[LogEvent], list[LogInput]]:
+    """The log's lines (and, to ``follow`` it, the inputs read to their end)."""
+    from pfwatch.service.log_input import LogInput  # noqa: PLC0415 - see the imports
+
+    inputs: list[LogInput] = []
+    if follow:
+        inputs = [LogInput(classifier, maillog=Path(p), start="beginning") for p in request.maillog]
+    log = [e for source in inputs for e in source.drain()]
+    if request.maillog and not follow:
+        log = _replayed(request.maillog, classifier, since)
+    if request.journal:
+        log += _journal_events((since or request.now) - 60.0, classifier)
+        if follow:
+            inputs.append(LogInput(classifier, maillog=None))
+    return log, inputs
 
 
-def assess(request: CheckRequest, log: list[LogEvent] | None = None) -> Assessment:
-    """Establish pending edits, fold them through the engine, lint, and the what-if.
+def assess(request: CheckRequest, *, follow: bool = False) -> Assessment:
+    """Fold what ``watch`` folds when it starts, after the history of the best basis.
 
-    ``log``: log events already read by the caller (``wait`` reads them through the
-    follower it then keeps polling); None reads ``request.maillog`` or the journal.
+    The configuration tracker, /proc scanner and log classifier are the ones ``watch``
+    starts with (:mod:`pfwatch.service.startup`): restored from ``--state-dir``, else
+    fresh, with the edits since the oldest running process told by git or by
+    modification times. Folded in the engine's one event order: that history, the
+    tracker's first look, the log, one /proc poll and a tick. With ``follow``, the log
+    files are read through the inputs ``wait`` then keeps polling (no line lost or read
+    twice in between).
     """
     config = load_live_config(request.config_dir, request.postconf)
-    snapshot = build_snapshot(str(request.config_dir), taken_at=request.now)
-    picture = discover_processes(
-        config.config_dir, config.queue_directory, config.instance_name, request.now
-    )
-    if log is None and request.journal:
-        log = _journal_events(oldest_start(picture) - 60.0, config)
-    notes: list[str] = []
     if request.state_dir is not None:
-        state, events, detail = _state_dir_events(request.state_dir, snapshot, request.now)
+        restored = _restore(request.state_dir, request.config_dir)
+    else:
+        restored = startup.restore(None, request.config_dir, _Strict())
+    state, tracker = restored.state, restored.tracker
+    update = tracker.check(request.now)
+    if tracker.current is None:  # the tracker keeps the reason as text: raise it typed
+        build_snapshot(str(request.config_dir), taken_at=request.now)
+        raise SourceUnavailable(str(request.config_dir), update.problem or "unreadable")
+    snapshot = tracker.current
+    scanner = startup.scanner_for(tracker, request.config_dir)
+    table = scanner.poll(request.now)
+    history: list[Event] = []
+    if request.state_dir is not None:
         basis = "state-dir"
-        seen_until = state.now  # the watcher folded the log up to here already
-        if log is None:
-            log = _log_events(request.maillog, config, seen_until) if request.maillog else []
-        events = _merge(events, [e for e in log if e.at > seen_until])
+        detail = [f"state directory {request.state_dir}: engine state of the watch service"]
+        if any(isinstance(e, ConfigChanged) for e in update.events):
+            detail.append(
+                "an edit newer than the last stored snapshot (the watch service has not "
+                "recorded it)"
+            )
+        since: float | None = state.now  # the watcher folded the log up to here already
     else:
-        state = EngineState()
-        found = git_events(config, snapshot, picture) if request.use_git else None
-        if found is not None:
-            events, detail = found
-            basis = "git"
-        else:
-            events, detail = mtime_events(config, snapshot, picture)
-            basis = "mtime"
-        if log is None:
-            since = events[0].at if events else None
-            log = _log_events(request.maillog, config, since) if request.maillog else []
-        if log:
-            # lines older than the oldest running process cannot change what is pending
-            log = [e for e in log if e.at >= events[0].at]
-            events = _merge(events, log)
-            where = "journal" if request.journal else ", ".join(request.maillog)
-            detail.append(f"log: {where} ({len(log)} Postfix lines)")
-        else:
-            events = _merge(events, birth_polls(picture, after=events[0].at if events else 0.0))
-    if picture.running:
-        events.append(ProcessTableSeen(picture.at, picture.children))
-        detail.append(f"processes: {picture.source}, {len(picture.children)} running")
-    else:
-        detail.append(f"processes: {picture.source}")
-    events.append(Tick(request.now))
+        found = git_events(config, snapshot, table, request.now) if request.use_git else None
+        basis = "git" if found is not None else "mtime"
+        history, detail = found or mtime_events(config, snapshot, table, request.now)
+        since = history[0].at if history else None
+    log: list[LogEvent] = []
+    inputs: list[LogInput] = []
+    if request.maillog or request.journal:
+        classifier = startup.classifier_for(tracker)
+        log, inputs = _log(request, classifier, since, follow=follow)
+    if since is not None:  # older lines cannot change what is pending (or were folded)
+        log = (
+            [e for e in log if e.at > since]
+            if basis == "state-dir"
+            else [e for e in log if e.at >= since]
+        )
+    if log:
+        where = "journal" if request.journal else ", ".join(request.maillog)
+        detail.append(f"log: {where} ({len(log)} Postfix lines)")
+    running = len(table.processes) if table is not None else 0
+    detail.append(f"processes: /proc ({scanner.how}), {running} running")
+    events: list[Event] = [*history, *update.events, *log, Tick(request.now)]
+    if table is not None:
+        events.append(table)
+    events.sort(key=fold_order)
     state, findings = fold_all(state, events)
+    for change in state.changes.values():
+        if change.status != "live":
+            refresh_prediction(state, change)
     assessment = Assessment(
         config=config,
-        snapshot=snapshot,
+        tracker=tracker,
+        scanner=scanner,
         basis=basis,
         basis_detail=detail,
-        picture=picture,
+        table=table,
         state=state,
         findings=findings,
         lint=config.lint(),
-        notes=notes,
+        inputs=inputs,
     )
     if request.staged is not None:
         assessment.staged = what_if(assessment, request.staged, request.now)

@@ -13,8 +13,6 @@ Outputs: the report on stdout, the exit status as the return value.
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Mapping
 from pathlib import Path
 
 import click
@@ -26,9 +24,8 @@ from pfwatch.changewindow.check_report import (
     report_dict,
     verdict,
 )
-from pfwatch.changewindow.precheck import CheckRequest, assess
-from pfwatch.cli.live_options import live_postfix_options
-from pfwatch.config.maincf import load_main_cf
+from pfwatch.changewindow.precheck import assess
+from pfwatch.cli.live_options import LivePostfix, live_postfix_options
 from pfwatch.errors import (
     ConfigSyntaxError,
     ExitStatus,
@@ -38,70 +35,7 @@ from pfwatch.errors import (
     exit_status_of,
 )
 from pfwatch.events import machine_times
-from pfwatch.settings import load_settings
 from pfwatch.sinks.plugin_output import PluginReport, parse_range, render_plugin_output
-
-PLUGIN_STDOUT_PATHS = ("/dev/stdout", "/dev/stderr", "/proc/self/fd/1")
-
-
-def maillog_of(config_dir: Path) -> str | None:
-    """``maillog_file`` of the configuration when Postfix logs to a plain file itself."""
-    try:
-        param = load_main_cf(str(config_dir / "main.cf")).parameters.get("maillog_file")
-    except PfwatchError:
-        return None
-    if param is None or not param.value or param.value in PLUGIN_STDOUT_PATHS:
-        return None
-    return param.value if Path(param.value).is_file() else None
-
-
-def _explicit(origins: Mapping[str, str], key: str) -> bool:
-    origin = origins.get(key, "default")
-    return origin != "default" and not origin.startswith("auto")
-
-
-def build_request(
-    *,
-    config_dir: Path | None,
-    maillog: tuple[str, ...],
-    journal: bool,
-    state_dir: Path | None,
-    staged: Path | None,
-    no_git: bool,
-    no_log: bool,
-) -> CheckRequest:
-    """Resolve flags and settings layers into a :class:`CheckRequest`."""
-    flags = {
-        "config_dir": str(config_dir) if config_dir else None,
-        "maillog": maillog[0] if maillog else None,
-        "journal": True if journal else None,
-        "state_dir": str(state_dir) if state_dir else None,
-    }
-    settings = load_settings(flags)
-    chosen_state = settings.state_dir if settings.origins.get("state_dir") != "default" else None
-    logs: tuple[str, ...] = ()
-    use_journal = False
-    if not no_log:
-        own = maillog_of(settings.config_dir)
-        if maillog:
-            logs = maillog
-        elif _explicit(settings.origins, "maillog") and settings.maillog:
-            logs = (str(settings.maillog),)
-        elif journal or (_explicit(settings.origins, "journal") and settings.journal):
-            use_journal = True
-        elif own:
-            logs = (own,)
-        elif settings.maillog is not None:
-            logs = (str(settings.maillog),)
-    return CheckRequest(
-        config_dir=settings.config_dir,
-        now=time.time(),
-        state_dir=chosen_state,
-        maillog=logs,
-        journal=use_journal,
-        staged=staged,
-        use_git=not no_git,
-    )
 
 
 def _failure(exc: BaseException) -> tuple[ExitStatus, str]:
@@ -132,7 +66,6 @@ def _failure(exc: BaseException) -> tuple[ExitStatus, str]:
     help="Monitoring-plugin output: one status line "
     "with performance data, then details (Nagios/Icinga/Sensu).",
 )
-@click.option("--no-git", is_flag=True, help="Do not use the git history of the directory.")
 @click.option("--no-log", is_flag=True, help="Do not read any log (only /proc and files).")
 @click.option(
     "-w",
@@ -154,14 +87,10 @@ def check(
     *,
     warning: str,
     critical: str,
-    config_dir: Path | None,
-    maillog: tuple[str, ...],
-    journal: bool,
-    state_dir: Path | None,
+    live: LivePostfix,
     staged: Path | None,
     as_json: bool,
     plugin: bool,
-    no_git: bool,
     no_log: bool,
 ) -> int:
     """Report pending configuration edits, stale tables and lint; exit 0/1/2/3.
@@ -171,8 +100,6 @@ def check(
     configuration is broken. 3: cannot tell (the reason is printed).
     """
     try:
-        if maillog and journal:
-            raise UsageError("choose --maillog or --journal, not both")
         for flag, text in (("--warning", warning), ("--critical", critical)):
             if text:
                 try:
@@ -180,15 +107,7 @@ def check(
                 except ValueError as exc:
                     raise UsageError(f"{flag} {text!r}: {exc}") from None
         thresholds = AgeThresholds(warning, critical)
-        request = build_request(
-            config_dir=config_dir,
-            maillog=maillog,
-            journal=journal,
-            state_dir=state_dir,
-            staged=staged,
-            no_git=no_git,
-            no_log=no_log,
-        )
+        request = live.request(staged=staged, no_log=no_log)
         assessment = assess(request)
     except (PfwatchError, OSError) as exc:
         status, reason = _failure(exc)

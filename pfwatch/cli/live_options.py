@@ -1,26 +1,107 @@
 """Options shared by the commands that look at a running Postfix (``check``, ``wait``).
 
-One decorator declares ``--config-dir``, ``--maillog`` (repeatable), ``--journal`` and
-``--state-dir`` with the same types and names for both commands; only the help text says
-what each command does with the log and the state. Inputs: the help texts. Output: a
-click decorator. Errors: none.
+One decorator declares ``--config-dir``, ``--maillog`` (repeatable), ``--journal``,
+``--state-dir`` and ``--no-git`` with the same types and names for both commands (only
+the help text says what each command does with the log and the state) and hands the
+command one :class:`LivePostfix`; :meth:`LivePostfix.request` resolves it with the
+settings layers into the :class:`~pfwatch.changewindow.precheck.CheckRequest` both
+commands assess. Inputs: the help texts; flags, ``PFWATCH_*`` settings, main.cf's
+``maillog_file``. Outputs: a click decorator, the request. Errors:
+:class:`~pfwatch.errors.UsageError` for ``--maillog`` with ``--journal``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-__all__ = ["live_postfix_options"]
+from pfwatch.config.maincf import load_main_cf
+from pfwatch.errors import PfwatchError, UsageError
+from pfwatch.settings import load_settings
+
+if TYPE_CHECKING:
+    from pfwatch.changewindow.precheck import CheckRequest
+
+__all__ = ["LivePostfix", "live_postfix_options", "maillog_of"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+PLUGIN_STDOUT_PATHS = ("/dev/stdout", "/dev/stderr", "/proc/self/fd/1")
+
+
+def maillog_of(config_dir: Path) -> str | None:
+    """``maillog_file`` of the configuration when Postfix logs to a plain file itself."""
+    try:
+        param = load_main_cf(str(config_dir / "main.cf")).parameters.get("maillog_file")
+    except PfwatchError:
+        return None
+    if param is None or not param.value or param.value in PLUGIN_STDOUT_PATHS:
+        return None
+    return param.value if Path(param.value).is_file() else None
+
+
+def _explicit(origins: Mapping[str, str], key: str) -> bool:
+    origin = origins.get(key, "default")
+    return origin != "default" and not origin.startswith("auto")
+
+
+@dataclass(frozen=True, slots=True)
+class LivePostfix:
+    """The shared options as given on the command line."""
+
+    config_dir: Path | None
+    maillog: tuple[str, ...]
+    journal: bool
+    state_dir: Path | None
+    no_git: bool
+
+    def request(self, *, staged: Path | None = None, no_log: bool = False) -> CheckRequest:
+        """Resolve flags and settings layers into a :class:`CheckRequest`."""
+        from pfwatch.changewindow.precheck import CheckRequest  # noqa: PLC0415 - heavy
+
+        if self.maillog and self.journal:
+            raise UsageError("choose --maillog or --journal, not both")
+        flags = {
+            "config_dir": str(self.config_dir) if self.config_dir else None,
+            "maillog": self.maillog[0] if self.maillog else None,
+            "journal": True if self.journal else None,
+            "state_dir": str(self.state_dir) if self.state_dir else None,
+        }
+        settings = load_settings(flags)
+        origins = settings.origins
+        chosen_state = settings.state_dir if origins.get("state_dir") != "default" else None
+        logs: tuple[str, ...] = ()
+        use_journal = False
+        if not no_log:
+            own = maillog_of(settings.config_dir)
+            if self.maillog:
+                logs = self.maillog
+            elif _explicit(origins, "maillog") and settings.maillog:
+                logs = (str(settings.maillog),)
+            elif self.journal or (_explicit(origins, "journal") and settings.journal):
+                use_journal = True
+            elif own:
+                logs = (own,)
+            elif settings.maillog is not None:
+                logs = (str(settings.maillog),)
+        return CheckRequest(
+            config_dir=settings.config_dir,
+            now=time.time(),
+            state_dir=chosen_state,
+            maillog=logs,
+            journal=use_journal,
+            staged=staged,
+            use_git=not self.no_git,
+        )
 
 
 def live_postfix_options(*, maillog: str, journal: str, state_dir: str) -> Callable[[F], F]:
-    """``--config-dir``, ``--maillog FILE``..., ``--journal`` and ``--state-dir``."""
+    """The shared options, passed to the command as ``live`` (a :class:`LivePostfix`)."""
     options = (
         click.option(
             "--config-dir",
@@ -30,11 +111,26 @@ def live_postfix_options(*, maillog: str, journal: str, state_dir: str) -> Calla
         click.option("--maillog", multiple=True, metavar="FILE", help=maillog),
         click.option("--journal", is_flag=True, help=journal),
         click.option("--state-dir", type=click.Path(path_type=Path), help=state_dir),
+        click.option("--no-git", is_flag=True, help="Do not use the git history of the directory."),
     )
 
     def decorate(command: F) -> F:
+        @functools.wraps(command)
+        def with_live(
+            *,
+            config_dir: Path | None,
+            maillog: tuple[str, ...],
+            journal: bool,
+            state_dir: Path | None,
+            no_git: bool,
+            **rest: Any,
+        ) -> Any:
+            live = LivePostfix(config_dir, maillog, journal, state_dir, no_git)
+            return command(live=live, **rest)
+
+        wrapped: Any = with_live
         for option in reversed(options):
-            command = option(command)
-        return command
+            wrapped = option(wrapped)
+        return wrapped  # type: ignore[no-any-return]
 
     return decorate

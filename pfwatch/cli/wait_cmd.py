@@ -23,11 +23,10 @@ from rich.table import Table
 
 from pfwatch.changewindow.check_report import change_dict
 from pfwatch.changewindow.livewatch import LiveSession
-from pfwatch.cli.check_cmd import build_request
-from pfwatch.cli.live_options import live_postfix_options
+from pfwatch.cli.live_options import LivePostfix, live_postfix_options
 from pfwatch.core.changes import needs_actions
 from pfwatch.core.state import Change
-from pfwatch.errors import ExitStatus, PfwatchError, UsageError, describe, exit_status_of
+from pfwatch.errors import ExitStatus, PfwatchError, describe, exit_status_of
 
 
 def _what(change: Change) -> str:
@@ -171,18 +170,7 @@ def wait_loop(
     "restart, keep waiting for someone to run it (until the timeout) instead of "
     "exiting 2 at once.",
 )
-@click.option("--no-git", is_flag=True, help="Do not use the git history of the directory.")
-def wait(
-    *,
-    config_dir: Path | None,
-    maillog: tuple[str, ...],
-    journal: bool,
-    state_dir: Path | None,
-    timeout: float,
-    interval: float,
-    wait_for_actions: bool,
-    no_git: bool,
-) -> int:
+def wait(*, live: LivePostfix, timeout: float, interval: float, wait_for_actions: bool) -> int:
     """Wait until every pending edit is live; exit 0 live, 1 timeout, 2 action needed.
 
     Confirmation comes from observed process exits (/proc, the log), not only from the
@@ -190,18 +178,7 @@ def wait(
     """
     session: LiveSession | None = None
     try:
-        if maillog and journal:
-            raise UsageError("choose --maillog or --journal, not both")
-        request = build_request(
-            config_dir=config_dir,
-            maillog=maillog,
-            journal=journal,
-            state_dir=state_dir,
-            staged=None,
-            no_git=no_git,
-            no_log=False,
-        )
-        session = LiveSession.start(request)
+        session = LiveSession.start(live.request())
         return int(
             wait_loop(
                 session,

@@ -14,7 +14,7 @@ from __future__ import annotations
 from pfwatch.core import interval, master_events
 from pfwatch.core import processes as pm
 from pfwatch.core.state import EngineState, Process
-from pfwatch.events import Finding, LogEvent, ProcessTableSeen
+from pfwatch.events import Finding, LogEvent, ProcessInfo, ProcessTableSeen
 from pfwatch.knowledge.daemons import COMMANDS, spec_for
 
 SESSION_OPEN = frozenset(
@@ -343,6 +343,7 @@ def apply_proc(state: EngineState, ev: ProcessTableSeen, findings: list[Finding]
             "placeholder for a process invisible in the log; /proc now shows the truth",
             findings,
         )
+    _confirm_inferred_exits(state, seen, ev.at, previous_poll)
     for key, info in seen.items():
         known = state.processes.get(key)
         if known is None:
@@ -400,6 +401,26 @@ def apply_proc(state: EngineState, ev: ProcessTableSeen, findings: list[Finding]
             findings,
             latest=ev.at,
         )
+
+
+CONFIRM_RECENT = 64
+"""Exited processes (newest first) a poll looks at to confirm exits known by inference."""
+
+
+def _confirm_inferred_exits(
+    state: EngineState, seen: dict[str, ProcessInfo], at: float, previous_poll: float | None
+) -> None:
+    """A poll that does not list a process whose exit the log only implied (a use limit
+    reached, no exit line) proves it gone by then: the exit is confirmed and, as for any
+    exit /proc shows, bounded by that poll, so no log-delay margin is waited for."""
+    for proc in state.history[-1 : -CONFIRM_RECENT - 1 : -1]:
+        if proc.exit_basis == "observed" or proc.key in seen or proc.exited_at is None:
+            continue
+        if previous_poll is not None and proc.exited_at < previous_poll:
+            continue  # exited before the poll before: that one confirmed it already
+        proc.exit_basis = "observed"
+        proc.exit_latest = at
+        proc.exit_note = f"{proc.exit_note}; gone from /proc at {at:.2f}".lstrip("; ")
 
 
 def _claim_still_alive(

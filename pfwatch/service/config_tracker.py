@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -178,14 +179,19 @@ def _edit_time(files: tuple[str, ...], tables: tuple[Any, ...], floor: float, no
     paths = list(files)
     for table in tables:
         paths.extend(p for p in (table.source, table.compiled) if p)
-    mtimes: list[float] = []
+    newest = max(mtimes_of(paths), default=now)
+    return min(now, max(newest, floor))
+
+
+def mtimes_of(paths: Iterable[str]) -> list[float]:
+    """Modification times of the files among ``paths`` that can be read."""
+    found: list[float] = []
     for path in paths:
         try:
-            mtimes.append(Path(path).stat().st_mtime)
+            found.append(Path(path).stat().st_mtime)
         except OSError:
             continue
-    newest = max(mtimes, default=now)
-    return min(now, max(newest, floor))
+    return found
 
 
 def _problem_key(problem: Problem) -> tuple[str, int, int, str]:

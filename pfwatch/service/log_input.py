@@ -105,6 +105,15 @@ class LogInput:
         self._behind = batch.more
         return batch
 
+    def drain(self) -> list[LogEvent]:
+        """Every event readable now (``wait`` and ``lab`` poll this way)."""
+        found: list[LogEvent] = []
+        while True:
+            batch = self.poll()
+            found += batch.events
+            if not batch.more and not batch.lines:
+                return found
+
     def _poll_file(self, follower: Follower, batch: LogBatch, max_bytes: int) -> None:
         lines = follower.poll(max_bytes)
         self.notices += follower.notices()

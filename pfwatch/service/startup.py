@@ -15,17 +15,21 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pfwatch.config.snapshot import Snapshot, snapshot_from_json
 from pfwatch.core.state import EngineState, from_json
 from pfwatch.errors import StateError, UsageError
 from pfwatch.events import Finding
-from pfwatch.maillog.reader import LogClassifier
 from pfwatch.service.config_tracker import ConfigTracker
 from pfwatch.sources.procfs import ProcScanner
-from pfwatch.store.outbox import state_error_finding, state_reset_finding
-from pfwatch.store.sqlite import StateStore
+
+if TYPE_CHECKING:
+    from pfwatch.maillog.reader import LogClassifier
+    from pfwatch.store.sqlite import StateStore
+
+# The classifier and the state store are imported where they are used: ``check`` starts
+# up through here and reads neither without a log or a state directory.
 
 HISTORY_LIMIT = 500
 """Exited processes the service keeps in its state: enough for /status, and the state is
@@ -43,6 +47,9 @@ class Restored:
 
 def open_store(state_dir: Path, log: Any) -> tuple[StateStore | None, list[Finding]]:
     """The state database (exclusive), or None with a ``state_error`` finding."""
+    from pfwatch.store.outbox import state_error_finding, state_reset_finding  # noqa: PLC0415
+    from pfwatch.store.sqlite import StateStore  # noqa: PLC0415
+
     now = time.time()
     try:
         store = StateStore.open(state_dir, exclusive=True)
@@ -83,6 +90,8 @@ def restore(store: StateStore | None, config_dir: Path, log: Any) -> Restored:
 
 def classifier_for(tracker: ConfigTracker) -> LogClassifier:
     """A classifier knowing master.cf's ``-o syslog_name=`` service names."""
+    from pfwatch.maillog.reader import LogClassifier  # noqa: PLC0415 - see the imports
+
     syslog: dict[str, str] = {}
     if tracker.current is not None:
         for service in tracker.current.services:

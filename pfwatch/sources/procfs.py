@@ -241,7 +241,7 @@ class ProcScanner:
         for index, arg in enumerate(argv[:-1]):
             if arg == "-o" and argv[index + 1].startswith("syslog_name="):
                 instance = argv[index + 1].partition("=")[2].split("/")[0] or instance
-        return ProcessInfo(pid, daemon, service, instance, stat.started_at)
+        return ProcessInfo(pid, daemon, service, instance, stat.started_at, tuple(argv))
 
     # -- vouching for log lines ----------------------------------------------------------
 

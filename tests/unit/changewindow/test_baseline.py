@@ -1,6 +1,6 @@
-"""No-state fallbacks without a running Postfix: mtime bursts, git history, process polls.
+"""No-state fallbacks without a running Postfix: mtime bursts, git history, argv evidence.
 
-A configuration directory on disk and a hand-made process picture stand in for /proc;
+A configuration directory on disk and a hand-made /proc poll stand in for /proc;
 the real-Postfix side is in tests/integration/test_check_realpostfix.py.
 """
 
@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from pfwatch.changewindow.baseline import ProcessPicture, birth_polls, git_baseline, mtime_events
+from pfwatch.changewindow.baseline import argv_changed_services, git_baseline, mtime_events
 from pfwatch.changewindow.liveconfig import load_live_config
 from pfwatch.config.snapshot import build_snapshot
-from pfwatch.events import ConfigChanged, ProcessInfo
+from pfwatch.events import ConfigChanged, ProcessInfo, ProcessTableSeen
 
 MAIN = (
     "myhostname = a.example\nvirtual_alias_maps = texthash:$config_directory/virtual\n"
@@ -34,12 +34,19 @@ def make_dir(tmp_path: Path) -> Path:
     return conf
 
 
-def picture(*starts: float, at: float = 1000.0) -> ProcessPicture:
+SMTPD_ARGV = ("smtpd", "-n", "smtp", "-t", "inet", "-u", "-o", "stress=")
+"""What master gives the smtp service of MASTER (no arguments in master.cf)."""
+
+
+def picture(
+    *starts: float, at: float = 1000.0, argv: tuple[str, ...] = SMTPD_ARGV
+) -> ProcessTableSeen:
     master = ProcessInfo(1, "master", "master", "postfix", min(starts) - 5)
     children = tuple(
-        ProcessInfo(100 + i, "smtpd", "smtp", "postfix", start) for i, start in enumerate(starts)
+        ProcessInfo(100 + i, "smtpd", "smtp", "postfix", start, argv)
+        for i, start in enumerate(starts)
     )
-    return ProcessPicture(at, master, children, "test")
+    return ProcessTableSeen(at, (master, *children))
 
 
 def test_files_edited_within_a_second_are_one_edit_per_file_set(tmp_path: Path) -> None:
@@ -48,7 +55,7 @@ def test_files_edited_within_a_second_are_one_edit_per_file_set(tmp_path: Path) 
         os.utime(conf / name, (when, when))
     config = load_live_config(conf, postconf=None)
     snapshot = build_snapshot(str(conf), taken_at=1000.0)
-    events, notes = mtime_events(config, snapshot, picture(400.0, 600.0))
+    events, notes = mtime_events(config, snapshot, picture(400.0, 600.0), 1000.0)
     changes = [e for e in events if isinstance(e, ConfigChanged)]
     assert len({c.change_id for c in changes}) == len(changes) == 2
     config_change = next(c for c in changes if c.parameters)
@@ -64,16 +71,30 @@ def test_files_older_than_every_process_are_not_pending(tmp_path: Path) -> None:
     for name in ("main.cf", "master.cf", "virtual"):
         os.utime(conf / name, (100.0, 100.0))
     config = load_live_config(conf, postconf=None)
-    events, notes = mtime_events(config, build_snapshot(str(conf)), picture(400.0))
+    events, notes = mtime_events(config, build_snapshot(str(conf)), picture(400.0), 1000.0)
     assert not [e for e in events if isinstance(e, ConfigChanged)]
     assert notes == []
 
 
-def test_birth_polls_are_cumulative_and_end_with_today() -> None:
-    pic = picture(400.0, 600.0, 600.0, 800.0)
-    polls = birth_polls(pic, after=0.0)
-    assert [p.at for p in polls] == [400.0, 600.0, 800.0, 1000.0]
-    assert [len(p.processes) for p in polls] == [1, 3, 4, 4]
+def test_master_cf_services_edited_since_master_read_it_show_in_argv(tmp_path: Path) -> None:
+    conf = make_dir(tmp_path)
+    (conf / "master.cf").write_text(MASTER.replace("smtpd\n", "smtpd -v -o smtpd_banner=x\n"))
+    os.utime(conf / "master.cf", (500.0, 500.0))
+    for name in ("main.cf", "virtual"):
+        os.utime(conf / name, (100.0, 100.0))
+    config = load_live_config(conf, postconf=None)
+    snapshot = build_snapshot(str(conf), taken_at=1000.0)
+    old = picture(400.0)  # started with master.cf's old smtp line: no arguments
+    events, _notes = mtime_events(config, snapshot, old, 1000.0)
+    (change,) = [e for e in events if isinstance(e, ConfigChanged)]
+    assert change.services == ("smtp/inet",)
+    current = (*SMTPD_ARGV, "-v", "-o", "smtpd_banner=x")
+    assert argv_changed_services(snapshot, picture(400.0, argv=current)) == ()
+    # a leading argument that went away is a change too, not a master flag
+    dropped = (*SMTPD_ARGV, "-x", "-v", "-o", "smtpd_banner=x")
+    assert argv_changed_services(snapshot, picture(400.0, argv=dropped)) == ("smtp/inet",)
+    assert argv_changed_services(snapshot, picture(400.0, argv=())) == ()  # argv unknown
+    assert argv_changed_services(snapshot, None) == ()
 
 
 def test_git_baseline_picks_the_commit_before_a_moment(tmp_path: Path) -> None:
