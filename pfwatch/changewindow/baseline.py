@@ -165,13 +165,21 @@ BURST = 1.0
 
 
 def _table_edits(snapshot: Snapshot, paths: Sequence[str]) -> tuple[TableEdit, ...]:
+    """The table edits among ``paths`` (one burst). A compiled file older than its source
+    was not rebuilt from the edited source (postmap ran before the edit, within the
+    burst), so it does not count as rebuilt."""
     touched = set(paths)
     edits: list[TableEdit] = []
     for table in snapshot.tables:
         ref = table.ref
         compiled = ref.compiled[0] if ref.compiled else None
         source_changed = ref.source is not None and ref.source in touched
-        compiled_changed = any(c in touched for c in ref.compiled)
+        source_mtime = max(mtimes_of([ref.source]), default=None) if source_changed else None
+        compiled_changed = any(
+            c in touched
+            and (source_mtime is None or max(mtimes_of([c]), default=0.0) >= source_mtime)
+            for c in ref.compiled
+        )
         if source_changed or compiled_changed:
             edits.append(
                 TableEdit(

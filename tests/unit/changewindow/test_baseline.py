@@ -134,3 +134,26 @@ def test_git_baseline_picks_the_commit_before_a_moment(tmp_path: Path) -> None:
 def test_git_baseline_outside_a_work_tree(tmp_path: Path) -> None:
     conf = make_dir(tmp_path)
     assert git_baseline(conf, [str(conf / "main.cf")], 1e10) is None
+
+
+HASH_MAIN = MAIN.replace("texthash:", "hash:")
+
+
+@pytest.mark.parametrize(("db_at", "needs_postmap"), [(500.0, True), (500.6, False)])
+def test_a_compiled_file_older_than_its_source_in_one_burst_was_not_rebuilt(
+    tmp_path: Path, db_at: float, needs_postmap: bool
+) -> None:
+    conf = make_dir(tmp_path)
+    (conf / "main.cf").write_text(HASH_MAIN)
+    (conf / "virtual.db").write_bytes(b"")
+    for name, when in (("main.cf", 100.0), ("master.cf", 100.0), ("virtual", 500.5)):
+        os.utime(conf / name, (when, when))
+    # postmap half a second before the source edit: one burst, yet not rebuilt from it
+    os.utime(conf / "virtual.db", (db_at, db_at))
+    config = load_live_config(conf, postconf=None)
+    snapshot = build_snapshot(str(conf), taken_at=1000.0)
+    events, _notes = mtime_events(config, snapshot, picture(400.0), 1000.0)
+    (change,) = [e for e in events if isinstance(e, ConfigChanged)]
+    (edit,) = change.tables
+    assert edit.source_changed is True
+    assert edit.compiled_changed is not needs_postmap
