@@ -174,7 +174,9 @@ def _table_edits(snapshot: Snapshot, paths: Sequence[str]) -> tuple[TableEdit, .
         ref = table.ref
         compiled = ref.compiled[0] if ref.compiled else None
         source_changed = ref.source is not None and ref.source in touched
-        source_mtime = max(mtimes_of([ref.source]), default=None) if source_changed else None
+        source_mtime = (
+            max(mtimes_of([ref.source]), default=None) if ref.source and source_changed else None
+        )
         compiled_changed = any(
             c in touched
             and (source_mtime is None or max(mtimes_of([c]), default=0.0) >= source_mtime)
