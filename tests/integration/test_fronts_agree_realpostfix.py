@@ -54,6 +54,8 @@ LOG_DELAY = 3.5
 """The engine's log-delay margin (2 s) plus the log's resolution, and some."""
 WAIT_LAG = 3.0
 """The ``wait`` command's exit after the truth: its 0.2 s poll, a /proc poll, its exit."""
+UPDATE_STEP = 1.0
+"""The smallest move of a prediction that watch publishes (core/confirm.py)."""
 
 
 def seconds(value: Any) -> float | None:
@@ -374,6 +376,14 @@ SCENARIOS = [
 ]
 
 
+def _status_prediction(watch: WatchProcess, change_id: str) -> float | None:
+    """The predicted live time of ``change_id`` in watch's /status, as of now."""
+    for change in watch.get_json("/status")["pending_changes"]:
+        if change["change_id"] == change_id and change["prediction"]:
+            return seconds(change["prediction"]["predicted_live_at"])
+    return None
+
+
 def _watch_named(events: list[dict[str, Any]], change_id: str) -> set[str]:
     """Every process watch called stale for the change, up to its ``change_live``."""
     named: set[str] = set()
@@ -414,19 +424,25 @@ def test_fronts_agree(postfix_factory: Any, tmp_path: Path, scenario: Scenario) 
         if scenario.before is not None:
             scenario.before(pf)
         # an smtpd busy across the edit: stale whatever the edit is
+        session_mark = pf.log_offset()
         with pf.open_session():
             time.sleep(1.1)
             stale = truth.alive(scenario.daemons)
             edited_at = scenario.edit(pf)
             command = WaitCommand(pf, state_dir)
             time.sleep(1.5)
-        time.sleep(0.3)  # every front has seen the session end
+        # every front has seen the session end: it is logged, then read (0.2 s polls)
+        pf.wait_for_log(r"postfix/smtpd\[\d+\]: disconnect from", since=session_mark)
+        time.sleep(0.3)
         wait_predicted = waiter.predicted()
         wait_id = waiter.change().change_id
         wait_before = labels([_label(k) for k in waiter.change().stale])
         mid = pfwatch_json("check", *check_args)
         wait_after = labels([_label(k) for k in waiter.change().stale])
         detected = watch.wait_for(lambda e: e["event"] == "change_detected", 15, "change")
+        # watch's current prediction, asked when check was: its events publish a move of
+        # 1 s or more only (change_prediction_updated), so they may lag it by up to 1 s
+        watch_now = _status_prediction(watch, detected["change_id"])
         if scenario.traffic:
             traffic_at = time.time()
             _sessions_until_gone(pf, truth, stale)
@@ -497,6 +513,7 @@ def test_fronts_agree(postfix_factory: Any, tmp_path: Path, scenario: Scenario) 
         "explain": seconds(explain_change["live_at"]),
     }
     predictions = {"check": seconds(mid_change["predicted_live_at"]), "wait": wait_predicted}
+    published: float | None = None
     if not scenario.needs:
         events = watch.events()
         until = next(i for i, e in enumerate(events) if e["event"] == "change_live")
@@ -506,7 +523,8 @@ def test_fronts_agree(postfix_factory: Any, tmp_path: Path, scenario: Scenario) 
             if e["event"] in ("change_detected", "change_prediction_updated")
             and (traffic_at is None or (seconds(e["ts"]) or 0.0) < traffic_at)
         ]
-        predictions["watch"] = seconds(updates[-1]["predicted_live_at"])
+        predictions["watch"] = watch_now
+        published = seconds(updates[-1]["predicted_live_at"])
     code, returned_at, wait_out = waited
     report = {
         "scenario": scenario.name,
@@ -516,6 +534,7 @@ def test_fronts_agree(postfix_factory: Any, tmp_path: Path, scenario: Scenario) 
         "needs": needs,
         "live_minus_truth": _minus(lives, truth_live),
         "predicted_minus_truth": _minus(predictions, truth_live),
+        "published_minus_truth": None if published is None else round(published - truth_live, 3),
         "wait_command": {"exit": code, "returned_minus_truth": _minus(
             {"returned": returned_at}, truth_live)["returned"]},
         "truth_window": round(truth_live - truth_low, 3),
@@ -540,6 +559,8 @@ def test_fronts_agree(postfix_factory: Any, tmp_path: Path, scenario: Scenario) 
             and max(made) - min(made) <= RESOLUTION + 0.5
             and (scenario.traffic or all(abs(v - truth_live) <= RESOLUTION + 0.5 for v in made))
         ),
+        "published_prediction_near": published is None
+        or (watch_now is not None and abs(published - watch_now) < UPDATE_STEP + RESOLUTION),
         "wait_command_at_truth": code == 0
         and returned_at is not None
         and truth_low - TRUTH_SLACK <= returned_at <= truth_live + WAIT_LAG,
