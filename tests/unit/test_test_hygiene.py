@@ -64,6 +64,7 @@ WHOLE_PACKAGE = frozenset(
         "test_docs_events",
         "test_docs_architecture",
         "test_demo_scenario",
+        "test_packaging",
     }
 )
 """Tests of the package as a whole (imports, the suite, the docs), or of the demo data."""
