@@ -30,17 +30,7 @@ CONFIG_FILES = ("main.cf", "master.cf")
 
 def changed_event(old: Snapshot, new: Snapshot, at: float, change_id: str) -> ConfigChanged:
     """The engine's ``ConfigChanged`` for the semantic diff from ``old`` to ``new``."""
-    inputs = change_inputs(diff_snapshots(old, new), new)
-    return ConfigChanged(
-        at=at,
-        change_id=change_id,
-        files=inputs.files,
-        parameters=inputs.parameters,
-        services=inputs.services,
-        tables=inputs.tables,
-        facts=inputs.facts,
-        summary=inputs.summary,
-    )
+    return change_inputs(diff_snapshots(old, new), new).event(at, change_id)
 
 
 def relocate(snapshot: Snapshot, scratch: str, live: str) -> Snapshot:

@@ -18,7 +18,7 @@ from pfwatch.config.defaults import parameter_knowledge
 from pfwatch.config.diff import ConfigDiff, TableChange, diff_lines
 from pfwatch.config.services import expander_for, resolve_services
 from pfwatch.config.snapshot import Snapshot, TableState
-from pfwatch.events import ConfigFacts, ServiceFacts, TableEdit, TableFacts
+from pfwatch.events import ConfigChanged, ConfigFacts, Drift, ServiceFacts, TableEdit, TableFacts
 from pfwatch.knowledge import releases
 
 __all__ = [
@@ -73,6 +73,20 @@ class ChangeInputs:
     tables: tuple[TableEdit, ...]
     facts: ConfigFacts
     summary: tuple[str, ...]
+
+    def event(self, at: float, change_id: str, drift: Drift | None = None) -> ConfigChanged:
+        """The engine's ``ConfigChanged`` for these inputs, edited at ``at``."""
+        return ConfigChanged(
+            at=at,
+            change_id=change_id,
+            files=self.files,
+            parameters=self.parameters,
+            services=self.services,
+            tables=self.tables,
+            facts=self.facts,
+            summary=self.summary,
+            drift=drift,
+        )
 
 
 def change_inputs(diff: ConfigDiff, new: Snapshot) -> ChangeInputs:

@@ -38,7 +38,7 @@ from pfwatch.config.drift import drift_of
 from pfwatch.config.facts import change_inputs, facts_from_snapshot
 from pfwatch.config.snapshot import Problem, Snapshot, build_snapshot, snapshot_to_json
 from pfwatch.errors import PfwatchError
-from pfwatch.events import ConfigChanged, ConfigError, ConfigSnapshotTaken, Event
+from pfwatch.events import ConfigError, ConfigSnapshotTaken, Event
 
 
 @dataclass
@@ -153,16 +153,10 @@ class ConfigTracker:
             return update
         self.seq += 1
         update.events.append(
-            ConfigChanged(
-                at=_edit_time(diff.files, inputs.tables, old.taken_at, now),
-                change_id=f"c{self.seq}-{fresh.digest[:8]}",
-                files=inputs.files,
-                parameters=inputs.parameters,
-                services=inputs.services,
-                tables=inputs.tables,
-                facts=inputs.facts,
-                summary=inputs.summary,
-                drift=drift_of(diff, old, fresh),
+            inputs.event(
+                _edit_time(diff.files, inputs.tables, old.taken_at, now),
+                f"c{self.seq}-{fresh.digest[:8]}",
+                drift_of(diff, old, fresh),
             )
         )
         return update
