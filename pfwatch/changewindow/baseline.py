@@ -32,7 +32,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pfwatch.changewindow.liveconfig import LiveConfig
 from pfwatch.changewindow.whatif import changed_event, snapshot_with_texts
 from pfwatch.config.diff import diff_snapshots
 from pfwatch.config.facts import facts_from_snapshot
@@ -198,21 +197,19 @@ def _table_edits(snapshot: Snapshot, paths: Sequence[str]) -> tuple[TableEdit, .
 
 
 def mtime_events(
-    config: LiveConfig, snapshot: Snapshot, table: ProcessTableSeen | None, now: float
+    snapshot: Snapshot, table: ProcessTableSeen | None, now: float
 ) -> tuple[list[Event], list[str]]:
     """Edits known only by modification time: each file newer than the oldest process.
 
     Which master.cf services changed is read from the running processes' argv
     (:func:`argv_changed_services`); which main.cf parameters changed is unknown."""
     oldest = oldest_start(table, now)
+    config_dir = Path(snapshot.config_dir)
     facts = facts_from_snapshot(snapshot)
     events: list[Event] = [ConfigSnapshotTaken(oldest - 1.0, facts)]
     notes: list[str] = []
     stamped = sorted(
-        (mtime, path)
-        for path in dict.fromkeys(config.files())
-        for mtime in mtimes_of([path])
-        if mtime > oldest
+        (mtime, path) for path in snapshot.paths for mtime in mtimes_of([path]) if mtime > oldest
     )
     owner = {p: t.ref.ref for t in snapshot.tables for p in (t.ref.source, *t.ref.compiled) if p}
     last: dict[str, int] = {}
@@ -227,7 +224,7 @@ def mtime_events(
             bursts.append((mtime, [path]))
     bursts.sort(key=lambda burst: burst[0])
     for number, (moment, paths) in enumerate(bursts, start=1):
-        names = {Path(p).name for p in paths if Path(p).parent == config.config_dir}
+        names = {Path(p).name for p in paths if Path(p).parent == config_dir}
         services = argv_changed_services(snapshot, table) if "master.cf" in names else ()
         events.append(
             ConfigChanged(
@@ -253,16 +250,17 @@ def oldest_start(table: ProcessTableSeen | None, now: float) -> float:
 
 
 def git_events(
-    config: LiveConfig, snapshot: Snapshot, table: ProcessTableSeen | None, now: float
+    snapshot: Snapshot, table: ProcessTableSeen | None, now: float
 ) -> tuple[list[Event], list[str]] | None:
     """Edits relative to the commit that was current when the oldest process started."""
     oldest = oldest_start(table, now)
-    inside = [p for p in dict.fromkeys(config.files()) if Path(p).parent == config.config_dir]
-    base = git_baseline(config.config_dir, inside, oldest)
+    config_dir = Path(snapshot.config_dir)
+    inside = [p for p in snapshot.paths if Path(p).parent == config_dir]
+    base = git_baseline(config_dir, inside, oldest)
     if base is None:
         return None
     texts = {Path(path).name: text for path, text in base.files.items()}
-    old = snapshot_with_texts(config.config_dir, texts, oldest - 1.0)
+    old = snapshot_with_texts(config_dir, texts, oldest - 1.0)
     events: list[Event] = [ConfigSnapshotTaken(oldest - 1.0, facts_from_snapshot(old))]
     notes = [
         f"git: {base.top} at {base.revision[:12]} (last commit before the oldest running "

@@ -174,7 +174,7 @@ def report_dict(
         "exit_code": int(result.status),
         "summary": result.summary,
         "checked_at": now,
-        "config_dir": str(assessment.config.config_dir),
+        "config_dir": str(assessment.config_dir),
         "basis": assessment.basis,
         "basis_detail": assessment.basis_detail,
         "postfix_running": assessment.running,
@@ -291,7 +291,7 @@ def _idle_hint(change: Change) -> str:
 def render_text(assessment: Assessment, now: float, thresholds: AgeThresholds | None = None) -> str:
     """The human report."""
     result = verdict(assessment, now, thresholds)
-    out = [f"pfwatch check {assessment.config.config_dir}: {result.status.name} - {result.summary}"]
+    out = [f"pfwatch check {assessment.config_dir}: {result.status.name} - {result.summary}"]
     out.extend(f"  basis: {line}" for line in assessment.basis_detail)
     details = detail_lines(assessment, now)
     if details:

@@ -41,7 +41,6 @@ class LiveSession:
         self.request = request
         self.assessment = assessment
         self.state: EngineState = assessment.state
-        self.config = assessment.config
         self.tracker = assessment.tracker
         self.scanner = assessment.scanner
         self.inputs = assessment.inputs

@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pfwatch.changewindow.baseline import git_events, mtime_events
-from pfwatch.changewindow.liveconfig import LiveConfig, load_live_config
 from pfwatch.changewindow.whatif import CONFIG_FILES, changed_event, snapshot_with_texts
 from pfwatch.config.diff import ConfigDiff, diff_lines, diff_snapshots
 from pfwatch.config.snapshot import Snapshot, build_snapshot
@@ -43,7 +42,7 @@ from pfwatch.events import (
     ProcessTableSeen,
     Tick,
 )
-from pfwatch.lint import LintFinding
+from pfwatch.lint import LintFinding, lint_snapshot
 from pfwatch.service import startup
 from pfwatch.service.config_tracker import ConfigTracker
 from pfwatch.sources.procfs import ProcScanner
@@ -66,7 +65,6 @@ class CheckRequest:
     maillog: Sequence[str] = ()
     journal: bool = False
     staged: Path | None = None
-    postconf: str | None = "postconf"
     use_git: bool = True
 
 
@@ -85,7 +83,7 @@ class StagedWhatIf:
 class Assessment:
     """Everything ``check`` and ``wait`` report, and the inputs ``wait`` keeps polling."""
 
-    config: LiveConfig
+    config_dir: Path
     tracker: ConfigTracker
     scanner: ProcScanner
     basis: str
@@ -207,7 +205,6 @@ def assess(request: CheckRequest, *, follow: bool = False) -> Assessment:
     files are read through the inputs ``wait`` then keeps polling (no line lost or read
     twice in between).
     """
-    config = load_live_config(request.config_dir, request.postconf)
     if request.state_dir is not None:
         restored = _restore(request.state_dir, request.config_dir)
     else:
@@ -218,6 +215,9 @@ def assess(request: CheckRequest, *, follow: bool = False) -> Assessment:
         build_snapshot(str(request.config_dir), taken_at=request.now)
         raise SourceUnavailable(str(request.config_dir), update.problem or "unreadable")
     snapshot = tracker.current
+    read = tracker.latest
+    assert read is not None  # the look that gave ``current`` (or read the same files)
+    lint = lint_snapshot(read)  # raises when main.cf or master.cf does not parse
     scanner = startup.scanner_for(tracker, request.config_dir)
     table = scanner.poll(request.now)
     history: list[Event] = []
@@ -231,9 +231,9 @@ def assess(request: CheckRequest, *, follow: bool = False) -> Assessment:
             )
         since: float | None = state.now  # the watcher folded the log up to here already
     else:
-        found = git_events(config, snapshot, table, request.now) if request.use_git else None
+        found = git_events(snapshot, table, request.now) if request.use_git else None
         basis = "git" if found is not None else "mtime"
-        history, detail = found or mtime_events(config, snapshot, table, request.now)
+        history, detail = found or mtime_events(snapshot, table, request.now)
         since = history[0].at if history else None
     log: list[LogEvent] = []
     inputs: list[LogInput] = []
@@ -260,7 +260,7 @@ def assess(request: CheckRequest, *, follow: bool = False) -> Assessment:
         if change.status != "live":
             refresh_prediction(state, change)
     assessment = Assessment(
-        config=config,
+        config_dir=request.config_dir,
         tracker=tracker,
         scanner=scanner,
         basis=basis,
@@ -268,7 +268,7 @@ def assess(request: CheckRequest, *, follow: bool = False) -> Assessment:
         table=table,
         state=state,
         findings=findings,
-        lint=config.lint(),
+        lint=lint,
         inputs=inputs,
     )
     if request.staged is not None:
@@ -294,10 +294,10 @@ def _staged_texts(config_dir: Path, staged: Path, table_sources: set[str]) -> di
 
 def what_if(assessment: Assessment, staged: Path, now: float) -> StagedWhatIf:
     """What installing ``staged`` now would do, computed by the engine from this state."""
-    config = assessment.config
+    config_dir = assessment.config_dir
     sources = {t.ref.source for t in assessment.snapshot.tables if t.ref.source}
-    texts = _staged_texts(config.config_dir, staged, {s for s in sources if s})
-    candidate = snapshot_with_texts(config.config_dir, texts, now)
+    texts = _staged_texts(config_dir, staged, {s for s in sources if s})
+    candidate = snapshot_with_texts(config_dir, texts, now)
     diff = diff_snapshots(assessment.snapshot, candidate)
     result = StagedWhatIf(str(staged), diff, diff_lines(diff), None)
     if diff.empty:

@@ -28,7 +28,8 @@ from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from pfwatch.config.defaults import parameter_knowledge
+from pfwatch.config.defaults import ParameterKnowledge, parameter_knowledge
+from pfwatch.config.expand import Expander
 from pfwatch.config.maincf import decode, parse_main_cf
 from pfwatch.config.mastercf import parse_master_cf
 from pfwatch.config.model import MainCf, MasterCf, MasterService
@@ -145,6 +146,18 @@ class TableState:
 
 
 @dataclass(frozen=True, slots=True)
+class ParsedFiles:
+    """main.cf and master.cf of one read as parsed, with the knowledge and expansion used
+    (line numbers and duplicates for lint, the files lab copies). Not stored: a snapshot
+    restored from JSON has none."""
+
+    main: MainCf
+    master: MasterCf
+    knowledge: ParameterKnowledge
+    expander: Expander
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     """Everything pfwatch knows of one configuration directory at ``taken_at``."""
 
@@ -157,6 +170,11 @@ class Snapshot:
     services: tuple[MasterService, ...]
     tables: tuple[TableState, ...]
     digest: str
+    parsed: ParsedFiles | None = field(
+        default=None, compare=False, repr=False, metadata={"stored": False}
+    )
+    """Both files as this read parsed them; None when restored, or when either file did not
+    parse or could not be read (the last good values then stand in)."""
 
     @property
     def paths(self) -> tuple[str, ...]:
@@ -309,6 +327,13 @@ def build_snapshot(
     master_path = str(Path(config_dir) / "master.cf")
     main, main_state, kept_parameters = _load_main(main_path, previous)
     master, master_state, kept_services = _load_master(master_path, previous)
+    # both files read and parsed (a file that failed keeps the last good values instead)
+    whole = (
+        main_state.sha256 is not None
+        and not main_state.problems
+        and master is not None
+        and not master_state.problems
+    )
     if kept_parameters is not None:
         explicit = dict(kept_parameters)
     else:
@@ -352,7 +377,20 @@ def build_snapshot(
         services=services,
         tables=tables,
         digest=_digest(files, tables),
+        parsed=ParsedFiles(main, master, knowledge, expander) if whole and master else None,
     )
+
+
+def parsed_files(snapshot: Snapshot) -> ParsedFiles:
+    """The snapshot's parsed main.cf and master.cf, or the error that kept it from them."""
+    if snapshot.parsed is not None:
+        return snapshot.parsed
+    for path, state in sorted(snapshot.files.items()):
+        if state.sha256 is None:
+            raise SourceUnavailable(path, state.error or "cannot be read")
+        for problem in state.problems:
+            raise ConfigSyntaxError(problem.path, problem.line, problem.column, problem.message)
+    raise SourceUnavailable(snapshot.config_dir, "the configuration was not read from disk")
 
 
 def snapshot_to_json(snapshot: Snapshot) -> dict[str, Any]:
@@ -373,7 +411,9 @@ def _plain(value: Any) -> Any:
         return value
     names = _FIELDS.get(kind)
     if names is None and is_dataclass(value):
-        names = _FIELDS[kind] = tuple(item.name for item in fields(value))
+        names = _FIELDS[kind] = tuple(
+            item.name for item in fields(value) if item.metadata.get("stored", True)
+        )
     if names is not None:
         return {name: _plain(getattr(value, name)) for name in names}
     if kind is tuple or kind is list:

@@ -38,10 +38,10 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from pfwatch.changewindow.liveconfig import load_live_config
 from pfwatch.changewindow.livewatch import LiveSession
 from pfwatch.changewindow.precheck import CheckRequest
 from pfwatch.config.maincf import load_main_cf
+from pfwatch.config.snapshot import build_snapshot, parsed_files
 from pfwatch.core.changes import needs_actions
 from pfwatch.core.state import Change
 from pfwatch.errors import PfwatchError
@@ -325,7 +325,8 @@ LAB_BASE = (
 
 def install_from(pf: PostfixInstance, source: Path, max_idle: int | None) -> list[str]:
     """Replace the running stock lab's configuration by a neutralised copy of ``source``."""
-    live = load_live_config(source)
+    snapshot = build_snapshot(str(source))
+    live = parsed_files(snapshot)  # raises when main.cf or master.cf does not parse
     own = load_main_cf(str(pf.main_cf)).parameters
     base = {name: own[name].value for name in LAB_BASE if name in own}
     sink = pf.sink
@@ -341,9 +342,9 @@ def install_from(pf: PostfixInstance, source: Path, max_idle: int | None) -> lis
     )
     files = [
         path
-        for table in live.tables
-        if not table.secret
-        for path in (table.source, *table.compiled)
+        for table in snapshot.tables
+        if not table.ref.secret
+        for path in (table.ref.source, *table.ref.compiled)
         if path
     ]
     config = build_lab_config(live.main, live.master, source, targets, files)

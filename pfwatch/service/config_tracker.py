@@ -70,6 +70,9 @@ class ConfigTracker:
     def __init__(self, config_dir: Path | str, current: Snapshot | None, seq: int = 0) -> None:
         self.config_dir = Path(config_dir)
         self.current = current
+        self.latest: Snapshot | None = None
+        """What the last look read, adopted or not (its ``parsed`` files are what lint
+        and ``check`` read; ``current`` may be an older, restored snapshot)."""
         self.seq = seq
         self._reported: set[Problem] = set(current.problems) if current is not None else set()
         self._unreadable: dict[str, str] = {}
@@ -122,6 +125,7 @@ class ConfigTracker:
         except PfwatchError as exc:
             update.problem = str(exc)
             return update
+        self.latest = fresh
         unreadable = {
             path: state.error
             for path, state in fresh.files.items()

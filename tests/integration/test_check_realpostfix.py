@@ -19,13 +19,13 @@ from typing import Any
 
 import pytest
 
-from pfwatch.changewindow.liveconfig import load_live_config
 from pfwatch.config.facts import facts_from_snapshot
 from pfwatch.config.snapshot import build_snapshot, snapshot_to_json
 from pfwatch.core.fold import fold
 from pfwatch.core.state import EngineState, to_json
 from pfwatch.events import ConfigSnapshotTaken
 from pfwatch.instance.local import PostfixInstance
+from pfwatch.lint import lint_snapshot
 from pfwatch.store.sqlite import StateStore
 from pfwatch.testing.cli import run_pfwatch
 from pfwatch.testing.times import epoch_times
@@ -333,7 +333,7 @@ def test_lint_agrees_with_real_postconf(tmp_path: Path) -> None:
     )
     expected = _postconf_warnings(conf)
     assert ("unused", "smtpd_bannr") in expected  # the real postconf's rule, not ours
-    findings = load_live_config(conf).lint(check_daemons=False)
+    findings = lint_snapshot(build_snapshot(str(conf)), check_daemons=False)
     ours = {
         (f.code.split("-")[0], f.subject)
         for f in findings

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from pfwatch.changewindow.baseline import argv_changed_services, git_baseline, mtime_events
-from pfwatch.changewindow.liveconfig import load_live_config
 from pfwatch.config.snapshot import build_snapshot
 from pfwatch.events import ConfigChanged, ProcessInfo, ProcessTableSeen
 
@@ -53,9 +52,8 @@ def test_files_edited_within_a_second_are_one_edit_per_file_set(tmp_path: Path) 
     conf = make_dir(tmp_path)
     for name, when in (("main.cf", 500.0), ("master.cf", 500.0004), ("virtual", 500.0002)):
         os.utime(conf / name, (when, when))
-    config = load_live_config(conf, postconf=None)
     snapshot = build_snapshot(str(conf), taken_at=1000.0)
-    events, notes = mtime_events(config, snapshot, picture(400.0, 600.0), 1000.0)
+    events, notes = mtime_events(snapshot, picture(400.0, 600.0), 1000.0)
     changes = [e for e in events if isinstance(e, ConfigChanged)]
     assert len({c.change_id for c in changes}) == len(changes) == 2
     config_change = next(c for c in changes if c.parameters)
@@ -70,8 +68,7 @@ def test_files_older_than_every_process_are_not_pending(tmp_path: Path) -> None:
     conf = make_dir(tmp_path)
     for name in ("main.cf", "master.cf", "virtual"):
         os.utime(conf / name, (100.0, 100.0))
-    config = load_live_config(conf, postconf=None)
-    events, notes = mtime_events(config, build_snapshot(str(conf)), picture(400.0), 1000.0)
+    events, notes = mtime_events(build_snapshot(str(conf)), picture(400.0), 1000.0)
     assert not [e for e in events if isinstance(e, ConfigChanged)]
     assert notes == []
 
@@ -82,10 +79,9 @@ def test_master_cf_services_edited_since_master_read_it_show_in_argv(tmp_path: P
     os.utime(conf / "master.cf", (500.0, 500.0))
     for name in ("main.cf", "virtual"):
         os.utime(conf / name, (100.0, 100.0))
-    config = load_live_config(conf, postconf=None)
     snapshot = build_snapshot(str(conf), taken_at=1000.0)
     old = picture(400.0)  # started with master.cf's old smtp line: no arguments
-    events, _notes = mtime_events(config, snapshot, old, 1000.0)
+    events, _notes = mtime_events(snapshot, old, 1000.0)
     (change,) = [e for e in events if isinstance(e, ConfigChanged)]
     assert change.services == ("smtp/inet",)
     current = (*SMTPD_ARGV, "-v", "-o", "smtpd_banner=x")
@@ -150,9 +146,8 @@ def test_a_compiled_file_older_than_its_source_in_one_burst_was_not_rebuilt(
         os.utime(conf / name, (when, when))
     # postmap half a second before the source edit: one burst, yet not rebuilt from it
     os.utime(conf / "virtual.db", (db_at, db_at))
-    config = load_live_config(conf, postconf=None)
     snapshot = build_snapshot(str(conf), taken_at=1000.0)
-    events, _notes = mtime_events(config, snapshot, picture(400.0), 1000.0)
+    events, _notes = mtime_events(snapshot, picture(400.0), 1000.0)
     (change,) = [e for e in events if isinstance(e, ConfigChanged)]
     (edit,) = change.tables
     assert edit.source_changed is True

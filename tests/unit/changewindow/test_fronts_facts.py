@@ -95,7 +95,7 @@ def test_every_front_folds_the_same_readers_and_limits(config: tuple[str, str]) 
         now = time.time()
         first = ConfigTracker(directory, None).check(now).events
         watch = next(e for e in first if isinstance(e, ConfigSnapshotTaken)).facts
-        request = CheckRequest(Path(directory), now, postconf=None, use_git=False)
+        request = CheckRequest(Path(directory), now, use_git=False)
         check = assess(request).state.facts
         session = LiveSession.start(request)
         try:

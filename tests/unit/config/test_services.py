@@ -1,8 +1,9 @@
 """Per-service limits: ``-o`` overrides expanded on top of main.cf, as the skeletons do.
 
-The snapshot road (watch, explain, check) and the LiveConfig road must resolve the same
-limits: both go through :func:`pfwatch.config.services.resolve_service`. Properties on
-generated configurations check that every loader agrees.
+Every front reads the configuration through one loader (``build_snapshot``); the engine's
+facts and the parsed files lint and lab read must resolve the same limits, both through
+:func:`pfwatch.config.services.resolve_service`. Properties on generated configurations
+check that they agree.
 """
 
 from __future__ import annotations
@@ -13,13 +14,12 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pfwatch.changewindow.liveconfig import load_live_config
 from pfwatch.config.defaults import parameter_knowledge
 from pfwatch.config.expand import Expander
 from pfwatch.config.facts import facts_from_snapshot
 from pfwatch.config.mastercf import parse_master_cf
 from pfwatch.config.services import effective_overrides, resolve_service
-from pfwatch.config.snapshot import build_snapshot
+from pfwatch.config.snapshot import build_snapshot, parsed_files
 from pfwatch.events import ServiceFacts
 
 KNOWLEDGE = parameter_knowledge(None)
@@ -106,15 +106,14 @@ def configurations(draw: st.DrawFn) -> tuple[str, str]:
 
 @settings(max_examples=40, deadline=None)
 @given(configurations())
-def test_every_loader_resolves_the_same_limits(config: tuple[str, str]) -> None:
+def test_the_engine_and_the_parsed_files_resolve_the_same_limits(config: tuple[str, str]) -> None:
+    """The engine's facts and what lint and lab read (the snapshot's parsed files) come
+    from one read: resolving the parsed services gives the engine's per-service limits."""
     main_text, master_text = config
     with tempfile.TemporaryDirectory() as directory:
         Path(directory, "main.cf").write_text(main_text)
         Path(directory, "master.cf").write_text(master_text)
-        from_snapshot = facts_from_snapshot(build_snapshot(directory)).services
-        live = load_live_config(directory, postconf=None)
-        from_live = tuple(resolve_service(s, live.expander) for s in live.master.services)
-        assert from_snapshot == from_live
-        # and the readers of every parameter are the same (same references found)
-        snapshot_refs = [t.ref.ref for t in build_snapshot(directory).tables]
-        assert snapshot_refs == [t.ref for t in live.tables]
+        snapshot = build_snapshot(directory)
+        parsed = parsed_files(snapshot)
+        from_parsed = tuple(resolve_service(s, parsed.expander) for s in parsed.master.services)
+        assert facts_from_snapshot(snapshot).services == from_parsed
