@@ -15,18 +15,17 @@ from __future__ import annotations
 import json
 import os
 import sys
-from pathlib import Path
 from typing import Any, BinaryIO
 
 import click
 
 from pfwatch.config.defaults import ParameterKnowledge, parameter_knowledge
 from pfwatch.config.expand import ExpansionError
-from pfwatch.config.maincf import encode, load_main_cf, locate_error, read_text
-from pfwatch.config.mastercf import load_master_cf
+from pfwatch.config.maincf import encode, locate_error, read_text
 from pfwatch.config.model import MainCf, MasterCf
 from pfwatch.config.postconf import build_table, show_master, show_nondefault
-from pfwatch.errors import ExitStatus, SourceUnavailable
+from pfwatch.config.snapshot import build_snapshot, parsed_files
+from pfwatch.errors import ExitStatus
 from pfwatch.knowledge import releases
 
 DEFAULT_CONFIG_DIR = "/etc/postfix"
@@ -89,18 +88,15 @@ def config(
     """Show main.cf parameters (like postconf -n) or master.cf services (like postconf -M)."""
     directory, injected = resolve_config_dir(config_dir)
     knowledge = _knowledge(postfix_version)
-    master_path = str(Path(directory) / "master.cf")
-    master_cf: MasterCf | None
-    # Same order as postconf: -M reads master.cf first, -n main.cf first
-    # (src/postconf/postconf.c:1020-1031, 1074-1091), so the same error is reported.
-    if master:
-        master_cf = load_master_cf(master_path)
-    main_cf = load_main_cf(str(Path(directory) / "main.cf"))
-    if not master:
-        try:
-            master_cf = load_master_cf(master_path)
-        except SourceUnavailable:
-            master_cf = None  # postconf -n only warns about a missing master.cf
+    # Read as every front reads it; the error reported is postconf's: -M reads master.cf
+    # first, -n main.cf first (src/postconf/postconf.c:1020-1031, 1074-1091), and -n only
+    # warns about a missing master.cf.
+    parsed = parsed_files(
+        build_snapshot(directory, knowledge=knowledge),
+        master_first=master,
+        master_optional=not master,
+    )
+    main_cf, master_cf = parsed.main, parsed.master
     try:
         return _show(
             main_cf,

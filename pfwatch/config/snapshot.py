@@ -152,7 +152,8 @@ class ParsedFiles:
     restored from JSON has none."""
 
     main: MainCf
-    master: MasterCf
+    master: MasterCf | None
+    """None when master.cf could not be read (``postconf -n`` goes on without it)."""
     knowledge: ParameterKnowledge
     expander: Expander
 
@@ -314,26 +315,30 @@ def build_snapshot(
     *,
     taken_at: float = 0.0,
     defaults: Mapping[str, str] | None = None,
+    knowledge: ParameterKnowledge | None = None,
 ) -> Snapshot:
-    """Read ``config_dir`` into a :class:`Snapshot` (last good parse kept per file)."""
+    """Read ``config_dir`` into a :class:`Snapshot` (last good parse kept per file).
+
+    ``knowledge`` is what postconf knows (default: ask postconf, else the shipped facts of
+    the release ``PFWATCH_POSTFIX_VERSION`` names)."""
     config_dir = os.path.normpath(Path(config_dir).absolute())
+    if not Path(config_dir).exists():  # named as postconf names it: open DIR/main.cf
+        raise SourceUnavailable(
+            str(Path(config_dir) / "main.cf"), "no such file or directory (no such directory)"
+        )
     if not Path(config_dir).is_dir():
         raise SourceUnavailable(config_dir, "not a directory")
     # without a postconf, the facts of the release the operator names (PFWATCH_POSTFIX_VERSION)
-    knowledge = parameter_knowledge(release=os.environ.get(releases.ENV_VAR))
+    if knowledge is None:
+        knowledge = parameter_knowledge(release=os.environ.get(releases.ENV_VAR))
     if defaults is None:
         defaults = knowledge.defaults
     main_path = str(Path(config_dir) / "main.cf")
     master_path = str(Path(config_dir) / "master.cf")
     main, main_state, kept_parameters = _load_main(main_path, previous)
     master, master_state, kept_services = _load_master(master_path, previous)
-    # both files read and parsed (a file that failed keeps the last good values instead)
-    whole = (
-        main_state.sha256 is not None
-        and not main_state.problems
-        and master is not None
-        and not master_state.problems
-    )
+    # main.cf read and both parsed (a file that failed keeps the last good values instead)
+    whole = main_state.sha256 is not None and not main_state.problems and not master_state.problems
     if kept_parameters is not None:
         explicit = dict(kept_parameters)
     else:
@@ -377,16 +382,31 @@ def build_snapshot(
         services=services,
         tables=tables,
         digest=_digest(files, tables),
-        parsed=ParsedFiles(main, master, knowledge, expander) if whole and master else None,
+        parsed=ParsedFiles(main, master, knowledge, expander) if whole else None,
     )
 
 
-def parsed_files(snapshot: Snapshot) -> ParsedFiles:
-    """The snapshot's parsed main.cf and master.cf, or the error that kept it from them."""
-    if snapshot.parsed is not None:
-        return snapshot.parsed
-    for path, state in sorted(snapshot.files.items()):
+def parsed_files(
+    snapshot: Snapshot, *, master_first: bool = False, master_optional: bool = False
+) -> ParsedFiles:
+    """The snapshot's parsed main.cf and master.cf, or the error that kept it from them.
+
+    ``master_first`` reports master.cf's error before main.cf's (``postconf -M`` reads it
+    first); ``master_optional`` accepts a missing master.cf (``postconf -n`` only warns).
+    Raises :class:`ConfigSyntaxError` (file, line, column) or :class:`SourceUnavailable`.
+    """
+    parsed = snapshot.parsed
+    if parsed is not None and (parsed.master is not None or master_optional):
+        return parsed
+    names = ("master.cf", "main.cf") if master_first else ("main.cf", "master.cf")
+    for name in names:
+        path = str(Path(snapshot.config_dir) / name)
+        state = snapshot.files.get(path)
+        if state is None:
+            continue
         if state.sha256 is None:
+            if name == "master.cf" and master_optional:
+                continue
             raise SourceUnavailable(path, state.error or "cannot be read")
         for problem in state.problems:
             raise ConfigSyntaxError(problem.path, problem.line, problem.column, problem.message)

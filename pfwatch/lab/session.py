@@ -327,6 +327,7 @@ def install_from(pf: PostfixInstance, source: Path, max_idle: int | None) -> lis
     """Replace the running stock lab's configuration by a neutralised copy of ``source``."""
     snapshot = build_snapshot(str(source))
     live = parsed_files(snapshot)  # raises when main.cf or master.cf does not parse
+    assert live.master is not None  # parsed_files requires it unless told otherwise
     own = load_main_cf(str(pf.main_cf)).parameters
     base = {name: own[name].value for name in LAB_BASE if name in own}
     sink = pf.sink

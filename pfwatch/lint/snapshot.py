@@ -34,6 +34,7 @@ def table_transports(snapshot: Snapshot) -> dict[str, list[str]]:
 def lint_snapshot(snapshot: Snapshot, *, check_daemons: bool = True) -> tuple[LintFinding, ...]:
     """Lint findings of the configuration ``snapshot`` read."""
     parsed = parsed_files(snapshot)
+    assert parsed.master is not None  # parsed_files requires it unless told otherwise
     return lint(
         LintInput(
             main=parsed.main,
