@@ -68,6 +68,16 @@ class CheckRequest:
     staged: Path | None = None
     postconf: str | None = "postconf"
     use_git: bool = True
+    instance_names: frozenset[str] | None = None
+    """On a multi-instance host, the program prefixes of this instance's log lines (the
+    log holds every instance's); None: every Postfix line is this instance's."""
+
+    def own(self, events: Iterable[LogEvent]) -> list[LogEvent]:
+        """The events of this instance (all of them when it is the only one)."""
+        names = self.instance_names
+        if names is None:
+            return list(events)
+        return [e for e in events if e.instance in names]
 
 
 @dataclass
@@ -240,6 +250,7 @@ def assess(request: CheckRequest, *, follow: bool = False) -> Assessment:
     if request.maillog or request.journal:
         classifier = startup.classifier_for(tracker)
         log, inputs = _log(request, classifier, since, follow=follow)
+        log = request.own(log)
     if since is not None:  # older lines cannot change what is pending (or were folded)
         log = (
             [e for e in log if e.at > since]
