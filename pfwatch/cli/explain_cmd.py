@@ -257,8 +257,8 @@ def _tracked(events: Iterable[LogEvent], track: releases.ReleaseTrack) -> Iterat
 
 
 def _label_releases(doc: dict[str, Any], track: releases.ReleaseTrack) -> None:
-    """A log that mixes releases: each process gets the release running at its birth, and
-    each upgrade becomes a ``postfix_upgraded`` master event."""
+    """A log that mixes releases: each process gets the release running at its birth (the
+    engine reports each upgrade as a ``postfix_upgraded`` master event)."""
     if len(track.seen) < 2:
         return
 
@@ -271,11 +271,6 @@ def _label_releases(doc: dict[str, Any], track: releases.ReleaseTrack) -> None:
     rows = doc["processes"]
     # lazy rows (explain --json) are labelled as they are written
     doc["processes"] = list(labelled(rows)) if isinstance(rows, list) else labelled(rows)
-    upgrades = [
-        {"name": "postfix_upgraded", "at": u["at"], "from": u["from"], "to": u["to"]}
-        for u in doc["postfix_release"]["upgrades"]
-    ]
-    doc["master_events"] = sorted([*doc["master_events"], *upgrades], key=lambda e: e["at"])
 
 
 def explain_document(

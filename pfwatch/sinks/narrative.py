@@ -113,10 +113,15 @@ def narrate(doc: dict[str, Any]) -> list[str]:
         f"{summary.get('lines_recognized', 0)} recognized, "
         f"{summary.get('lines_unrecognized', 0)} not. {len(doc['processes'])} processes."
     )
+    several = len({e.get("instance") for e in doc["master_events"] if e.get("instance")}) > 1
     for event in doc["master_events"]:
         what = event["name"].replace("postfix_", "Postfix ")
         if "to" in event:  # postfix_upgraded
             what += f" from {event['from']} to {event['to']}"
+        if event["name"] == "postfix_release_unparsed":
+            what = event["note"][0].upper() + event["note"][1:]
+        if several and event.get("instance"):
+            what = f"[{event['instance']}] {what}"
         out.append(f"{hms(event['at'])}: {what}.")
     procs = _procs(doc)
     for change in doc["changes"]:
