@@ -20,6 +20,7 @@ main.cf/master.cf, ``SourceUnavailable``/``StateError`` for unusable inputs.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from pfwatch.changewindow.baseline import git_events, mtime_events
 from pfwatch.changewindow.liveconfig import LiveConfig, load_live_config
 from pfwatch.changewindow.whatif import CONFIG_FILES, changed_event, snapshot_with_texts
+from pfwatch.config.defaults import postconf_mail_version
 from pfwatch.config.diff import ConfigDiff, diff_lines, diff_snapshots
 from pfwatch.config.snapshot import Snapshot, build_snapshot
 from pfwatch.core.confirm import refresh_prediction
@@ -43,6 +45,7 @@ from pfwatch.events import (
     ProcessTableSeen,
     Tick,
 )
+from pfwatch.knowledge import releases
 from pfwatch.lint import LintFinding
 from pfwatch.service import startup
 from pfwatch.service.config_tracker import ConfigTracker
@@ -108,6 +111,9 @@ class Assessment:
     inputs: list[LogInput] = field(default_factory=list)
     """Log inputs read to their end (``follow``), for ``wait`` to keep polling."""
     staged: StagedWhatIf | None = None
+    release: dict[str, Any] = field(default_factory=dict)
+    """The Postfix release (:meth:`pfwatch.knowledge.releases.ReleaseTrack.summary`): from
+    the log's last master start, else ``postconf -d``, else ``PFWATCH_POSTFIX_VERSION``."""
 
     @property
     def snapshot(self) -> Snapshot:
@@ -206,6 +212,16 @@ def _log(
     return log, inputs
 
 
+def _release(log: Sequence[LogEvent], postconf: str | None) -> dict[str, Any]:
+    """The release as ``explain`` tells it: the log's master starts first."""
+    track = releases.ReleaseTrack()
+    for event in log:
+        if event.kind in ("master_started", "master_reloaded") and event.fields.get("version"):
+            track.observe(event.fields["version"], event.at)
+    from_postconf = None if track.seen else postconf_mail_version(postconf)
+    return track.summary(postconf=from_postconf, configured=os.environ.get(releases.ENV_VAR))
+
+
 def assess(request: CheckRequest, *, follow: bool = False) -> Assessment:
     """Fold what ``watch`` folds when it starts, after the history of the best basis.
 
@@ -251,6 +267,7 @@ def assess(request: CheckRequest, *, follow: bool = False) -> Assessment:
         classifier = startup.classifier_for(tracker)
         log, inputs = _log(request, classifier, since, follow=follow)
         log = request.own(log)
+    release = _release(log, request.postconf)
     if since is not None:  # older lines cannot change what is pending (or were folded)
         log = (
             [e for e in log if e.at > since]
@@ -281,6 +298,7 @@ def assess(request: CheckRequest, *, follow: bool = False) -> Assessment:
         findings=findings,
         lint=config.lint(),
         inputs=inputs,
+        release=release,
     )
     if request.staged is not None:
         assessment.staged = what_if(assessment, request.staged, request.now)

@@ -93,6 +93,14 @@ def test_each_instance_folds_only_its_own_log_lines(
     ]
     assert seen == [[100, 101], [200, 201, 202]]
     assert found[1].assessment.config.config_dir == tmp_path / "postfix-out"
+    # each instance's release from its own master's line
+    releases = [(f.assessment.release["version"], f.assessment.release["source"]) for f in found]
+    assert releases == [("3.7.11", "log"), ("3.10.13", "log")]
+    doc = multi.report_document(found, time.time(), AgeThresholds())
+    assert doc["instances"][1]["postfix_release"]["version"] == "3.10.13"
+    assert "release: Postfix 3.10.13 (from log)" in multi.render_all(
+        found, time.time(), AgeThresholds()
+    )
 
 
 def test_check_document_lists_every_instance_with_the_worst_status(
