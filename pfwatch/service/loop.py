@@ -692,11 +692,26 @@ class WatchService:
                     "config_dir": str(self.settings.config_dir),
                     "maillog": str(self.settings.maillog) if self.settings.maillog else None,
                     "state_dir": str(self.settings.state_dir),
-                    "postfix_release": self._release,
+                    "postfix_release": self._release_now(),
                     **self._instances_field(),
                 },
                 instances=self._instance_sections(),
             )
+
+    def _release_now(self) -> dict[str, Any]:
+        """The release of /status: the last master start the log showed (the engine keeps
+        its version), else what start-up knew (postconf, PFWATCH_POSTFIX_VERSION)."""
+        logged = [m for m in self.state.master.values() if m.version]
+        if not logged:
+            return self._release
+        latest = max(logged, key=lambda m: m.started_at)
+        track = releases.ReleaseTrack()
+        track.observe(latest.version, latest.started_at)
+        at_start = self._release
+        return track.summary(
+            postconf=at_start["version"] if at_start["source"] == "postconf" else None,
+            configured=at_start["version"] if at_start["source"] == "configured" else None,
+        )
 
     def _instance_sections(self) -> list[dict[str, Any]] | None:
         """/status of a multi-instance host: each instance's pending changes and processes."""

@@ -159,6 +159,14 @@ def instance_section(
         ],
         "processes": [process_row(state, proc) for proc in alive],
         "last_reload_at": max((r.at for r in state.reloads), default=None),
+        "postfix_version": next(
+            (
+                m.version
+                for m in sorted(state.master.values(), key=lambda m: -m.started_at)
+                if m.version
+            ),
+            None,
+        ),
     }
 
 

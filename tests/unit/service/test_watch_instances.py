@@ -94,6 +94,14 @@ def test_each_instance_keeps_its_own_changes_and_processes(tmp_path: Path) -> No
     try:
         started = run.events()[0]
         assert [i["instance"] for i in started["instances"]] == ["postfix", "postfix-out"]
+        stamp = time.strftime("%b %e %H:%M:%S", time.localtime())
+        _append(
+            tmp_path / "maillog",
+            f"{stamp} host postfix/master[100]: daemon started -- version 3.5.25, "
+            "configuration x\n"
+            f"{stamp} host postfix-out/master[200]: daemon started -- version 3.10.13, "
+            "configuration y\n",
+        )
         _append(tmp_path / "maillog", _line("postfix", 101, "connect from a[192.0.2.1]"))
         _append(tmp_path / "maillog", _line("postfix-out", 201, "connect from b[192.0.2.2]"))
         _append(tmp_path / "maillog", _line("elsewhere", 301, "connect from c[192.0.2.3]"))
@@ -120,9 +128,12 @@ def test_each_instance_keeps_its_own_changes_and_processes(tmp_path: Path) -> No
             urllib.request.urlopen(f"http://127.0.0.1:{run.port}/status", timeout=5).read()
         )
         sections = {s["instance"]: s for s in status["instances"]}
-        assert [p["pid"] for p in sections["postfix-out"]["processes"]] == [201]
-        assert [p["pid"] for p in sections["postfix"]["processes"]] == [101]
+        assert [p["pid"] for p in sections["postfix-out"]["processes"]] == [200, 201]
+        assert [p["pid"] for p in sections["postfix"]["processes"]] == [100, 101]
         assert len(sections["postfix-out"]["pending_changes"]) == 1
+        assert sections["postfix-out"]["postfix_version"] == "3.10.13"
+        release = status["watch"]["postfix_release"]
+        assert (release["version"], release["source"]) == ("3.5.25", "log")
     finally:
         run.stop()
     again = Running(tmp_path)
@@ -134,7 +145,7 @@ def test_each_instance_keeps_its_own_changes_and_processes(tmp_path: Path) -> No
                 urllib.request.urlopen(f"http://127.0.0.1:{again.port}/status", timeout=5).read()
             )["instances"]
         }
-        assert [p["pid"] for p in sections["postfix-out"]["processes"]] == [201]
+        assert [p["pid"] for p in sections["postfix-out"]["processes"]] == [200, 201]
         assert len(sections["postfix-out"]["pending_changes"]) == 1
     finally:
         again.stop()
