@@ -157,6 +157,27 @@ def test_watch_check_and_explain_follow_each_instance(host: PostmultiHost, tmp_p
     assert [i["instance"] for i in doc["instances"]] == ["postfix", "postfix-out"]
     assert doc["instances"][1]["config_dir"] == str(out.config_dir)
 
+    # wait: an edit of postfix-out while its new smtpd idles; wait returns once it is live
+    _session(out.port)
+    deadline = time.monotonic() + 10
+    while not [n for n in out.children().values() if n == "smtpd"]:
+        assert time.monotonic() < deadline, "no smtpd in postfix-out"
+        time.sleep(0.05)
+    host.edit_main_cf(out, {"smtpd_helo_required": "yes"})
+    waited = _pfwatch(
+        "wait",
+        "--config-dir",
+        str(primary.config_dir),
+        "--maillog",
+        str(host.maillog),
+        "--no-git",
+        "--timeout",
+        "30",
+    )
+    assert waited.returncode == 0, waited.stdout + waited.stderr
+    assert "[postfix-out]" in waited.stdout, waited.stdout
+    assert not [n for n in out.children().values() if n == "smtpd"], "live with smtpd running"
+
     explained = _pfwatch("explain", str(host.maillog), "--json")
     assert explained.returncode == 0, explained.stderr
     report = json.loads(explained.stdout)
