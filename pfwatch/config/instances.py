@@ -104,15 +104,16 @@ def discover(
     without other instances."""
     first = read_instance(primary_dir, primary=True)
     extra = list(others) if others else (listed_directories(primary_dir) if follow_list else ())
+    why = (
+        "given as a Postfix instance"
+        if others
+        else f"listed in multi_instance_directories of {first.config_dir / 'main.cf'}"
+    )
     found = [first]
     seen = {first.config_dir}
     for directory in extra:
         if not Path(directory).is_dir():
-            raise SourceUnavailable(
-                str(directory),
-                f"listed as a Postfix instance (multi_instance_directories of "
-                f"{first.config_dir / 'main.cf'}) but not a directory",
-            )
+            raise SourceUnavailable(str(directory), f"{why}, but not a directory")
         spec = read_instance(directory, primary=False)
         if spec.config_dir not in seen:
             seen.add(spec.config_dir)
