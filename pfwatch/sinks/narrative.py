@@ -8,6 +8,7 @@ Outputs: text on the console. Errors: none.
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
 from typing import Any
 
@@ -128,6 +129,13 @@ def narrate(doc: dict[str, Any]) -> list[str]:
         f"{summary.get('lines_unrecognized', 0)} not. {len(doc['processes'])} processes."
     )
     several = _several(doc)
+    if several and isinstance(doc["processes"], list):
+        counts = Counter(p.get("instance") or "?" for p in doc["processes"])
+        out.append(
+            f"{len(counts)} Postfix instances: "
+            + ", ".join(f"{name} ({count} processes)" for name, count in sorted(counts.items()))
+            + "."
+        )
     for event in doc["master_events"]:
         what = event["name"].replace("postfix_", "Postfix ")
         if "to" in event:  # postfix_upgraded

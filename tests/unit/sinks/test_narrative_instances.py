@@ -43,6 +43,7 @@ def test_several_instances_are_named() -> None:
     text = "\n".join(narrate(doc))
     assert "postfix-out: Postfix started." in text
     assert "postfix: Postfix started." in text
+    assert "2 Postfix instances: postfix (1 processes), postfix-out (1 processes)." in text
     assert any("postfix-out/smtpd[101]" in line for line in gantt(doc))
 
 
@@ -51,4 +52,5 @@ def test_one_instance_reads_as_before() -> None:
     text = "\n".join(narrate(doc))
     assert ": Postfix started." in text
     assert "postfix: Postfix" not in text
+    assert "instances" not in text
     assert not any("postfix/smtpd" in line for line in gantt(doc))
