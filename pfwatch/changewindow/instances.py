@@ -47,15 +47,16 @@ def worst(statuses: Sequence[ExitStatus]) -> ExitStatus:
 
 def requests_for(request: CheckRequest, instances: Sequence[InstanceSpec]) -> list[CheckRequest]:
     """One request per instance: its configuration directory and the log lines its
-    program prefixes mark. The state directory of ``watch`` and a staged file belong to the
-    primary (name the other instance's directory alone to stage a file for it)."""
+    program prefixes mark. With the state directory of ``watch``, each instance starts from
+    its own engine state there. A staged file belongs to the primary (name the other
+    instance's directory alone to stage a file for it)."""
     router = Router(instances)
     return [
         dataclasses.replace(
             request,
             config_dir=spec.config_dir,
             instance_names=router.names_of(number),
-            state_dir=request.state_dir if spec.primary else None,
+            state_instance=None if spec.primary else spec.name,
             staged=request.staged if spec.primary else None,
         )
         for number, spec in enumerate(instances)

@@ -20,6 +20,7 @@ main.cf/master.cf, ``SourceUnavailable``/``StateError`` for unusable inputs.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -34,7 +35,7 @@ from pfwatch.config.diff import ConfigDiff, diff_lines, diff_snapshots
 from pfwatch.config.snapshot import Snapshot, build_snapshot
 from pfwatch.core.confirm import refresh_prediction
 from pfwatch.core.fold import fold_order, step
-from pfwatch.core.state import Change, EngineState
+from pfwatch.core.state import Change, EngineState, from_json
 from pfwatch.errors import SourceUnavailable, StateError, UsageError
 from pfwatch.events import (
     ConfigChanged,
@@ -74,6 +75,9 @@ class CheckRequest:
     instance_names: frozenset[str] | None = None
     """On a multi-instance host, the program prefixes of this instance's log lines (the
     log holds every instance's); None: every Postfix line is this instance's."""
+    state_instance: str | None = None
+    """With ``state_dir`` on a multi-instance host: the other instance whose engine state
+    to take from the watch's state document (None: the primary's)."""
 
     def own(self, events: Iterable[LogEvent]) -> list[LogEvent]:
         """The events of this instance (all of them when it is the only one)."""
@@ -156,8 +160,12 @@ class _Strict:
         raise StateError(f"{event}: {fields.get('error', '')}")
 
 
-def _restore(state_dir: Path, config_dir: Path) -> startup.Restored:
-    """The sidecar's stored engine state and snapshot, restored as ``watch`` restores them."""
+def _restore(
+    state_dir: Path, config_dir: Path, instance: str | None = None
+) -> startup.Restored | None:
+    """The sidecar's stored engine state and snapshot, restored as ``watch`` restores them
+    (another instance of a multi-instance host: its engine state, and no snapshot, which
+    ``watch`` keeps for the primary only)."""
     from pfwatch.store.sqlite import open_read_only  # noqa: PLC0415 - see the imports
 
     store = open_read_only(state_dir)
@@ -167,9 +175,17 @@ def _restore(state_dir: Path, config_dir: Path) -> startup.Restored:
             f"(run 'pfwatch watch --state-dir {state_dir}' first)"
         )
     try:
-        if store.engine_state() is None:
+        stored = store.engine_state()
+        if stored is None:
             raise StateError(f"{state_dir}: the state database holds no engine state yet")
-        return startup.restore(store, config_dir, _Strict())
+        if instance is None:
+            return startup.restore(store, config_dir, _Strict())
+        saved = (stored.get("instances") or {}).get(instance)
+        if saved is None:  # the watcher did not follow this instance: start afresh
+            return None
+        state = from_json(json.dumps(saved))
+        state.settings.history_limit = startup.HISTORY_LIMIT
+        return startup.Restored(state, ConfigTracker(config_dir, None), {})
     finally:
         store.close()
 
@@ -234,9 +250,11 @@ def assess(request: CheckRequest, *, follow: bool = False) -> Assessment:
     twice in between).
     """
     config = load_live_config(request.config_dir, request.postconf)
+    restored = None
     if request.state_dir is not None:
-        restored = _restore(request.state_dir, request.config_dir)
-    else:
+        restored = _restore(request.state_dir, request.config_dir, request.state_instance)
+    from_state = restored is not None
+    if restored is None:
         restored = startup.restore(None, request.config_dir, _Strict())
     state, tracker = restored.state, restored.tracker
     update = tracker.check(request.now)
@@ -247,7 +265,7 @@ def assess(request: CheckRequest, *, follow: bool = False) -> Assessment:
     scanner = startup.scanner_for(tracker, request.config_dir)
     table = scanner.poll(request.now)
     history: list[Event] = []
-    if request.state_dir is not None:
+    if from_state:
         basis = "state-dir"
         detail = [f"state directory {request.state_dir}: engine state of the watch service"]
         if any(isinstance(e, ConfigChanged) for e in update.events):

@@ -13,9 +13,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from pfwatch.changewindow import instances as multi
+from pfwatch.changewindow.precheck import CheckRequest
+from pfwatch.config.instances import discover
 from pfwatch.instance.local import free_port
 from pfwatch.service.loop import WatchOptions, WatchService
 from pfwatch.settings import Settings
+from pfwatch.sources.procfs import ProcScanner
 
 Event = dict[str, Any]
 MASTER = "smtp      inet  n       -       n       -       -       smtpd\n"
@@ -165,3 +171,30 @@ def test_one_instance_has_no_instance_fields(tmp_path: Path) -> None:
         assert "postfix_instance" not in run.metrics()
     finally:
         run.stop()
+
+
+def test_check_with_the_state_dir_starts_each_instance_from_its_state(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _primary, out = _host(tmp_path)
+    run = Running(tmp_path)
+    try:
+        _append(tmp_path / "maillog", _line("postfix-out", 201, "connect from b[192.0.2.2]"))
+        run.wait(lambda e: e["event"] == "process_started" and e["pid"] == 201)
+        (out / "main.cf").write_text("multi_instance_name = postfix-out\nsmtpd_banner = c\n")
+        run.wait(lambda e: e["event"] == "change_detected")
+    finally:
+        run.stop()
+    monkeypatch.setattr(ProcScanner, "poll", lambda self, now: None)  # no /proc view
+    request = CheckRequest(
+        config_dir=tmp_path / "postfix",
+        now=time.time(),
+        state_dir=tmp_path / "state",
+        postconf=None,
+        use_git=False,
+    )
+    found = multi.assess_all(request, discover(tmp_path / "postfix"))
+    assert [f.assessment.basis for f in found] == ["state-dir", "state-dir"]
+    assert found[0].assessment.pending() == []
+    pending = found[1].assessment.pending()
+    assert [c.stale for c in pending] == [["postfix-out/smtpd/201"]]
