@@ -13,6 +13,7 @@ live once that smtpd has exited (compared with /proc, polled here).
 from __future__ import annotations
 
 import json
+import shutil
 import smtplib
 import subprocess
 import sys
@@ -47,7 +48,7 @@ def host() -> Iterator[PostmultiHost]:
         with PostmultiHost(base, max_idle=3) as started:
             yield started
     finally:
-        subprocess.run(["rm", "-rf", str(base)], check=False)
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def _session(port: int) -> None:
