@@ -18,6 +18,7 @@ from pfwatch.changewindow.precheck import Assessment
 from pfwatch.core.changes import needs_actions
 from pfwatch.core.state import Change
 from pfwatch.errors import ExitStatus
+from pfwatch.knowledge import releases
 from pfwatch.sinks.interval_text import describe
 from pfwatch.sinks.plugin_output import Perfdatum, PluginReport, range_alerts
 
@@ -177,6 +178,7 @@ def report_dict(
         "config_dir": str(assessment.config_dir),
         "basis": assessment.basis,
         "basis_detail": assessment.basis_detail,
+        "postfix_release": assessment.release or None,
         "postfix_running": assessment.running,
         "processes": [
             {"pid": p.pid, "daemon": p.daemon, "service": p.service, "started_at": p.started_at}
@@ -293,6 +295,8 @@ def render_text(assessment: Assessment, now: float, thresholds: AgeThresholds | 
     result = verdict(assessment, now, thresholds)
     out = [f"pfwatch check {assessment.config_dir}: {result.status.name} - {result.summary}"]
     out.extend(f"  basis: {line}" for line in assessment.basis_detail)
+    if assessment.release:
+        out.append(f"  release: {releases.describe(assessment.release)}")
     details = detail_lines(assessment, now)
     if details:
         out.append("")

@@ -87,7 +87,8 @@ class LiveSession:
     def poll(self, now: float | None = None) -> list[Finding]:
         """Read what happened since the last poll and fold it; return the findings."""
         at = time.time() if now is None else now
-        events: list[Event] = [e for source in self.inputs for e in source.drain()]
+        events: list[Event] = []
+        events += self.request.own(e for source in self.inputs for e in source.drain())
         events += self._config_events(at)
         table = self.scanner.poll(at)
         if table is not None:

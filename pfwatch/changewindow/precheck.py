@@ -20,6 +20,8 @@ main.cf/master.cf, ``SourceUnavailable``/``StateError`` for unusable inputs.
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,11 +29,12 @@ from typing import TYPE_CHECKING, Any
 
 from pfwatch.changewindow.baseline import git_events, mtime_events
 from pfwatch.changewindow.whatif import CONFIG_FILES, changed_event, snapshot_with_texts
+from pfwatch.config.defaults import postconf_mail_version
 from pfwatch.config.diff import ConfigDiff, diff_lines, diff_snapshots
 from pfwatch.config.snapshot import Snapshot, build_snapshot
 from pfwatch.core.confirm import refresh_prediction
 from pfwatch.core.fold import fold_order, step
-from pfwatch.core.state import Change, EngineState
+from pfwatch.core.state import Change, EngineState, from_json
 from pfwatch.errors import SourceUnavailable, StateError, UsageError
 from pfwatch.events import (
     ConfigChanged,
@@ -42,6 +45,7 @@ from pfwatch.events import (
     ProcessTableSeen,
     Tick,
 )
+from pfwatch.knowledge import releases
 from pfwatch.lint import LintFinding, lint_snapshot
 from pfwatch.service import startup
 from pfwatch.service.config_tracker import ConfigTracker
@@ -65,7 +69,22 @@ class CheckRequest:
     maillog: Sequence[str] = ()
     journal: bool = False
     staged: Path | None = None
+    postconf: str | None = "postconf"
+    """The postconf asked for the release when the log names none (None: do not ask)."""
     use_git: bool = True
+    instance_names: frozenset[str] | None = None
+    """On a multi-instance host, the program prefixes of this instance's log lines (the
+    log holds every instance's); None: every Postfix line is this instance's."""
+    state_instance: str | None = None
+    """With ``state_dir`` on a multi-instance host: the other instance whose engine state
+    to take from the watch's state document (None: the primary's)."""
+
+    def own(self, events: Iterable[LogEvent]) -> list[LogEvent]:
+        """The events of this instance (all of them when it is the only one)."""
+        names = self.instance_names
+        if names is None:
+            return list(events)
+        return [e for e in events if e.instance in names]
 
 
 @dataclass
@@ -96,6 +115,9 @@ class Assessment:
     inputs: list[LogInput] = field(default_factory=list)
     """Log inputs read to their end (``follow``), for ``wait`` to keep polling."""
     staged: StagedWhatIf | None = None
+    release: dict[str, Any] = field(default_factory=dict)
+    """The Postfix release (:meth:`pfwatch.knowledge.releases.ReleaseTrack.summary`): from
+    the log's last master start, else ``postconf -d``, else ``PFWATCH_POSTFIX_VERSION``."""
 
     @property
     def snapshot(self) -> Snapshot:
@@ -138,8 +160,12 @@ class _Strict:
         raise StateError(f"{event}: {fields.get('error', '')}")
 
 
-def _restore(state_dir: Path, config_dir: Path) -> startup.Restored:
-    """The sidecar's stored engine state and snapshot, restored as ``watch`` restores them."""
+def _restore(
+    state_dir: Path, config_dir: Path, instance: str | None = None
+) -> startup.Restored | None:
+    """The sidecar's stored engine state and snapshot, restored as ``watch`` restores them
+    (another instance of a multi-instance host: its engine state, and no snapshot, which
+    ``watch`` keeps for the primary only)."""
     from pfwatch.store.sqlite import open_read_only  # noqa: PLC0415 - see the imports
 
     store = open_read_only(state_dir)
@@ -149,9 +175,17 @@ def _restore(state_dir: Path, config_dir: Path) -> startup.Restored:
             f"(run 'pfwatch watch --state-dir {state_dir}' first)"
         )
     try:
-        if store.engine_state() is None:
+        stored = store.engine_state()
+        if stored is None:
             raise StateError(f"{state_dir}: the state database holds no engine state yet")
-        return startup.restore(store, config_dir, _Strict())
+        if instance is None:
+            return startup.restore(store, config_dir, _Strict())
+        saved = (stored.get("instances") or {}).get(instance)
+        if saved is None:  # the watcher did not follow this instance: start afresh
+            return None
+        state = from_json(json.dumps(saved))
+        state.settings.history_limit = startup.HISTORY_LIMIT
+        return startup.Restored(state, ConfigTracker(config_dir, None), {})
     finally:
         store.close()
 
@@ -194,6 +228,16 @@ def _log(
     return log, inputs
 
 
+def _release(log: Sequence[LogEvent], postconf: str | None) -> dict[str, Any]:
+    """The release as ``explain`` tells it: the log's master starts first."""
+    track = releases.ReleaseTrack()
+    for event in log:
+        if event.kind in ("master_started", "master_reloaded") and event.fields.get("version"):
+            track.observe(event.fields["version"], event.at)
+    from_postconf = None if track.seen else postconf_mail_version(postconf)
+    return track.summary(postconf=from_postconf, configured=os.environ.get(releases.ENV_VAR))
+
+
 def assess(request: CheckRequest, *, follow: bool = False) -> Assessment:
     """Fold what ``watch`` folds when it starts, after the history of the best basis.
 
@@ -205,9 +249,11 @@ def assess(request: CheckRequest, *, follow: bool = False) -> Assessment:
     files are read through the inputs ``wait`` then keeps polling (no line lost or read
     twice in between).
     """
+    restored = None
     if request.state_dir is not None:
-        restored = _restore(request.state_dir, request.config_dir)
-    else:
+        restored = _restore(request.state_dir, request.config_dir, request.state_instance)
+    from_state = restored is not None
+    if restored is None:
         restored = startup.restore(None, request.config_dir, _Strict())
     state, tracker = restored.state, restored.tracker
     update = tracker.check(request.now)
@@ -221,7 +267,7 @@ def assess(request: CheckRequest, *, follow: bool = False) -> Assessment:
     scanner = startup.scanner_for(tracker, request.config_dir)
     table = scanner.poll(request.now)
     history: list[Event] = []
-    if request.state_dir is not None:
+    if from_state:
         basis = "state-dir"
         detail = [f"state directory {request.state_dir}: engine state of the watch service"]
         if any(isinstance(e, ConfigChanged) for e in update.events):
@@ -240,6 +286,8 @@ def assess(request: CheckRequest, *, follow: bool = False) -> Assessment:
     if request.maillog or request.journal:
         classifier = startup.classifier_for(tracker)
         log, inputs = _log(request, classifier, since, follow=follow)
+        log = request.own(log)
+    release = _release(log, request.postconf)
     if since is not None:  # older lines cannot change what is pending (or were folded)
         log = (
             [e for e in log if e.at > since]
@@ -270,6 +318,7 @@ def assess(request: CheckRequest, *, follow: bool = False) -> Assessment:
         findings=findings,
         lint=lint,
         inputs=inputs,
+        release=release,
     )
     if request.staged is not None:
         assessment.staged = what_if(assessment, request.staged, request.now)

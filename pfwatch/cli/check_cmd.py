@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -37,12 +38,56 @@ from pfwatch.errors import (
 from pfwatch.events import machine_times
 from pfwatch.sinks.plugin_output import PluginReport, parse_range, render_plugin_output
 
+if TYPE_CHECKING:
+    from pfwatch.changewindow.precheck import CheckRequest
+    from pfwatch.config.instances import InstanceSpec
+
 
 def _failure(exc: BaseException) -> tuple[ExitStatus, str]:
     reason = describe(exc)
     if isinstance(exc, ConfigSyntaxError):
         reason = f"configuration error: {reason}"
     return exit_status_of(exc), reason
+
+
+def _report_failure(exc: BaseException, *, as_json: bool, plugin: bool) -> int:
+    status, reason = _failure(exc)
+    if plugin:
+        click.echo(render_plugin_output(PluginReport(status, reason)), nl=False)
+    elif as_json:
+        click.echo(
+            json.dumps(
+                {"status": status.name.lower(), "exit_code": int(status), "summary": reason},
+                indent=2,
+            )
+        )
+    else:
+        click.echo(f"pfwatch check: {status.name} - {reason}", err=True)
+    return int(status)
+
+
+def _check_instances(
+    request: CheckRequest,
+    instances: tuple[InstanceSpec, ...],
+    thresholds: AgeThresholds,
+    *,
+    as_json: bool,
+    plugin: bool,
+) -> int:
+    """``check`` of a host with several instances: each assessed, the worst status."""
+    from pfwatch.changewindow import instances as multi  # noqa: PLC0415 - multi-instance only
+
+    found = multi.assess_all(request, instances)
+    now = request.now
+    if plugin:
+        report = multi.plugin_report(found, now, thresholds)
+        click.echo(render_plugin_output(report), nl=False)
+    elif as_json:
+        doc = multi.report_document(found, now, thresholds)
+        click.echo(json.dumps(machine_times(doc), indent=2, default=str))
+    else:
+        click.echo(multi.render_all(found, now, thresholds), nl=False)
+    return multi.status_of(found, now, thresholds)
 
 
 @click.command("check")
@@ -108,21 +153,12 @@ def check(
                     raise UsageError(f"{flag} {text!r}: {exc}") from None
         thresholds = AgeThresholds(warning, critical)
         request = live.request(staged=staged, no_log=no_log)
+        instances = live.instances(request)
+        if instances:
+            return _check_instances(request, instances, thresholds, as_json=as_json, plugin=plugin)
         assessment = assess(request)
     except (PfwatchError, OSError) as exc:
-        status, reason = _failure(exc)
-        if plugin:
-            click.echo(render_plugin_output(PluginReport(status, reason)), nl=False)
-        elif as_json:
-            click.echo(
-                json.dumps(
-                    {"status": status.name.lower(), "exit_code": int(status), "summary": reason},
-                    indent=2,
-                )
-            )
-        else:
-            click.echo(f"pfwatch check: {status.name} - {reason}", err=True)
-        return int(status)
+        return _report_failure(exc, as_json=as_json, plugin=plugin)
     now = request.now
     if plugin:
         click.echo(render_plugin_output(plugin_report(assessment, now, thresholds)), nl=False)

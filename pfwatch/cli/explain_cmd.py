@@ -248,34 +248,50 @@ def _in_time_order(logs: list[str], reference: float | None, tz: tzinfo | None) 
     return sorted(logs, key=lambda p: firsts[p])
 
 
-def _tracked(events: Iterable[LogEvent], track: releases.ReleaseTrack) -> Iterator[Event]:
-    """The events unchanged; every master start or reload tells ``track`` its version."""
+def _tracked(
+    events: Iterable[LogEvent], tracks: dict[str, releases.ReleaseTrack]
+) -> Iterator[Event]:
+    """The events unchanged; every master start or reload tells the track of its instance
+    (a log of a multi-instance host has one master per instance) its version."""
     for event in events:
         if event.kind in ("master_started", "master_reloaded") and event.fields.get("version"):
+            track = tracks.get(event.instance)
+            if track is None:
+                track = tracks[event.instance] = releases.ReleaseTrack()
             track.observe(event.fields["version"], event.at)
         yield event
 
 
-def _label_releases(doc: dict[str, Any], track: releases.ReleaseTrack) -> None:
-    """A log that mixes releases: each process gets the release running at its birth, and
-    each upgrade becomes a ``postfix_upgraded`` master event."""
-    if len(track.seen) < 2:
+def _release_summary(
+    tracks: dict[str, releases.ReleaseTrack], configured: str | None
+) -> dict[str, Any]:
+    """The release of the log (its ``postfix`` instance's, else the first instance seen);
+    with several instances, each one's under ``instances``."""
+    main = tracks.get("postfix") or next(iter(tracks.values()), releases.ReleaseTrack())
+    summary = main.summary(configured=configured)
+    if len(tracks) > 1:
+        summary["instances"] = {
+            name: track.summary(configured=configured) for name, track in tracks.items()
+        }
+    return summary
+
+
+def _label_releases(doc: dict[str, Any], tracks: dict[str, releases.ReleaseTrack]) -> None:
+    """A log that mixes releases: each process gets the release its instance ran at its
+    birth (the engine reports each upgrade as a ``postfix_upgraded`` master event)."""
+    if all(len(track.seen) < 2 for track in tracks.values()):
         return
 
     def labelled(rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         for proc in rows:
             born = proc["born_at"] if proc["born_at"] is not None else proc["first_seen_at"]
-            proc["postfix_release"] = track.release_at(born)
+            track = tracks.get(proc["instance"])
+            proc["postfix_release"] = track.release_at(born) if track is not None else None
             yield proc
 
     rows = doc["processes"]
     # lazy rows (explain --json) are labelled as they are written
     doc["processes"] = list(labelled(rows)) if isinstance(rows, list) else labelled(rows)
-    upgrades = [
-        {"name": "postfix_upgraded", "at": u["at"], "from": u["from"], "to": u["to"]}
-        for u in doc["postfix_release"]["upgrades"]
-    ]
-    doc["master_events"] = sorted([*doc["master_events"], *upgrades], key=lambda e: e["at"])
 
 
 def explain_document(
@@ -316,8 +332,8 @@ def explain_document(
         classifier = LogClassifier(**options)
         logged = iter_log_events(ordered, classifier)
         stats = lambda: classifier.stats  # noqa: E731
-    track = releases.ReleaseTrack()
-    events: Iterator[Event] = _tracked(logged, track)
+    tracks: dict[str, releases.ReleaseTrack] = {}
+    events: Iterator[Event] = _tracked(logged, tracks)
     facts = load_facts(config_dir, max_idle)
     settings = Settings()
     if max_idle is not None:
@@ -330,8 +346,8 @@ def explain_document(
         if found:
             digest.extend(found)
     doc = report.build_document(state, digest, stats().to_json(), lazy_rows=lazy_rows)
-    doc["postfix_release"] = track.summary(configured=postfix_version)
-    _label_releases(doc, track)
+    doc["postfix_release"] = _release_summary(tracks, postfix_version)
+    _label_releases(doc, tracks)
     if keep_unrecognized:
         doc["unrecognized_lines"] = list(stats().unrecognized_samples)
     return doc

@@ -27,6 +27,7 @@ from pfwatch.settings import load_settings
 
 if TYPE_CHECKING:
     from pfwatch.changewindow.precheck import CheckRequest
+    from pfwatch.config.instances import InstanceSpec
 
 __all__ = ["LivePostfix", "live_postfix_options", "maillog_of"]
 
@@ -54,7 +55,8 @@ def _explicit(origins: Mapping[str, str], key: str) -> bool:
 class LivePostfix:
     """The shared options as given on the command line."""
 
-    config_dir: Path | None
+    config_dirs: tuple[Path, ...]
+    """``--config-dir`` as given: none, one, or one per instance (the primary first)."""
     maillog: tuple[str, ...]
     journal: bool
     state_dir: Path | None
@@ -67,7 +69,7 @@ class LivePostfix:
         if self.maillog and self.journal:
             raise UsageError("choose --maillog or --journal, not both")
         flags = {
-            "config_dir": str(self.config_dir) if self.config_dir else None,
+            "config_dir": str(self.config_dirs[0]) if self.config_dirs else None,
             "maillog": self.maillog[0] if self.maillog else None,
             "journal": True if self.journal else None,
             "state_dir": str(self.state_dir) if self.state_dir else None,
@@ -99,6 +101,20 @@ class LivePostfix:
             use_git=not self.no_git,
         )
 
+    def instances(self, request: CheckRequest) -> tuple[InstanceSpec, ...]:
+        """The instances of a multi-instance host (several ``--config-dir``, or a primary
+        main.cf with ``multi_instance_directories``); empty for a host with one instance,
+        or when the primary's main.cf cannot be read (``check`` then reports that)."""
+        from pfwatch.config.instances import discover, listed_directories  # noqa: PLC0415
+
+        others = self.config_dirs[1:]
+        try:
+            if not others and not listed_directories(request.config_dir):
+                return ()
+        except PfwatchError:
+            return ()
+        return discover(request.config_dir, others)
+
 
 def live_postfix_options(*, maillog: str, journal: str, state_dir: str) -> Callable[[F], F]:
     """The shared options, passed to the command as ``live`` (a :class:`LivePostfix`)."""
@@ -106,7 +122,10 @@ def live_postfix_options(*, maillog: str, journal: str, state_dir: str) -> Calla
         click.option(
             "--config-dir",
             type=click.Path(path_type=Path),
-            help="Postfix configuration directory (default $MAIL_CONFIG or /etc/postfix).",
+            multiple=True,
+            help="Postfix configuration directory (default $MAIL_CONFIG or /etc/postfix). "
+            "Repeat it for a host with several instances (the primary first); a primary "
+            "whose main.cf sets multi_instance_directories brings its instances along.",
         ),
         click.option("--maillog", multiple=True, metavar="FILE", help=maillog),
         click.option("--journal", is_flag=True, help=journal),
@@ -118,7 +137,7 @@ def live_postfix_options(*, maillog: str, journal: str, state_dir: str) -> Calla
         @functools.wraps(command)
         def with_live(
             *,
-            config_dir: Path | None,
+            config_dir: tuple[Path, ...],
             maillog: tuple[str, ...],
             journal: bool,
             state_dir: Path | None,

@@ -22,21 +22,22 @@ from rich.live import Live
 from rich.table import Table
 
 from pfwatch.changewindow.check_report import change_dict
-from pfwatch.changewindow.livewatch import LiveSession
+from pfwatch.changewindow.instances import MultiSession
 from pfwatch.cli.live_options import LivePostfix, live_postfix_options
 from pfwatch.core.changes import needs_actions
 from pfwatch.core.state import Change
 from pfwatch.errors import ExitStatus, PfwatchError, describe, exit_status_of
 
 
-def _what(change: Change) -> str:
+def _what(change: Change, label: str = "") -> str:
     names = [n for n in change.parameters if n != "*"] + list(change.services)
     names += [t.ref for t in change.tables]
     text = ", ".join(names) or ", ".join(Path(f).name for f in change.files)
-    return text if len(text) <= 60 else text[:57] + "..."
+    text = text if len(text) <= 60 else text[:57] + "..."
+    return f"[{label}] {text}" if label else text
 
 
-def _line(change: Change, now: float) -> str:
+def _line(change: Change, now: float, label: str = "") -> str:
     data = change_dict(change, now)
     stale = data["stale_processes"]
     if data["needs"]:
@@ -46,18 +47,18 @@ def _line(change: Change, now: float) -> str:
     else:
         tail = "predicted live: unknown (busy or no log)"
     who = f"; stale: {', '.join(stale[:6])}" if stale else ""
-    return f"{_what(change)}: {tail}{who}"
+    return f"{_what(change, label)}: {tail}{who}"
 
 
-def _table(session: LiveSession, now: float, deadline: float) -> Table:
+def _table(session: MultiSession, now: float, deadline: float) -> Table:
     table = Table(title=f"pfwatch wait: timeout in {max(0.0, deadline - now):.0f} s", expand=False)
     for column in ("edit", "stale processes", "live", "needs"):
         table.add_column(column)
-    for change in session.pending():
+    for label, change in session.pending():
         data = change_dict(change, now)
         seconds = data["seconds_to_live"]
         table.add_row(
-            _what(change),
+            _what(change, label),
             ", ".join(data["stale_processes"][:6]) or "-",
             f"in {seconds:.0f} s" if seconds is not None else "unknown",
             " + ".join(data["needs"]) or "-",
@@ -66,7 +67,7 @@ def _table(session: LiveSession, now: float, deadline: float) -> Table:
 
 
 def wait_loop(
-    session: LiveSession,
+    session: MultiSession,
     *,
     timeout: float,
     interval: float,
@@ -80,19 +81,20 @@ def wait_loop(
     console = Console(file=out) if tty else None
     live = Live(console=console, auto_refresh=False, transient=True) if console else None
     last_lines: list[str] = []
-    waited_for: set[str] = set()
+    waited_for: set[tuple[str, str]] = set()
     status = ExitStatus.OK
     if live is not None:
         live.start()
     try:
         while True:
             now = time.time()
-            for change in session.state.changes.values():
-                if change.status == "live" and change.change_id in waited_for:
-                    waited_for.discard(change.change_id)
+            for label, change in session.changes():
+                key = (label, change.change_id)
+                if change.status == "live" and key in waited_for:
+                    waited_for.discard(key)
                     stamp = time.strftime("%H:%M:%SZ", time.gmtime(change.live_at or now))
                     message = (
-                        f"live: {_what(change)} at {stamp} "
+                        f"live: {_what(change, label)} at {stamp} "
                         f"({change.live_basis}; {change.made_live_by})"
                     )
                     if console is not None:
@@ -100,8 +102,8 @@ def wait_loop(
                     else:
                         print(message, file=out, flush=True)
             pending = session.pending()
-            waited_for.update(c.change_id for c in pending)
-            blocked = [c for c in pending if needs_actions(c.needs)]
+            waited_for.update((label, c.change_id) for label, c in pending)
+            blocked = [c for _, c in pending if needs_actions(c.needs)]
             if not pending:
                 status = ExitStatus.OK
                 break
@@ -114,7 +116,7 @@ def wait_loop(
             if live is not None:
                 live.update(_table(session, now, deadline), refresh=True)
             else:
-                lines = [_line(c, now) for c in pending]
+                lines = [_line(c, now, label) for label, c in pending]
                 if [line.split(": predicted")[0] for line in lines] != [
                     line.split(": predicted")[0] for line in last_lines
                 ]:
@@ -134,8 +136,8 @@ def wait_loop(
     else:
         why = "timed out" if now >= deadline else "an edit needs an action"
         print(f"pfwatch wait: {why}; still pending:", file=out)
-        for change in final:
-            print(f"  {_line(change, now)}", file=out)
+        for label, change in final:
+            print(f"  {_line(change, now, label)}", file=out)
             for need in change_dict(change, now)["needs_detail"]:
                 print(f"    run: {need['action']} ({need['target']}): {need['why']}", file=out)
     return status
@@ -176,9 +178,10 @@ def wait(*, live: LivePostfix, timeout: float, interval: float, wait_for_actions
     Confirmation comes from observed process exits (/proc, the log), not only from the
     prediction. Exit 3 when it cannot tell (the reason is printed).
     """
-    session: LiveSession | None = None
+    session: MultiSession | None = None
     try:
-        session = LiveSession.start(live.request())
+        request = live.request()
+        session = MultiSession.start(request, live.instances(request))
         return int(
             wait_loop(
                 session,

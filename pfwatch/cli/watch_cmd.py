@@ -29,8 +29,10 @@ from pfwatch.sinks.webconfig import load_web_config
 @click.option(
     "--config-dir",
     type=click.Path(path_type=Path),
-    default=None,
-    help="Postfix configuration directory [env PFWATCH_CONFIG_DIR; default /etc/postfix].",
+    multiple=True,
+    help="Postfix configuration directory [env PFWATCH_CONFIG_DIR; default /etc/postfix]. "
+    "Repeat it to follow several instances (the primary first); a primary whose main.cf "
+    "sets multi_instance_directories brings its instances along.",
 )
 @click.option(
     "--maillog",
@@ -91,7 +93,7 @@ from pfwatch.sinks.webconfig import load_web_config
     help="Append events to FILE instead of stdout, exactly once across crashes.",
 )
 def watch(  # noqa: PLR0917 - one parameter per documented flag
-    config_dir: Path | None,
+    config_dir: tuple[Path, ...],
     maillog: Path | None,
     journal: bool | None,
     state_dir: Path | None,
@@ -112,7 +114,7 @@ def watch(  # noqa: PLR0917 - one parameter per documented flag
         raise click.UsageError("choose --maillog FILE or --journal, not both")
     settings = load_settings(
         {
-            "config_dir": config_dir,
+            "config_dir": config_dir[0] if config_dir else None,
             "maillog": maillog,
             "journal": True if journal else None,
             "state_dir": state_dir,
@@ -124,6 +126,10 @@ def watch(  # noqa: PLR0917 - one parameter per documented flag
     )
     web = load_web_config(web_config) if web_config is not None else None
     options = WatchOptions(
-        settings=settings, proc=not no_proc, events_file=events_file, web_config=web
+        settings=settings,
+        proc=not no_proc,
+        events_file=events_file,
+        web_config=web,
+        instance_dirs=config_dir[1:],
     )
     return run_watch(options)

@@ -102,6 +102,15 @@ def _run_postconf(postconf: str) -> dict[str, str] | None:
     return parsed or None
 
 
+def postconf_mail_version(postconf: str | None = "postconf") -> str | None:
+    """``mail_version`` of ``postconf -d`` (run once per process, with the defaults), or
+    None when no postconf answers."""
+    if postconf is None:
+        return None
+    found = _run_postconf(postconf)
+    return found.get("mail_version") or None if found is not None else None
+
+
 #: Inputs of the mynetworks default (pcf_mynetworks(), postconf_builtin.c:252-290):
 #: inet_interfaces, mynetworks_style (whose default depends on compatibility_level) and
 #: inet_protocols.

@@ -6,6 +6,8 @@ are only marked and /proc shows the exit. Stop: the master kills its process gro
 (master_sig.c:196). Child warnings: an observed crash or kill (master_spawn.c:331-336).
 Stop and child exits are claims a forged line could make: with /proc fresh they wait for
 /proc to confirm them (:func:`pfwatch.core.processes.claim_exit`).
+Start: a master that logs another release than the last one of its instance is an upgrade
+(``postfix_upgraded``); each process keeps the release of the master it was born under.
 Pure. Inputs: the state and one master/postfix-script LogEvent. Outputs: state mutations
 and findings. Errors: none.
 """
@@ -16,6 +18,7 @@ from pfwatch.core import processes as pm
 from pfwatch.core.records import MasterStart, Reload
 from pfwatch.core.state import EngineState
 from pfwatch.events import Basis, Finding, LogEvent
+from pfwatch.knowledge import releases
 
 RELOAD_NOTE = (
     "postfix reload: the master closed the status pipe; idle children exit at "
@@ -31,16 +34,19 @@ def apply(state: EngineState, ev: LogEvent, findings: list[Finding]) -> None:
         _end_all(
             state, inst, ev.at, STOP_NOTE + " (a new master started)", findings, keep_master=False
         )
-        state.master[inst] = MasterStart(ev.pid, ev.at)
+        version = ev.fields.get("version", "")
+        before = state.master.get(inst)
+        state.master[inst] = MasterStart(ev.pid, ev.at, version)
         pm.started(state, inst, "master", "master", ev.pid, ev.at, findings)
         findings.append(
             Finding(
                 "postfix_started",
                 ev.at,
                 "observed",
-                {"instance": inst, "pid": ev.pid, "version": ev.fields.get("version", "")},
+                {"instance": inst, "pid": ev.pid, "version": version},
             )
         )
+        _release_findings(inst, before, version, ev.at, findings)
     elif kind == "master_reloaded":
         state.reloads.append(Reload(inst, ev.at))
         if pm.process_key(inst, "master", ev.pid) not in state.processes and ev.pid > 0:
@@ -86,6 +92,35 @@ def apply(state: EngineState, ev: LogEvent, findings: list[Finding]) -> None:
                 f"master reported {detail} (src/master/master_spawn.c:331-336)",
                 findings,
             )
+
+
+def _release_findings(
+    inst: str, before: MasterStart | None, version: str, at: float, findings: list[Finding]
+) -> None:
+    """``postfix_upgraded`` when the release changed between two master starts of one
+    instance; ``postfix_release_unparsed`` for a version pfwatch cannot read (its
+    processes are then judged with the nearest table, or the shipped one)."""
+    if not version:
+        return
+    if before is not None and before.version and before.version != version:
+        findings.append(
+            Finding(
+                "postfix_upgraded",
+                at,
+                "observed",
+                {"instance": inst, "from": before.version, "to": version},
+            )
+        )
+    if releases.parse_version(version) is None:
+        choice = releases.choose(version)
+        findings.append(
+            Finding(
+                "postfix_release_unparsed",
+                at,
+                "observed",
+                {"instance": inst, "version": version, "table": choice.table, "note": choice.note},
+            )
+        )
 
 
 def _end_all(

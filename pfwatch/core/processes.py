@@ -188,6 +188,9 @@ def started(  # noqa: PLR0917 - mirrors the fields of a process_started finding
         generation=facts.digest if facts is not None else "",
         inferred=inferred,
     )
+    master = state.master.get(instance)
+    if master is not None and master.version:
+        proc.release = master.version
     state.processes[key] = proc
     registered(state, proc)
     findings.append(

@@ -237,9 +237,14 @@ class MasterStart:
 
     pid: int
     started_at: float
+    version: str = ""
+    """The release the master logged (``daemon started -- version X``), "" when not."""
 
     def as_dict(self) -> dict[str, Any]:
-        return {"pid": self.pid, "started_at": self.started_at}
+        doc: dict[str, Any] = {"pid": self.pid, "started_at": self.started_at}
+        if self.version:
+            doc["version"] = self.version
+        return doc
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MasterStart:

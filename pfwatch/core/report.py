@@ -127,7 +127,14 @@ def change_row(state: EngineState, change: Change) -> dict[str, Any]:
 
 
 MASTER_EVENTS = frozenset(
-    {"postfix_reloaded", "postfix_started", "postfix_stopped", "config_error"}
+    {
+        "postfix_reloaded",
+        "postfix_started",
+        "postfix_stopped",
+        "postfix_upgraded",
+        "postfix_release_unparsed",
+        "config_error",
+    }
 )
 
 

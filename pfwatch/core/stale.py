@@ -14,6 +14,7 @@ from pfwatch.core import routing_cache
 from pfwatch.core.records import Impact, Unseen
 from pfwatch.core.state import Change, EngineState, Process
 from pfwatch.knowledge.daemons import TIMINGS, spec_for
+from pfwatch.knowledge.params import release_lacks
 
 ALWAYS_RUNNING = frozenset({"qmgr", "oqmgr", "pickup"})
 """Started by master at once because of their wakeup (src/master/master_wakeup.c:165-175)."""
@@ -26,6 +27,25 @@ def matches(proc: Process, impact: Impact) -> bool:
     return not proc.service or proc.service == impact.service or proc.inferred
 
 
+def _release_ignores(proc: Process, impact: Impact) -> bool:
+    """A process of a release that reads none of the edited parameters (a log that mixes
+    releases: each process is judged by the release its master ran when it was born)."""
+    if not proc.release or not impact.via or impact.mode == "reload":
+        return False
+    return all(release_lacks(proc.release, impact.daemon, name) for name in impact.via)
+
+
+def _masters_ignore(state: EngineState, impact: Impact) -> bool:
+    """Processes not seen yet are born under the running masters: none of them reads the
+    edited parameters when every master's release lacks them."""
+    versions = [m.version for m in state.master.values()]
+    if not versions or not all(versions) or not impact.via or impact.mode == "reload":
+        return False
+    return all(
+        release_lacks(version, impact.daemon, name) for version in versions for name in impact.via
+    )
+
+
 def select_stale(state: EngineState, change: Change) -> None:
     """Processes that started before the change and serve an affected service."""
     res = state.resolution()
@@ -36,7 +56,10 @@ def select_stale(state: EngineState, change: Change) -> None:
         procs = [
             p
             for p in state.processes.values()
-            if matches(p, impact) and p.first_seen_at <= change.at and born_before(p, change.at)
+            if matches(p, impact)
+            and p.first_seen_at <= change.at
+            and born_before(p, change.at)
+            and not _release_ignores(p, impact)
         ]
         for proc in procs:
             if mode == "table_check" and not proc.session_open:
@@ -49,6 +72,8 @@ def select_stale(state: EngineState, change: Change) -> None:
                 check = TIMINGS["trivial_rewrite_table_check"][0]
                 change.stale_until[proc.key] = change.at + check + res
         if procs or state.proc_authoritative() or mode.startswith("table_check"):
+            continue
+        if _masters_ignore(state, impact):
             continue
         _unseen(state, change, impact)
 

@@ -91,6 +91,10 @@ class Process:
     exit_claim_reason: str = ""
     exit_claim_note: str = ""
     exit_claim_drains: bool = False
+    release: str = ""
+    """The Postfix release its master logged when it was born ("" when not known): the
+    process reads the parameters of that release (an upgrade mid-log leaves processes of
+    the old release running until they exit)."""
 
     @property
     def alive(self) -> bool:
@@ -324,6 +328,14 @@ def facts_from_dict(data: dict[str, Any]) -> ConfigFacts:
     )
 
 
+def process_plain(doc: dict[str, Any]) -> dict[str, Any]:
+    """A process's fields as the state document stores them: ``release`` only when known
+    (documents of single-release logs read as before it existed)."""
+    if not doc.get("release"):
+        doc.pop("release", None)
+    return doc
+
+
 def to_json(state: EngineState) -> str:
     """Serialise the whole state to one JSON document."""
     doc: dict[str, Any] = {"version": STATE_VERSION}
@@ -335,10 +347,12 @@ def to_json(state: EngineState) -> str:
             doc[f.name] = asdict(value)
         elif f.name == "changes":
             doc[f.name] = {k: change_to_dict(v) for k, v in value.items()}
-        elif f.name in ("processes", "trackers"):
+        elif f.name == "processes":
+            doc[f.name] = {k: process_plain(asdict(v)) for k, v in value.items()}
+        elif f.name == "trackers":
             doc[f.name] = {k: asdict(v) for k, v in value.items()}
         elif f.name == "history":
-            doc[f.name] = [asdict(p) for p in value]
+            doc[f.name] = [process_plain(asdict(p)) for p in value]
         elif f.name in ("master", "reloads"):
             doc[f.name] = records_to_plain(value)
         else:

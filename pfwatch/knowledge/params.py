@@ -175,6 +175,30 @@ def _dynamic_match(daemon: str, parameter: str) -> bool:
     return False
 
 
+@cache
+def _release_sensitive() -> frozenset[str]:
+    """Parameters whose readers differ between the releases pfwatch knows (added or
+    removed by some release's readers delta); every other one is read alike by all."""
+    names: set[str] = set()
+    for _version, delta in releases.reader_deltas_newest_first():
+        for key in ("added", "removed"):
+            for rows in delta[key].values():
+                names.update(rows)
+    return frozenset(names)
+
+
+def release_lacks(version: str, daemon: str, parameter: str) -> bool:
+    """True when a ``daemon`` of Postfix ``version`` does not read ``parameter`` although a
+    release pfwatch knows does (a name a later release added, or one an earlier release
+    had): such a process is not held back by an edit of it. False when the release reads
+    it, or when pfwatch cannot tell (an unknown name, a name read by pattern)."""
+    if parameter not in _release_sensitive() or parameter not in _reverse():
+        return False  # every release reads it alike: no need for a release's table
+    table = releases.readers(version)
+    name = ALIASES.get(daemon, daemon)
+    return parameter not in table["global"] and parameter not in table.get(name, {})
+
+
 def where_read(daemon: str, parameter: str) -> str:
     """The source location where ``daemon`` reads ``parameter`` ("" when unknown)."""
     name = ALIASES.get(daemon, daemon)

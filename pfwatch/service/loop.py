@@ -34,10 +34,11 @@ from types import FrameType
 from typing import Any, TextIO, cast
 
 from pfwatch import __version__
+from pfwatch.config.instances import InstanceSpec, Router, discover, listed_directories
 from pfwatch.core.fold import fold_order, step
 from pfwatch.core.retention import forget_settled_changes
 from pfwatch.core.state import EngineState
-from pfwatch.errors import StateError
+from pfwatch.errors import PfwatchError, StateError, UsageError, describe
 from pfwatch.events import (
     Event,
     Finding,
@@ -48,12 +49,19 @@ from pfwatch.knowledge import releases
 from pfwatch.service import events_file, startup
 from pfwatch.service.clock import Clock, SystemClock
 from pfwatch.service.config_tracker import ConfigUpdate
+from pfwatch.service.instances import Pipeline, pipelines, stamped, state_with_others
 from pfwatch.service.log_input import LogInput, LogWaker
 from pfwatch.service.log_setup import Format, configure_logging, get_logger, redactor
 from pfwatch.service.log_trust import proc_verdict, untrusted_finding
 from pfwatch.service.sdnotify import notify, watchdog_interval
 from pfwatch.service.state_doc import state_document
-from pfwatch.service.status import LastEvents, SourceHealth, metrics_snapshot, status_document
+from pfwatch.service.status import (
+    LastEvents,
+    SourceHealth,
+    instance_section,
+    metrics_snapshot,
+    status_document,
+)
 from pfwatch.settings import Settings
 from pfwatch.sinks.base import FanOut, Sink
 from pfwatch.sinks.events_json import EventsJsonSink
@@ -91,6 +99,9 @@ class WatchOptions:
     http_limits: Limits = field(default_factory=Limits)
     keep_settled_changes: int = 32
     """Live or superseded changes kept in the engine state (the store keeps them all)."""
+    instance_dirs: tuple[Path, ...] = ()
+    """The other instances' configuration directories (``--config-dir`` repeated); empty:
+    those the primary main.cf lists in ``multi_instance_directories``, if any."""
 
 
 class WatchService:
@@ -107,7 +118,8 @@ class WatchService:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._config_dirty = threading.Event()
-        self._updates: queue.SimpleQueue[ConfigUpdate] = queue.SimpleQueue()
+        self._primary_dirty = threading.Event()
+        self._updates: queue.SimpleQueue[tuple[int, ConfigUpdate]] = queue.SimpleQueue()
         self._lock = threading.RLock()
         self._health = SourceHealth()
         self._last_events = LastEvents()
@@ -123,6 +135,10 @@ class WatchService:
         self.http: HttpEndpoint | None = None
         self.address: tuple[str, int] | None = None
         self._release = releases.startup_summary()
+        self._others: list[Pipeline] = []
+        """The other instances of a multi-instance host (none: one instance)."""
+        self._router: Router | None = None
+        self._instances: tuple[InstanceSpec, ...] = ()
 
     # -- public -------------------------------------------------------------------------
 
@@ -133,6 +149,9 @@ class WatchService:
 
     def reread(self) -> None:
         """Look at the configuration again now (SIGHUP)."""
+        self._primary_dirty.set()
+        for other in self._others:
+            other.dirty.set()
         self._config_dirty.set()
         self._wake.set()
 
@@ -174,7 +193,8 @@ class WatchService:
         restored = startup.restore(self.store, self.settings.config_dir, self.log)
         self.state, self.tracker = restored.state, restored.tracker
         tracker, positions = restored.tracker, restored.positions
-        self.classifier = startup.classifier_for(tracker)
+        self._follow_instances(positions)
+        self.classifier = startup.classifier_for(tracker, [p.tracker for p in self._others])
         self.source = LogInput(
             self.classifier,
             maillog=self.settings.maillog,
@@ -188,7 +208,7 @@ class WatchService:
         )
         self._start_http()
         self.watcher = DirectoryWatcher(
-            sorted(tracker.directories()),
+            self._directories(),
             self._on_files,
             quiet=self.settings.debounce,
             on_problem=self._on_watch_problem,
@@ -261,11 +281,13 @@ class WatchService:
                     "state_dir": str(self.settings.state_dir),
                     "listen": f"{host}:{port}",
                     "postfix_release": self._release,
+                    **self._instances_field(),
                 },
             ),
         )
-        update = self.tracker.check(now)
-        self._cycle(now, [update], findings, force_commit=True)
+        updates = [(0, self.tracker.check(now))]
+        updates += [(n, p.tracker.check(now)) for n, p in enumerate(self._others, start=1)]
+        self._cycle(now, updates, findings, force_commit=True)
 
     # -- the loop -----------------------------------------------------------------------
 
@@ -280,7 +302,7 @@ class WatchService:
         try:
             while not self._stop.is_set():
                 now = self.clock.now()
-                updates: list[ConfigUpdate] = []
+                updates: list[tuple[int, ConfigUpdate]] = []
                 while not self._updates.empty():
                     updates.append(self._updates.get())
                 more = self._cycle(now, updates, [])
@@ -293,7 +315,7 @@ class WatchService:
         finally:
             self._config_dirty.set()
             worker.join(timeout=30)
-            leftover: list[ConfigUpdate] = []
+            leftover: list[tuple[int, ConfigUpdate]] = []
             while not self._updates.empty():
                 leftover.append(self._updates.get())
             if leftover:
@@ -308,25 +330,36 @@ class WatchService:
             self._config_dirty.clear()
             if self._stop.is_set():
                 return
-            update = self.tracker.check(self.clock.now())
-            update.stored()  # serialise here, not on the engine's thread
-            self._updates.put(update)
-            self._wake.set()
+            if self._primary_dirty.is_set():
+                self._primary_dirty.clear()
+                update = self.tracker.check(self.clock.now())
+                update.stored()  # serialise here, not on the engine's thread
+                self._updates.put((0, update))
+                self._wake.set()
+            for number, other in enumerate(self._others, start=1):
+                if other.dirty.is_set():
+                    other.dirty.clear()
+                    self._updates.put((number, other.tracker.check(self.clock.now())))
+                    self._wake.set()
 
     def _cycle(
         self,
         now: float,
-        updates: list[ConfigUpdate],
+        updates: list[tuple[int, ConfigUpdate]],
         findings: list[Finding],
         *,
         force_commit: bool = False,
     ) -> bool:
         """One cycle; returns True when the log has more input waiting."""
         events: list[Event] = []
+        others: list[list[Event]] = [[] for _ in self._others]
         snapshot_row = None
         if self._deferred:
             findings[:0], self._deferred = self._deferred, []
-        for update in updates:
+        for number, update in updates:
+            if number:
+                self._other_update(number - 1, update, others[number - 1], now)
+                continue
             events += update.events
             self._config_problem = update.problem
             self._next_health = now  # report a changed config source state now
@@ -336,18 +369,27 @@ class WatchService:
                 self._config_adopted()
         batch = self.source.poll(self.options.read_bytes)
         findings += batch.untrusted
+        lines = batch.events
+        if self._router is not None and lines:
+            lines = self._route(lines, others, findings)
         scanner = self.scanner
-        if scanner is not None and scanner.visible and batch.events:
-            events += self._vouched(scanner, batch.events, findings)
+        if scanner is not None and scanner.visible and lines:
+            events += self._vouched(scanner, lines, findings, self.state)
         else:
-            events += batch.events
+            events += lines
         for notice in self.source.take_notices():
             self.log.warning("log_notice", source=self.source.name, message=notice)
+        tick_due, health_due = now >= self._next_tick, now >= self._next_health
         self._poll_periodic(now, events, findings)
+        if self._others:
+            self._poll_others(now, others, findings, tick=tick_due, health=health_due)
         events.sort(key=fold_order)
         with self._lock:
-            for event in events:
-                findings.extend(step(self.state, event))
+            if self._others:
+                self._fold_instances(events, others, findings)
+            else:
+                for event in events:
+                    findings.extend(step(self.state, event))
             if len(self.state.changes) > self.options.keep_settled_changes:
                 forget_settled_changes(self.state, self.options.keep_settled_changes)
             moved = batch.position is not None
@@ -357,11 +399,8 @@ class WatchService:
                 findings[:] = self._with_evidence(findings)
             due = now - self._last_commit >= self.options.idle_commit
             if findings or snapshot_row or force_commit or ((self._unsaved or moved) and due):
-                positions = {"config": self._config_position}
-                if self._position is not None:
-                    positions[self.source.key] = self._position
                 self.outbox.deliver(
-                    findings, positions, state_document(self.state), snapshot=snapshot_row
+                    findings, self._positions(), self._state_document(), snapshot=snapshot_row
                 )
                 self._last_commit = now
                 self._unsaved = False
@@ -371,11 +410,157 @@ class WatchService:
             self.metrics.count_log_lines(self.source.name, batch.lines, batch.unrecognized)
         return batch.more
 
+    def _positions(self) -> dict[str, Any]:
+        positions: dict[str, Any] = {"config": self._config_position}
+        for other in self._others:
+            if other.config_position is not None:
+                positions[other.position_key()] = other.config_position
+        if self._position is not None:
+            positions[self.source.key] = self._position
+        return positions
+
+    def _state_document(self) -> dict[str, Any]:
+        if self._others:
+            return state_with_others(self.state, self._others)
+        return state_document(self.state)
+
+    # -- the other instances of a multi-instance host -----------------------------------
+
+    def _follow_instances(self, positions: Mapping[str, Any]) -> None:
+        """On a multi-instance host, a pipeline per other instance (see
+        :mod:`pfwatch.service.instances`)."""
+        primary, given = self.settings.config_dir, self.options.instance_dirs
+        try:
+            if not given and not listed_directories(primary):
+                return
+            found = discover(primary, given)
+        except PfwatchError as exc:
+            if given:
+                raise UsageError(describe(exc)) from exc
+            self.log.warning("instances_unreadable", config_dir=str(primary), error=str(exc))
+            return
+        if len(found) < 2:
+            return
+        stored: Any = None
+        if self.store is not None:
+            try:
+                stored = self.store.engine_state()
+            except StateError as exc:
+                self.log.warning("state_not_restored", error=str(exc))
+        self._instances, self._router = found, Router(found)
+        self._others = pipelines(found[1:], stored, proc=self.options.proc, log=self.log)
+        for other in self._others:
+            other.config_position = positions.get(other.position_key())
+
+    def _instances_field(self) -> dict[str, Any]:
+        if not self._others:
+            return {}
+        return {
+            "instances": [
+                {"instance": spec.name, "config_dir": str(spec.config_dir)}
+                for spec in self._instances
+            ]
+        }
+
+    def _directories(self) -> list[str]:
+        found = set(self.tracker.directories())
+        for other in self._others:
+            found |= other.tracker.directories()
+        return sorted(found)
+
+    def _other_update(
+        self, index: int, update: ConfigUpdate, events: list[Event], now: float
+    ) -> None:
+        other = self._others[index]
+        events += update.events
+        other.config_problem = update.problem
+        other.config_position = update.position
+        self._next_health = now
+        if update.adopted is not None:
+            other.adopted()
+            self.watcher.set_directories(self._directories())
+
+    def _route(
+        self, lines: list[LogEvent], others: list[list[Event]], findings: list[Finding]
+    ) -> list[LogEvent]:
+        """The primary's lines; the others' go to their pipelines, checked against their
+        own /proc; a line of no followed instance is dropped."""
+        assert self._router is not None
+        route = self._router.route
+        mine: list[LogEvent] = []
+        theirs: list[list[LogEvent]] = [[] for _ in self._others]
+        for ev in lines:
+            number = route(ev)
+            if number == 0:
+                mine.append(ev)
+            elif number is not None:
+                theirs[number - 1].append(ev)
+        for other, got, queued in zip(self._others, theirs, others, strict=True):
+            if not got:
+                continue
+            scanner = other.scanner
+            if scanner is not None and scanner.visible:
+                queued.extend(self._vouched(scanner, got, findings, other.state))
+            else:
+                queued.extend(got)
+        return mine
+
+    def _poll_others(
+        self,
+        now: float,
+        others: list[list[Event]],
+        findings: list[Finding],
+        *,
+        tick: bool,
+        health: bool,
+    ) -> None:
+        opts = self.options
+        for other, events in zip(self._others, others, strict=True):
+            scanner = other.scanner
+            if scanner is not None and now >= other.next_proc:
+                table = scanner.poll(now)
+                if table is not None:
+                    events.append(table)
+                visible = scanner.visible
+                other.next_proc = now + (opts.proc_every if visible else scanner.rescan)
+                how = None if visible else scanner.how
+                self._health.statuses[f"proc:{other.name}"] = SourceStatus(up=True, error=how)
+            if tick:
+                events.append(Tick(now))
+            if health:
+                why = other.config_problem
+                if why is None and other.tracker.current is None:
+                    why = f"{other.spec.config_dir}: no configuration read yet"
+                self._source_state(f"config:{other.name}", why, now, findings)
+
+    def _fold_instances(
+        self, events: list[Event], others: list[list[Event]], findings: list[Finding]
+    ) -> None:
+        """Fold each instance's events into its own state; findings name their instance."""
+        own: list[Finding] = []
+        for event in events:
+            own.extend(step(self.state, event))
+        findings.extend(stamped(own, self._instances[0].name))
+        keep = self.options.keep_settled_changes
+        for other, queued in zip(self._others, others, strict=True):
+            queued.sort(key=fold_order)
+            found: list[Finding] = []
+            for event in queued:
+                found.extend(step(other.state, event))
+            if len(other.state.changes) > keep:
+                forget_settled_changes(other.state, keep)
+            if found:
+                findings.extend(self._with_evidence(stamped(found, other.name), other.scanner))
+
     def _vouched(
-        self, scanner: ProcScanner, lines: list[LogEvent], findings: list[Finding]
+        self,
+        scanner: ProcScanner,
+        lines: list[LogEvent],
+        findings: list[Finding],
+        state: EngineState,
     ) -> list[LogEvent]:
         """The lines /proc does not contradict; the others become findings."""
-        slack = self.state.resolution() + 1.0
+        slack = state.resolution() + 1.0
         kept: list[LogEvent] = []
         for ev in lines:
             verdict = proc_verdict(ev, scanner, slack)
@@ -385,9 +570,14 @@ class WatchService:
                 findings.append(untrusted_finding(ev, *verdict))
         return kept
 
-    def _with_evidence(self, findings: list[Finding]) -> list[Finding]:
-        """Stamp claims about Postfix with what backs them (docs/events.md 1.1)."""
-        proc = self.scanner is not None and self.scanner.visible
+    def _with_evidence(
+        self, findings: list[Finding], scanner: ProcScanner | bool | None = False
+    ) -> list[Finding]:
+        """Stamp claims about Postfix with what backs them (docs/events.md 1.1); the
+        scanner of their instance (default: the primary's)."""
+        if scanner is False:
+            scanner = self.scanner
+        proc = isinstance(scanner, ProcScanner) and scanner.visible
         log = "journal" if self.settings.journal else "log"
         evidence = f"{log}+proc" if proc else ("journal" if self.settings.journal else "log only")
         return [
@@ -428,14 +618,22 @@ class WatchService:
         findings += self._health.update(name, error, now, status)
 
     def _config_adopted(self) -> None:
-        self.watcher.set_directories(sorted(self.tracker.directories()))
+        self.watcher.set_directories(self._directories())
         if self.scanner is not None:
             self.scanner.configure(*startup.instance_of(self.tracker))
 
     # -- callbacks from other threads ---------------------------------------------------
 
     def _on_files(self, paths: frozenset[str]) -> None:
+        concerned = False
         if self.tracker.concerns(paths):
+            self._primary_dirty.set()
+            concerned = True
+        for other in self._others:
+            if other.tracker.concerns(paths):
+                other.dirty.set()
+                concerned = True
+        if concerned:
             self._config_dirty.set()
             self._wake.set()
 
@@ -451,12 +649,32 @@ class WatchService:
     def _metrics_snapshot(self) -> MetricsSnapshot:
         with self._lock:
             current = self.tracker.current
-            return metrics_snapshot(
+            snap = metrics_snapshot(
                 self.state,
                 now=self.clock.now(),
                 digest=current.digest if current is not None else None,
                 sources=dict(self._health.statuses),
                 state_ok=self.outbox.state_ok,
+            )
+            if not self._others:
+                return snap
+            parts = [(self._instances[0].name, snap)]
+            for other in self._others:
+                theirs = other.tracker.current
+                parts.append(
+                    (
+                        other.name,
+                        metrics_snapshot(
+                            other.state,
+                            now=snap.now,
+                            digest=theirs.digest if theirs is not None else None,
+                            sources={},
+                            state_ok=snap.state_ok,
+                        ),
+                    )
+                )
+            return MetricsSnapshot(
+                now=snap.now, sources=snap.sources, state_ok=snap.state_ok, instances=tuple(parts)
             )
 
     def _status(self) -> Mapping[str, Any]:
@@ -474,9 +692,42 @@ class WatchService:
                     "config_dir": str(self.settings.config_dir),
                     "maillog": str(self.settings.maillog) if self.settings.maillog else None,
                     "state_dir": str(self.settings.state_dir),
-                    "postfix_release": self._release,
+                    "postfix_release": self._release_now(),
+                    **self._instances_field(),
                 },
+                instances=self._instance_sections(),
             )
+
+    def _release_now(self) -> dict[str, Any]:
+        """The release of /status: the last master start the log showed (the engine keeps
+        its version), else what start-up knew (postconf, PFWATCH_POSTFIX_VERSION)."""
+        logged = [m for m in self.state.master.values() if m.version]
+        if not logged:
+            return self._release
+        latest = max(logged, key=lambda m: m.started_at)
+        track = releases.ReleaseTrack()
+        track.observe(latest.version, latest.started_at)
+        at_start = self._release
+        return track.summary(
+            postconf=at_start["version"] if at_start["source"] == "postconf" else None,
+            configured=at_start["version"] if at_start["source"] == "configured" else None,
+        )
+
+    def _instance_sections(self) -> list[dict[str, Any]] | None:
+        """/status of a multi-instance host: each instance's pending changes and processes."""
+        if not self._others:
+            return None
+        pipes = [(self._instances[0], self.state, self.tracker)]
+        pipes += [(o.spec, o.state, o.tracker) for o in self._others]
+        return [
+            instance_section(
+                state,
+                name=spec.name,
+                config_dir=str(spec.config_dir),
+                digest=tracker.current.digest if tracker.current is not None else None,
+            )
+            for spec, state, tracker in pipes
+        ]
 
     # -- shutdown -----------------------------------------------------------------------
 
@@ -484,10 +735,7 @@ class WatchService:
         try:
             if hasattr(self, "outbox") and hasattr(self, "tracker"):
                 with self._lock:
-                    positions: dict[str, Any] = {"config": self._config_position}
-                    if self._position is not None:
-                        positions[self.source.key] = self._position
-                    self.outbox.deliver([], positions, state_document(self.state))
+                    self.outbox.deliver([], self._positions(), self._state_document())
         finally:
             if self.http is not None:
                 self.http.close()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -88,16 +89,19 @@ def restore(store: StateStore | None, config_dir: Path, log: Any) -> Restored:
     return Restored(state, ConfigTracker(config_dir, snapshot, seq), positions)
 
 
-def classifier_for(tracker: ConfigTracker) -> LogClassifier:
-    """A classifier knowing master.cf's ``-o syslog_name=`` service names."""
+def classifier_for(tracker: ConfigTracker, others: Sequence[ConfigTracker] = ()) -> LogClassifier:
+    """A classifier knowing master.cf's ``-o syslog_name=`` service names (of every
+    instance of a multi-instance host)."""
     from pfwatch.maillog.reader import LogClassifier  # noqa: PLC0415 - see the imports
 
     syslog: dict[str, str] = {}
-    if tracker.current is not None:
-        for service in tracker.current.services:
+    for each in (tracker, *others):
+        if each.current is None:
+            continue
+        for service in each.current.services:
             name = service.overrides.get("syslog_name")
             if name:
-                syslog[name] = service.name
+                syslog.setdefault(name, service.name)
     return LogClassifier(syslog_services=syslog, coalesce_activity=True)
 
 

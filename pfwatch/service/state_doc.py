@@ -21,6 +21,7 @@ from pfwatch.core.state import (
     change_to_dict,
     facts_to_dict,
     persisted_fields,
+    process_plain,
     records_to_plain,
 )
 from pfwatch.events import ConfigFacts
@@ -40,10 +41,12 @@ def state_document(state: EngineState) -> dict[str, Any]:
             doc["settings"] = _plain(value)
         elif item.name == "changes":
             doc["changes"] = {key: change_to_dict(change) for key, change in value.items()}
+        elif item.name == "processes":
+            doc[item.name] = {key: process_plain(_plain(proc)) for key, proc in value.items()}
         elif item.name in _RECORDS:
             doc[item.name] = {key: _plain(record) for key, record in value.items()}
         elif item.name == "history":
-            doc["history"] = [_plain(process) for process in value]
+            doc["history"] = [process_plain(_plain(process)) for process in value]
         elif item.name in ("master", "reloads"):
             doc[item.name] = records_to_plain(value)
         else:

@@ -111,6 +111,7 @@ def status_document(
     state_ok: bool,
     last_events: Iterable[Mapping[str, Any]],
     watch: Mapping[str, Any],
+    instances: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The /status JSON: pending changes with predictions, live processes, last events."""
     alive = sorted(state.processes.values(), key=lambda p: (p.first_seen_at, p.key))
@@ -138,7 +139,35 @@ def status_document(
         "last_reload_at": max((r.at for r in state.reloads), default=None),
         "last_events": list(last_events),
     }
+    if instances is not None:
+        document["instances"] = instances
     return cast(dict[str, Any], machine_times(document))
+
+
+def instance_section(
+    state: EngineState, *, name: str, config_dir: str, digest: str | None
+) -> dict[str, Any]:
+    """One instance of a multi-instance host in /status (the top level is the primary's)."""
+    alive = sorted(state.processes.values(), key=lambda p: (p.first_seen_at, p.key))
+    return {
+        "instance": name,
+        "config_dir": config_dir,
+        "config_digest": digest,
+        "pending_changes": [
+            {**change_row(state, change), "drift": change.drift}
+            for change in pending_changes(state)
+        ],
+        "processes": [process_row(state, proc) for proc in alive],
+        "last_reload_at": max((r.at for r in state.reloads), default=None),
+        "postfix_version": next(
+            (
+                m.version
+                for m in sorted(state.master.values(), key=lambda m: -m.started_at)
+                if m.version
+            ),
+            None,
+        ),
+    }
 
 
 class SourceHealth:

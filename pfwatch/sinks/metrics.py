@@ -64,6 +64,9 @@ class MetricsSnapshot:
     last_reload_at: float | None = None
     sources: Mapping[str, SourceStatus] = field(default_factory=dict)
     state_ok: bool = True
+    instances: tuple[tuple[str, MetricsSnapshot], ...] = ()
+    """On a host with several Postfix instances: each instance's engine part, by name
+    (then the engine fields above are not used; sources and state_ok are the host's)."""
 
 
 class MetricsSource(Protocol):
@@ -222,65 +225,95 @@ def _info_families() -> Iterator[Metric]:
 
 
 def _snapshot_families(snap: MetricsSnapshot) -> Iterator[Metric]:
-    if snap.config_digest is not None:
-        info = InfoMetricFamily("pfwatch_config", "Digest of the configuration on disk.")
-        info.add_metric([], {"digest": snap.config_digest})
+    """The engine's families; on a host with several instances each sample carries the
+    ``postfix_instance`` label (``instance`` is the scrape target's, Prometheus'), and
+    with one instance the families read as they always did."""
+    if snap.instances:
+        yield from _engine_families(
+            [((name,), part) for name, part in snap.instances], ["postfix_instance"]
+        )
+    else:
+        yield from _engine_families([((), snap)], [])
+    yield from _source_families(snap)
+
+
+def _engine_families(
+    parts: list[tuple[tuple[str, ...], MetricsSnapshot]], by: list[str]
+) -> Iterator[Metric]:
+    digests = [(key, part.config_digest) for key, part in parts if part.config_digest is not None]
+    if digests:
+        info = InfoMetricFamily("pfwatch_config", "Digest of the configuration on disk.", labels=by)
+        for key, digest in digests:
+            info.add_metric(list(key), {"digest": digest})
         yield info
-    yield _gauge(
-        "pfwatch_config_changes_pending",
-        "Configuration changes not live yet.",
-        float(len(snap.pending)),
+    pending = GaugeMetricFamily(
+        "pfwatch_config_changes_pending", "Configuration changes not live yet.", labels=by
     )
+    for key, part in parts:
+        pending.add_metric(list(key), float(len(part.pending)))
+    yield pending
     needing = GaugeMetricFamily(
         "pfwatch_config_changes_pending_action",
         "Pending changes that will not go live without this action.",
-        labels=["action"],
+        labels=[*by, "action"],
     )
-    counts = Counter(action for change in snap.pending for action in set(change.needs))
-    for action in sorted(set(ACTIONS) | set(counts)):
-        needing.add_metric([action], float(counts.get(action, 0)))
+    for key, part in parts:
+        counts = Counter(action for change in part.pending for action in set(change.needs))
+        for action in sorted(set(ACTIONS) | set(counts)):
+            needing.add_metric([*key, action], float(counts.get(action, 0)))
     yield needing
-    oldest = min((change.detected_at for change in snap.pending), default=None)
-    if oldest is not None:
-        yield _gauge(
-            "pfwatch_config_change_oldest_pending_timestamp_seconds",
-            "When the oldest change that is not live yet was detected.",
-            oldest,
-        )
-    predicted: dict[str, float] = {}
-    for change in snap.pending:
-        for master_service, when in change.services.items():
-            if when is not None and math.isfinite(when):
-                predicted[master_service] = max(when, predicted.get(master_service, when))
+    oldest = GaugeMetricFamily(
+        "pfwatch_config_change_oldest_pending_timestamp_seconds",
+        "When the oldest change that is not live yet was detected.",
+        labels=by,
+    )
     by_service = GaugeMetricFamily(
         "pfwatch_config_change_predicted_live_timestamp_seconds",
         "Predicted moment all pending changes are live in this master.cf service.",
-        labels=["master_service"],
+        labels=[*by, "master_service"],
     )
-    for master_service, when in sorted(predicted.items()):
-        by_service.add_metric([master_service], when)
+    until = GaugeMetricFamily(
+        "pfwatch_config_change_seconds_until_live",
+        "Seconds until the last pending change is predicted to be live (0 when overdue).",
+        labels=by,
+    )
+    for key, part in parts:
+        first = min((change.detected_at for change in part.pending), default=None)
+        if first is not None:
+            oldest.add_metric(list(key), first)
+        predicted: dict[str, float] = {}
+        for change in part.pending:
+            for master_service, when in change.services.items():
+                if when is not None and math.isfinite(when):
+                    predicted[master_service] = max(when, predicted.get(master_service, when))
+        for master_service, when in sorted(predicted.items()):
+            by_service.add_metric([*key, master_service], when)
+        if predicted:
+            until.add_metric(list(key), max(0.0, max(predicted.values()) - part.now))
+    if oldest.samples:
+        yield oldest
     yield by_service
-    if predicted:
-        yield _gauge(
-            "pfwatch_config_change_seconds_until_live",
-            "Seconds until the last pending change is predicted to be live (0 when overdue).",
-            max(0.0, max(predicted.values()) - snap.now),
-        )
+    if until.samples:
+        yield until
     stale = GaugeMetricFamily(
         "pfwatch_stale_processes",
         "Postfix processes still running an older configuration, by master.cf service.",
-        labels=["master_service"],
+        labels=[*by, "master_service"],
     )
-    for master_service, count in sorted(snap.stale_processes.items()):
-        stale.add_metric([master_service], float(count))
+    for key, part in parts:
+        for master_service, count in sorted(part.stale_processes.items()):
+            stale.add_metric([*key, master_service], float(count))
     yield stale
-    if snap.last_reload_at is not None:
-        yield _gauge(
-            "pfwatch_postfix_last_reload_timestamp_seconds",
-            "When Postfix was last reloaded or started, from the log.",
-            snap.last_reload_at,
-        )
-    yield from _source_families(snap)
+    reloads = GaugeMetricFamily(
+        "pfwatch_postfix_last_reload_timestamp_seconds",
+        "When Postfix was last reloaded or started, from the log.",
+        labels=by,
+    )
+    for key, part in parts:
+        if part.last_reload_at is not None:
+            reloads.add_metric(list(key), part.last_reload_at)
+    if reloads.samples:
+        yield reloads
 
 
 def _source_families(snap: MetricsSnapshot) -> Iterator[Metric]:

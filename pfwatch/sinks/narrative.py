@@ -8,6 +8,7 @@ Outputs: text on the console. Errors: none.
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
 from typing import Any
 
@@ -102,6 +103,20 @@ def _exit_sentence(row: dict[str, Any], proc: dict[str, Any] | None) -> str:
     return f"{label} exited at {at} ({reason}, {basis})"
 
 
+def _several(doc: dict[str, Any]) -> bool:
+    """Whether the log is of several Postfix instances (a ``postmulti`` host): then every
+    master event and process is named with its instance."""
+    named = {e.get("instance") for e in doc["master_events"] if e.get("instance")}
+    rows = doc["processes"]
+    if isinstance(rows, list):
+        named |= {p.get("instance") for p in rows if p.get("instance")}
+    return len(named) > 1
+
+
+def _label(proc: dict[str, Any], several: bool) -> str:
+    return f"{proc['instance']}/{proc['label']}" if several else str(proc["label"])
+
+
 def narrate(doc: dict[str, Any]) -> list[str]:
     """The narrative, one paragraph per string."""
     out: list[str] = []
@@ -113,10 +128,22 @@ def narrate(doc: dict[str, Any]) -> list[str]:
         f"{summary.get('lines_recognized', 0)} recognized, "
         f"{summary.get('lines_unrecognized', 0)} not. {len(doc['processes'])} processes."
     )
+    several = _several(doc)
+    if several and isinstance(doc["processes"], list):
+        counts = Counter(p.get("instance") or "?" for p in doc["processes"])
+        out.append(
+            f"{len(counts)} Postfix instances: "
+            + ", ".join(f"{name} ({count} processes)" for name, count in sorted(counts.items()))
+            + "."
+        )
     for event in doc["master_events"]:
         what = event["name"].replace("postfix_", "Postfix ")
         if "to" in event:  # postfix_upgraded
             what += f" from {event['from']} to {event['to']}"
+        if event["name"] == "postfix_release_unparsed":
+            what = event["note"][0].upper() + event["note"][1:]
+        if several and event.get("instance"):
+            what = f"{event['instance']}: {what}"
         out.append(f"{hms(event['at'])}: {what}.")
     procs = _procs(doc)
     for change in doc["changes"]:
@@ -363,6 +390,7 @@ def gantt(doc: dict[str, Any], width: int = 56) -> list[str]:
         if t0 <= event["at"] <= t1:
             marks[col(event["at"])] = "↻" if event["name"] == "postfix_reloaded" else "■"
     stale = {s["process"] for c in doc["changes"] for s in c["stale_processes"]}
+    several = _several(doc)
     rows, _ = relevant(doc, GANTT_ROWS)
     lines = [f"{'':>22} {hms(t0)}{hms(t1):>{width - len(hms(t0))}}", f"{'':>22} {''.join(marks)}"]
     for proc in rows:
@@ -379,7 +407,7 @@ def gantt(doc: dict[str, Any], width: int = 56) -> list[str]:
             bar[-1] = "→"
         elif proc["basis"] == "observed":
             bar[col(end)] = "┤"
-        name = f"{proc['label']}{'*' if proc['process'] in stale else ''}"
+        name = f"{_label(proc, several)}{'*' if proc['process'] in stale else ''}"
         lines.append(f"{name[:22]:>22} {''.join(bar)}")
     lines.append(f"{'':>22} █ seen ▒ inferred ┤ exit seen → alive *stale ▼ change")
     return lines
@@ -390,6 +418,7 @@ TABLE_ROWS = 60
 
 def timeline_table(doc: dict[str, Any]) -> Table:
     rows, hidden = relevant(doc, TABLE_ROWS)
+    several = _several(doc)
     caption = f"{hidden} more processes in --json" if hidden else None
     table = Table(title="Processes", header_style="bold", show_lines=False, caption=caption)
     for name in ("process", "born", "exited", "why", "basis", "uses"):
@@ -409,7 +438,7 @@ def timeline_table(doc: dict[str, Any]) -> Table:
         exited = hms(proc["exited_at"]) if proc["exited_at"] is not None else "alive"
         reason = SHORT.get(proc["exit_reason"] or "", proc["exit_reason"] or "")
         table.add_row(
-            proc["label"], born, exited, reason, proc["basis"] or "", str(proc["sessions"])
+            _label(proc, several), born, exited, reason, proc["basis"] or "", str(proc["sessions"])
         )
     return table
 

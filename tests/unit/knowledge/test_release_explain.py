@@ -71,3 +71,32 @@ def test_each_process_gets_the_release_running_at_its_birth(tmp_path: Path) -> N
 def test_the_upgrade_is_told_in_the_narrative(tmp_path: Path) -> None:
     doc = explain_document([_log(tmp_path, UPGRADE)], year=2026)
     assert "10:06:00: Postfix upgraded from 3.7.11 to 3.10.13." in narrate(doc)
+
+
+TWO_INSTANCES = """\
+Jun  1 10:00:00 mx postfix/master[100]: daemon started -- version 3.7.11, configuration /etc/postfix
+Jun  1 10:00:01 mx postfix-out/master[300]: daemon started -- version 3.7.11, configuration /etc/o
+Jun  1 10:00:05 mx postfix/smtpd[101]: connect from client[192.0.2.1]
+Jun  1 10:00:06 mx postfix-out/smtpd[301]: connect from client[192.0.2.3]
+Jun  1 10:05:00 mx postfix-out/master[300]: terminating on signal 15
+Jun  1 10:06:00 mx postfix-out/master[400]: daemon started -- version 3.10.13, configuration /etc/o
+Jun  1 10:06:05 mx postfix-out/smtpd[401]: connect from client[192.0.2.4]
+Jun  1 10:06:06 mx postfix/smtpd[102]: connect from client[192.0.2.2]
+"""
+
+
+def test_each_instance_has_its_own_release_and_upgrades(tmp_path: Path) -> None:
+    doc = explain_document([_log(tmp_path, TWO_INSTANCES)], year=2026)
+    release = doc["postfix_release"]
+    assert (release["version"], release["upgrades"]) == ("3.7.11", [])  # the primary's
+    out = release["instances"]["postfix-out"]
+    assert [(u["from"], u["to"]) for u in out["upgrades"]] == [("3.7.11", "3.10.13")]
+    by_label = {(p["instance"], p["label"]): p.get("postfix_release") for p in doc["processes"]}
+    assert by_label[("postfix", "smtpd[102]")] == "3.7.11"  # born after postfix-out upgraded
+    assert by_label[("postfix-out", "smtpd[301]")] == "3.7.11"
+    assert by_label[("postfix-out", "smtpd[401]")] == "3.10.13"
+    upgraded = [e for e in doc["master_events"] if e["name"] == "postfix_upgraded"]
+    assert [(e["instance"], e["from"], e["to"]) for e in upgraded] == [
+        ("postfix-out", "3.7.11", "3.10.13")
+    ]
+    assert "postfix-out: Postfix upgraded from 3.7.11 to 3.10.13." in "\n".join(narrate(doc))
