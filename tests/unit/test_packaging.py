@@ -20,8 +20,6 @@ def test_every_folder_of_the_package_is_in_the_wheel() -> None:
     config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     listed = set(config["tool"]["setuptools"]["packages"])
     # the grammars folder is a symlink: rglob does not follow it, so walk it as well
-    found = _folders(ROOT / "pfwatch") | {
-        "pfwatch." + name for name in _folders(ROOT / "grammars")
-    }
+    found = _folders(ROOT / "pfwatch") | {"pfwatch." + name for name in _folders(ROOT / "grammars")}
     assert sorted(found - listed) == []
     assert sorted(listed - found) == []
