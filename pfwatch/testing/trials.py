@@ -42,7 +42,7 @@ from pfwatch.config.facts import facts_from_snapshot
 from pfwatch.config.snapshot import build_snapshot
 from pfwatch.core import predict
 from pfwatch.core.fold import step
-from pfwatch.core.state import EngineState, Settings
+from pfwatch.core.state import Change, EngineState, Settings
 from pfwatch.events import (
     ConfigSnapshotTaken,
     Event,
@@ -533,6 +533,40 @@ def _engine_rows(trace: Trace, with_proc: bool) -> dict[str, Any]:
         "live": live,
         "status": change.status if change is not None else "missing",
     }
+
+
+@dataclass
+class EditSnapshot:
+    """An engine as it stood when it reported the trial's edit (``change_detected``): what
+    :func:`pfwatch.core.interval.live_interval` needs to compute the interval again, with
+    another traffic model (``bench/calibration.py --fit``)."""
+
+    state: EngineState
+    change: Change
+    rows: list[dict[str, Any]]
+    blocked: bool
+    detected: dict[str, Any]
+    """The ``live_interval`` the engine reported."""
+
+
+def edit_snapshot(trace: Trace, with_proc: bool) -> EditSnapshot | None:
+    """Replay the trace into a fresh engine up to its ``change_detected`` (None if none)."""
+    state = EngineState(settings=Settings(margin=MARGIN, max_idle=float(trace.plan.max_idle)))
+    for target, event in [*_missed_start(trace), *trace.events]:
+        if target == "proc" and not with_proc:
+            continue
+        for finding in step(state, event):
+            if finding.name == "change_detected" and trace.change_id in state.changes:
+                change = state.changes[trace.change_id]
+                pred = predict.change_prediction(state, change)
+                return EditSnapshot(
+                    state,
+                    change,
+                    pred["stale"],
+                    bool(pred["blocked_by"]),
+                    dict(finding.data.get("live_interval") or {}),
+                )
+    return None
 
 
 def _missed_start(trace: Trace) -> list[tuple[str, Event]]:
