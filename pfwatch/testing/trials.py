@@ -678,6 +678,58 @@ def score(trace: Trace) -> dict[str, Any]:
     return result
 
 
+SLACK = 0.05
+"""Half the truth poller's period, and a little more (seconds)."""
+NOISE = 1.0
+"""Scheduling noise allowed on a loaded 2-core machine (seconds)."""
+
+
+def violations(result: dict[str, Any]) -> list[str]:
+    """The rules every single trial must meet (a :func:`score` result); empty when met.
+
+    The edit-time ``live_interval.earliest`` never comes after the truth; every decisive
+    daemon's live time is confirmed, never before the last poll that saw its process
+    alive; with /proc within 2 s after the truth; from the log alone within the 1 s stamp
+    resolution plus :data:`NOISE`, and one idle period more (``ipc_idle`` too for
+    trivial-rewrite) when a request came within the second of an exit, which the log
+    cannot order. A process born in the second of the edit may count as stale (its first
+    line may be stamped before the edit): the upper reference (``truth_log``) includes it.
+    """
+    seed = result["seed"]
+    found: list[str] = []
+    if result.get("timed_out"):
+        found.append(f"seed {seed}: the stale processes never all exited")
+    for engine, data in result["engines"].items():
+        for daemon, said in data["daemons"].items():
+            where = f"seed {seed} {engine} {daemon}"
+            truth = result["truth"][daemon]
+            if truth is None:
+                found.append(f"{where}: no truth")
+                continue
+            interval = said["interval"]
+            if said["stale"]:  # else nothing of this daemon to wait for: live at once
+                if interval is None:
+                    found.append(f"{where}: no live_interval")
+                elif interval["earliest"] > truth + SLACK:
+                    found.append(f"{where}: earliest {interval['earliest']} after truth {truth}")
+            confirmed = said["confirmed"]
+            if confirmed is None:
+                found.append(f"{where}: never confirmed")
+                continue
+            alive = result["last_alive"][daemon]
+            if confirmed < alive - SLACK:
+                found.append(f"{where}: confirmed {confirmed} before last seen alive {alive}")
+            upper = result["truth_log"][daemon]
+            if engine == "log+proc":
+                limit = upper + 2.0
+            else:
+                extra = result["max_idle"] + (5.0 if daemon == "trivial-rewrite" else 0.0)
+                limit = upper + 1.0 + NOISE + extra
+            if confirmed > limit:
+                found.append(f"{where}: confirmed {confirmed} later than {limit:.2f}")
+    return found
+
+
 def _refine_truth(trace: Trace) -> None:
     """Both pollers are samples: a process is gone by the first poll of either that missed
     it (the 20 ms truth poller can lag on a loaded machine; the recorder polls too). A

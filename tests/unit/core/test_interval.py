@@ -161,3 +161,29 @@ def test_longer_persistence_moves_p50_later() -> None:
     # ipc_idle (5 s), then trivial-rewrite idles out (max_idle 10 s)
     assert stops == pytest.approx(change.at - 0.1 + 5 + 10, abs=1.5)
     assert stops < brief < long
+
+
+def test_a_burst_after_the_edit_updates_the_interval_later() -> None:
+    b = StreamBuilder(T0)
+    facts = make_facts({"virtual_alias_domains": "a.example"}, max_idle=10, max_use=100)
+    b.snapshot(facts)
+    for i in range(30):  # one message every 4 s for two minutes
+        b.wait(4.0).message("cleanup", 20, f"Q{i}").message("qmgr", 21, f"Q{i}")
+    b.change(
+        make_facts({"virtual_alias_domains": "b.example"}, max_idle=10, max_use=100),
+        parameters=["virtual_alias_domains"],
+    )
+    for i in range(40):  # then a burst: five a second for eight seconds
+        b.wait(0.2).message("cleanup", 20, f"B{i}").message("qmgr", 21, f"B{i}")
+        b.tick()
+    state = EngineState(settings=Settings(max_idle=10))
+    found = run(state, b.events)
+    before = next(f for f in found if f.name == "change_detected").data["live_interval"]
+    updates = [f.data["live_interval"] for f in found if f.name == "change_prediction_updated"]
+    assert updates, "the burst moved nothing"
+    after = updates[-1]
+    # the traffic that holds trivial-rewrite goes on: the interval moves later, and its
+    # earliest bound follows the evidence (the last request, then ipc_idle and max_idle)
+    assert float(after["p50"]) > float(before["p50"])
+    assert after["p90"] is None or float(after["p90"]) > float(before["p90"])
+    assert float(after["earliest"]) >= float(before["earliest"])
