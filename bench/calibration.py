@@ -11,7 +11,9 @@ error distribution of trivial-rewrite's inferred exit.
 
 Usage: ``python bench/calibration.py --trials 200 --jobs 2 --out DIR`` (collect, then
 report), ``python bench/calibration.py --replay DIR`` (report on stored trials with the
-current engine). Each trial prints its seed; ``--seeds 17,42`` reruns chosen ones.
+current engine), ``python bench/calibration.py --fit DIR`` (fit the traffic persistence of
+:mod:`pfwatch.core.interval` on stored trials: no Postfix needed; fit on one set of seeds,
+report on another). Each trial prints its seed; ``--seeds 17,42`` reruns chosen ones.
 Needs root and Debian's postfix. Real-Postfix timings are noisy on a loaded machine.
 Output: the table on stdout; exit status 0. Not part of the test suite.
 """
@@ -180,9 +182,10 @@ FIT_STOP = tuple(round(0.04 * i, 2) for i in range(16))
 """Candidate shares of runs in which the traffic stops at once (0 to 0.6)."""
 FIT_MEAN = (4.0, 6.0, 8.0, 10.0, 12.0, 14.0, 16.0, 18.0, 21.0, 24.0, 28.0, 33.0, 40.0, 50.0)
 """Candidate mean seconds the traffic goes on otherwise."""
-FIT_COVERAGE = 0.92
-"""Coverage of [earliest, p90] a candidate needs on the fit set (0.90 is the target on
-unseen trials; the margin is for the difference between two sets of trials)."""
+FIT_COVERAGE = 0.95
+"""Coverage of [earliest, p90] a candidate needs on the fit set: 0.90 is the target on
+unseen trials; the margin is for the sampling error of two sets of 100-200 trials (about
+3% each)."""
 
 
 def _fit_cases(folder: Path) -> list[tuple[EditSnapshot, dict[str, Any]]]:
@@ -252,14 +255,17 @@ def fit(folder: Path, shape: float) -> int:
     if not cases:
         print(f"{folder}: no stored trial with a known truth")
         return 1
+    # the per-daemon intervals are what the table judges (the whole-change one may gain
+    # the routing cache window later in the step that reported the edit)
     same = sum(
-        live_interval(s.state, s.change, s.rows, s.blocked) == s.detected
+        live_interval(s.state, s.change, s.rows, s.blocked)["daemons"] == s.detected.get("daemons")
         for s in {id(s): s for s, _ in cases}.values()
     )
+    seeds = sorted(int(s.change.change_id.rsplit("-", 1)[1]) for s, _ in cases)
     print(
-        f"fit on {trials} trials ({len(cases)} rows, both engines); the table's constants "
-        f"{TRAFFIC_PERSISTENCE} reproduce the reported interval in {same} of "
-        f"{len({id(s) for s, _ in cases})} engine replays"
+        f"fit on {trials} trials (seeds {seeds[0]}-{seeds[-1]}; {len(cases)} rows, both "
+        f"engines); the table's constants {TRAFFIC_PERSISTENCE} reproduce the reported "
+        f"per-daemon intervals in {same} of {len({id(s) for s, _ in cases})} engine replays"
     )
     scored = []
     for stop in FIT_STOP:
