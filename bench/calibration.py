@@ -11,7 +11,9 @@ error distribution of trivial-rewrite's inferred exit.
 
 Usage: ``python bench/calibration.py --trials 200 --jobs 2 --out DIR`` (collect, then
 report), ``python bench/calibration.py --replay DIR`` (report on stored trials with the
-current engine). Each trial prints its seed; ``--seeds 17,42`` reruns chosen ones.
+current engine), ``python bench/calibration.py --fit DIR`` (fit the traffic persistence of
+:mod:`pfwatch.core.interval` on stored trials: no Postfix needed; fit on one set of seeds,
+report on another). Each trial prints its seed; ``--seeds 17,42`` reruns chosen ones.
 Needs root and Debian's postfix. Real-Postfix timings are noisy on a loaded machine.
 Output: the table on stdout; exit status 0. Not part of the test suite.
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import random
 import sys
 import tempfile
@@ -30,10 +33,13 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
+from pfwatch.core.interval import TRAFFIC_PERSISTENCE, Persistence, live_interval
 from pfwatch.testing.trials import (
     EDIT_DAEMONS,
     RATES,
+    EditSnapshot,
     Trace,
+    edit_snapshot,
     median,
     quantile,
     run_trial,
@@ -62,7 +68,8 @@ def collect(seeds: list[int], out: Path, jobs: int) -> None:
                 line = future.result()
             except Exception as exc:
                 line = f"TRIAL seed={seed} failed: {type(exc).__name__}: {exc}"
-            print(f"[{done}/{len(seeds)}] {line}", flush=True)
+            load = os.getloadavg()[0]
+            print(f"[{done}/{len(seeds)}] load {load:.2f} {line}", flush=True)
 
 
 def load_results(folder: Path) -> list[dict[str, Any]]:
@@ -96,6 +103,24 @@ def rows_for(results: Iterable[dict[str, Any]], engine: str) -> list[dict[str, A
     return rows
 
 
+def judge(row: dict[str, Any]) -> tuple[bool, bool, bool, float | None]:
+    """(truth before earliest, truth inside [earliest, p90], truth at or before p50,
+    p50 - truth) for one row of :func:`rows_for`."""
+    truth = row["truth"]
+    interval = row.get("interval") or {}
+    earliest = interval.get("earliest", row.get("earliest"))
+    p50 = interval.get("p50", row.get("predicted")) if interval else row.get("predicted")
+    p90 = interval.get("p90") if interval else row.get("expected")
+    low = earliest if earliest is not None else -math.inf
+    high = p90 if p90 is not None else math.inf
+    return (
+        truth < low - TOLERANCE,
+        low - TOLERANCE <= truth <= high + TOLERANCE,
+        p50 is None or truth <= p50 + TOLERANCE,
+        None if p50 is None else p50 - truth,
+    )
+
+
 def table(rows: list[dict[str, Any]]) -> list[str]:
     header = (
         f"{'daemon':<16}{'traffic':<8}{'n':>4} {'<=p50':>6} {'in[e,p90]':>9} {'<early':>6} "
@@ -104,10 +129,11 @@ def table(rows: list[dict[str, Any]]) -> list[str]:
     lines = [header, "-" * len(header)]
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for row in rows:
-        groups.setdefault((row["daemon"], row["level"]), []).append(row)
-        groups.setdefault((row["daemon"], "all"), []).append(row)
+        for daemon in (row["daemon"], "pooled"):
+            groups.setdefault((daemon, row["level"]), []).append(row)
+            groups.setdefault((daemon, "all"), []).append(row)
     order = [*RATES, "all"]
-    for daemon, level in sorted(groups, key=lambda k: (k[0], order.index(k[1]))):
+    for daemon, level in sorted(groups, key=lambda k: (k[0] == "pooled", k[0], order.index(k[1]))):
         group = groups[(daemon, level)]
         n = len(group)
         covered = early = at_p50 = 0
@@ -115,22 +141,16 @@ def table(rows: list[dict[str, Any]]) -> list[str]:
         conf_err: list[float] = []
         unconfirmed = 0
         for row in group:
-            truth = row["truth"]
-            interval = row.get("interval") or {}
-            earliest = interval.get("earliest", row.get("earliest"))
-            p50 = interval.get("p50", row.get("predicted")) if interval else row.get("predicted")
-            p90 = interval.get("p90") if interval else row.get("expected")
-            low = earliest if earliest is not None else -math.inf
-            high = p90 if p90 is not None else math.inf
-            early += truth < low - TOLERANCE
-            covered += low - TOLERANCE <= truth <= high + TOLERANCE
-            at_p50 += p50 is None or truth <= p50 + TOLERANCE
-            if p50 is not None:
-                point_err.append(p50 - truth)
+            before, inside, below, error = judge(row)
+            early += before
+            covered += inside
+            at_p50 += below
+            if error is not None:
+                point_err.append(error)
             if row.get("confirmed") is None:
                 unconfirmed += 1
             else:
-                conf_err.append(row["confirmed"] - truth)
+                conf_err.append(row["confirmed"] - row["truth"])
         worst_point = max(point_err, key=abs) if point_err else math.nan
         worst_conf = max(conf_err, key=abs) if conf_err else math.nan
         lines.append(
@@ -158,8 +178,122 @@ def rewrite_errors(results: list[dict[str, Any]], engine: str = "log") -> list[s
     ]
 
 
+FIT_STOP = tuple(round(0.04 * i, 2) for i in range(16))
+"""Candidate shares of runs in which the traffic stops at once (0 to 0.6)."""
+FIT_MEAN = (4.0, 6.0, 8.0, 10.0, 12.0, 14.0, 16.0, 18.0, 21.0, 24.0, 28.0, 33.0, 40.0, 50.0)
+"""Candidate mean seconds the traffic goes on otherwise."""
+FIT_COVERAGE = 0.95
+"""Coverage of [earliest, p90] a candidate needs on the fit set: 0.90 is the target on
+unseen trials; the margin is for the sampling error of two sets of 100-200 trials (about
+3% each)."""
+
+
+def _fit_cases(folder: Path) -> list[tuple[EditSnapshot, dict[str, Any]]]:
+    """(engine at the edit, table row) per trial, engine and decisive daemon."""
+    cases = []
+    for path in sorted(folder.glob("trial-*.pkl")):
+        try:
+            trace = Trace.load(path)
+            result = score(trace)
+        except Exception as exc:
+            print(f"skipped {path.name}: {type(exc).__name__}: {exc}", file=sys.stderr)
+            continue
+        for engine, with_proc in (("log", False), ("log+proc", True)):
+            snapshot = edit_snapshot(trace, with_proc)
+            if snapshot is None:
+                continue
+            for row in rows_for([result], engine):
+                cases.append((snapshot, row))
+    return cases
+
+
+def _judge_with(
+    cases: list[tuple[EditSnapshot, dict[str, Any]]], persistence: Persistence
+) -> tuple[float, float, float, float]:
+    """(share of truths at or before p50, inside [earliest, p90], before earliest; median
+    |p50 - truth|) when the engines at the edit use ``persistence``."""
+    computed: dict[int, dict[str, Any]] = {}
+    below = inside = before = 0
+    errors: list[float] = []
+    for snapshot, case in cases:
+        row = case
+        key = id(snapshot)
+        if key not in computed:
+            computed[key] = live_interval(
+                snapshot.state,
+                snapshot.change,
+                snapshot.rows,
+                snapshot.blocked,
+                persistence=persistence,
+            )
+        said = computed[key].get("daemons", {}).get(row["daemon"])
+        if row.get("interval") is not None and isinstance(said, dict):
+            at = snapshot.change.at
+            row = {
+                **row,
+                "interval": {k: None if v is None else float(v) - at for k, v in said.items()},
+            }
+        early, covered, at_p50, error = judge(row)
+        before += early
+        inside += covered
+        below += at_p50
+        if error is not None:
+            errors.append(abs(error))
+    n = len(cases)
+    return below / n, inside / n, before / n, median(errors)
+
+
+def fit(folder: Path, shape: float) -> int:
+    """Fit the traffic persistence (:data:`pfwatch.core.interval.TRAFFIC_PERSISTENCE`) on
+    stored trials: replay each to its edit once, then compute the edit-time interval with
+    every candidate (stop share x mean, Gamma shape ``shape``); choose the candidate whose
+    share of truths at or before p50 is nearest 50% among those with [earliest, p90]
+    coverage of at least FIT_COVERAGE (ties: the smaller median error of p50). Pooled over
+    both engines and all daemons."""
+    cases = _fit_cases(folder)
+    trials = len({s.change.change_id for s, _ in cases})
+    if not cases:
+        print(f"{folder}: no stored trial with a known truth")
+        return 1
+    # the per-daemon intervals are what the table judges (the whole-change one may gain
+    # the routing cache window later in the step that reported the edit)
+    same = sum(
+        live_interval(s.state, s.change, s.rows, s.blocked)["daemons"] == s.detected.get("daemons")
+        for s in {id(s): s for s, _ in cases}.values()
+    )
+    seeds = sorted(int(s.change.change_id.rsplit("-", 1)[1]) for s, _ in cases)
+    print(
+        f"fit on {trials} trials (seeds {seeds[0]}-{seeds[-1]}; {len(cases)} rows, both "
+        f"engines); the table's constants {TRAFFIC_PERSISTENCE} reproduce the reported "
+        f"per-daemon intervals in {same} of {len({id(s) for s, _ in cases})} engine replays"
+    )
+    scored = []
+    for stop in FIT_STOP:
+        for mean in FIT_MEAN:
+            candidate = Persistence(stop=stop, shape=shape, mean=mean)
+            scored.append((candidate, *_judge_with(cases, candidate)))
+    fine = [c for c in scored if c[2] >= FIT_COVERAGE] or scored
+    best = min(fine, key=lambda c: (abs(c[1] - 0.5), c[4]))
+    print(f"{'stop':>5} {'mean':>5} {'<=p50':>6} {'in[e,p90]':>9} {'<early':>6} {'|err| med':>9}")
+    for candidate, below, inside, before, error in sorted(
+        scored, key=lambda c: (abs(c[1] - 0.5), c[4])
+    )[:15]:
+        mark = " <- chosen" if candidate == best[0] else ""
+        mark += "" if inside >= FIT_COVERAGE else " (coverage too low)"
+        print(
+            f"{candidate.stop:>5.2f} {candidate.mean:>5g} {below:>6.0%} {inside:>9.0%} "
+            f"{before:>6.0%} {error:>9.2f}{mark}"
+        )
+    chosen = best[0]
+    print(
+        f"chosen: Persistence(stop={chosen.stop}, shape={chosen.shape}, mean={chosen.mean}): "
+        f"<=p50 {best[1]:.0%}, in[e,p90] {best[2]:.0%}, before earliest {best[3]:.0%}"
+    )
+    return 0
+
+
 def report(results: list[dict[str, Any]]) -> None:
-    print(f"\n{len(results)} trials")
+    print(f"\n{len(results)} trials; interval traffic model {TRAFFIC_PERSISTENCE}")
     edits: dict[str, int] = {}
     for r in results:
         edits[r["edit"]] = edits.get(r["edit"], 0) + 1
@@ -188,7 +322,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="folder for the trial traces")
     parser.add_argument("--replay", type=Path, default=None, help="report on stored trials")
     parser.add_argument("--json", action="store_true", help="also print each trial as JSON")
+    parser.add_argument(
+        "--fit", type=Path, default=None, help="fit the traffic persistence on stored trials"
+    )
+    parser.add_argument("--shape", type=float, default=TRAFFIC_PERSISTENCE.shape)
     args = parser.parse_args(argv)
+    if args.fit is not None:
+        return fit(args.fit, args.shape)
     if args.replay is None:
         out = args.out or Path(tempfile.mkdtemp(prefix="pfwatch-calibration-"))
         if args.seeds:

@@ -92,6 +92,8 @@ def apply_log(state: EngineState, ev: LogEvent, findings: list[Finding]) -> None
                 proc.sessions += 1
                 proc.uses += 1
                 interval.note_arrival(state, interval.rate_key(proc), at)
+                if spec.name == "cleanup":  # every queued message passes cleanup once
+                    interval.note_arrival(state, f"{proc.instance}/trivial-rewrite", at)
                 proc.last_session_end_at = at
                 if max_use and proc.uses >= max_use:
                     proc.draining, proc.drain_reason = True, "use_limit"
@@ -120,8 +122,8 @@ def apply_log(state: EngineState, ev: LogEvent, findings: list[Finding]) -> None
         _session_closed(state, proc, at, findings)
     if kind in CLIENT_USE and pm.contacts_rewrite(state, proc, ev):
         pm.client_use(state, proc, at, findings)
-        # one message makes smtpd, cleanup and qmgr ask within a second: one arrival
-        interval.note_arrival(state, f"{proc.instance}/trivial-rewrite", at, spacing=1.0)
+        if kind == "noqueue":  # a refused message asked too (it never reaches cleanup)
+            interval.note_arrival(state, f"{proc.instance}/trivial-rewrite", at)
     if claim is not None:
         _observed_exit(state, proc, ev, claim, findings)
     if proc.exited_at is None:

@@ -42,7 +42,7 @@ from pfwatch.config.facts import facts_from_snapshot
 from pfwatch.config.snapshot import build_snapshot
 from pfwatch.core import predict
 from pfwatch.core.fold import step
-from pfwatch.core.state import EngineState, Settings
+from pfwatch.core.state import Change, EngineState, Settings
 from pfwatch.events import (
     ConfigSnapshotTaken,
     Event,
@@ -535,6 +535,40 @@ def _engine_rows(trace: Trace, with_proc: bool) -> dict[str, Any]:
     }
 
 
+@dataclass
+class EditSnapshot:
+    """An engine as it stood when it reported the trial's edit (``change_detected``): what
+    :func:`pfwatch.core.interval.live_interval` needs to compute the interval again, with
+    another traffic model (``bench/calibration.py --fit``)."""
+
+    state: EngineState
+    change: Change
+    rows: list[dict[str, Any]]
+    blocked: bool
+    detected: dict[str, Any]
+    """The ``live_interval`` the engine reported."""
+
+
+def edit_snapshot(trace: Trace, with_proc: bool) -> EditSnapshot | None:
+    """Replay the trace into a fresh engine up to its ``change_detected`` (None if none)."""
+    state = EngineState(settings=Settings(margin=MARGIN, max_idle=float(trace.plan.max_idle)))
+    for target, event in [*_missed_start(trace), *trace.events]:
+        if target == "proc" and not with_proc:
+            continue
+        for finding in step(state, event):
+            if finding.name == "change_detected" and trace.change_id in state.changes:
+                change = state.changes[trace.change_id]
+                pred = predict.change_prediction(state, change)
+                return EditSnapshot(
+                    state,
+                    change,
+                    pred["stale"],
+                    bool(pred["blocked_by"]),
+                    dict(finding.data.get("live_interval") or {}),
+                )
+    return None
+
+
 def _missed_start(trace: Trace) -> list[tuple[str, Event]]:
     """Lines an older trace did not record (before the trial began reading): the start-up
     probe session, the set-up reload. Recovered from the kept maillog."""
@@ -642,6 +676,58 @@ def score(trace: Trace) -> dict[str, Any]:
         engine["live_at"] = _rel(live.get("live_at"), at) if live else None
         result["engines"][name] = engine
     return result
+
+
+SLACK = 0.05
+"""Half the truth poller's period, and a little more (seconds)."""
+NOISE = 1.0
+"""Scheduling noise allowed on a loaded 2-core machine (seconds)."""
+
+
+def violations(result: dict[str, Any]) -> list[str]:
+    """The rules every single trial must meet (a :func:`score` result); empty when met.
+
+    The edit-time ``live_interval.earliest`` never comes after the truth; every decisive
+    daemon's live time is confirmed, never before the last poll that saw its process
+    alive; with /proc within 2 s after the truth; from the log alone within the 1 s stamp
+    resolution plus :data:`NOISE`, and one idle period more (``ipc_idle`` too for
+    trivial-rewrite) when a request came within the second of an exit, which the log
+    cannot order. A process born in the second of the edit may count as stale (its first
+    line may be stamped before the edit): the upper reference (``truth_log``) includes it.
+    """
+    seed = result["seed"]
+    found: list[str] = []
+    if result.get("timed_out"):
+        found.append(f"seed {seed}: the stale processes never all exited")
+    for engine, data in result["engines"].items():
+        for daemon, said in data["daemons"].items():
+            where = f"seed {seed} {engine} {daemon}"
+            truth = result["truth"][daemon]
+            if truth is None:
+                found.append(f"{where}: no truth")
+                continue
+            interval = said["interval"]
+            if said["stale"]:  # else nothing of this daemon to wait for: live at once
+                if interval is None:
+                    found.append(f"{where}: no live_interval")
+                elif interval["earliest"] > truth + SLACK:
+                    found.append(f"{where}: earliest {interval['earliest']} after truth {truth}")
+            confirmed = said["confirmed"]
+            if confirmed is None:
+                found.append(f"{where}: never confirmed")
+                continue
+            alive = result["last_alive"][daemon]
+            if confirmed < alive - SLACK:
+                found.append(f"{where}: confirmed {confirmed} before last seen alive {alive}")
+            upper = result["truth_log"][daemon]
+            if engine == "log+proc":
+                limit = upper + 2.0
+            else:
+                extra = result["max_idle"] + (5.0 if daemon == "trivial-rewrite" else 0.0)
+                limit = upper + 1.0 + NOISE + extra
+            if confirmed > limit:
+                found.append(f"{where}: confirmed {confirmed} later than {limit:.2f}")
+    return found
 
 
 def _refine_truth(trace: Trace) -> None:
