@@ -9,23 +9,19 @@ service on the journal end to end.
 
 from __future__ import annotations
 
-import io
-import json
 import os
 import shutil
 import subprocess
-import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from pfwatch.instance.local import free_port
 from pfwatch.maillog.reader import LogClassifier
-from pfwatch.service.loop import WatchOptions, WatchService
 from pfwatch.settings import Settings
 from pfwatch.sources.journald import JournalRecord, JournalSource
+from pfwatch.testing.watch_thread import WatchThread
 
 JOURNAL_REMOTE = Path("/lib/systemd/systemd-journal-remote")
 BOOT_ID = "0123456789abcdef0123456789abcdef"
@@ -129,11 +125,10 @@ def test_following_resumes_after_its_cursor_without_loss_or_repeat(journal_dir: 
         again.close()
 
 
-class Watching:
+class Watching(WatchThread):
     """``pfwatch watch --journal`` in a thread, journalctl pointed at the test's journal."""
 
     def __init__(self, tmp_path: Path, journalctl: Path) -> None:
-        self.out = io.StringIO()
         settings = Settings(
             config_dir=tmp_path / "etc",
             maillog=None,
@@ -144,33 +139,10 @@ class Watching:
             debounce=0.05,
             log_format="json",
         )
-        options = WatchOptions(settings=settings, proc=False, journalctl=str(journalctl))
-        self.service = WatchService(options, out=self.out)
-        self.result: list[int] = []
-        self.thread = threading.Thread(target=lambda: self.result.append(self.service.run()))
-        self.thread.start()
-        self.wait(lambda e: e.get("event") == "watch_started")
-
-    def events(self) -> list[dict[str, Any]]:
-        return [json.loads(line) for line in self.out.getvalue().splitlines() if line]
-
-    def wait(self, predicate: Any, timeout: float = 15.0) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for event in self.events():
-                if predicate(event):
-                    return event
-            assert self.thread.is_alive(), self.out.getvalue()
-            time.sleep(0.05)
-        raise AssertionError(f"not seen in time:\n{self.out.getvalue()[-3000:]}")
+        super().__init__(settings, journalctl=str(journalctl), health_every=1.0, poll=0.05)
 
     def started(self) -> list[int]:
         return [e["pid"] for e in self.events() if e.get("event") == "process_started"]
-
-    def stop(self) -> None:
-        self.service.stop()
-        self.thread.join(15)
-        assert self.result == [0]
 
 
 def test_watch_on_the_journal_survives_a_restart(tmp_path: Path, journal_dir: Path) -> None:

@@ -4,12 +4,9 @@ instance, metrics carry ``postfix_instance``, and a restart restores every insta
 
 from __future__ import annotations
 
-import io
 import json
-import threading
 import time
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,58 +16,29 @@ from pfwatch.changewindow import instances as multi
 from pfwatch.changewindow.precheck import CheckRequest
 from pfwatch.config.instances import discover
 from pfwatch.instance.local import free_port
-from pfwatch.service.loop import WatchOptions, WatchService
 from pfwatch.settings import Settings
 from pfwatch.sources.procfs import ProcScanner
+from pfwatch.testing.watch_thread import WatchThread, append, syslog_line
 
 Event = dict[str, Any]
 MASTER = "smtp      inet  n       -       n       -       -       smtpd\n"
 
 
-class Running:
+class Running(WatchThread):
+    """The service on the primary of the ``_host`` layout."""
+
     def __init__(self, tmp_path: Path) -> None:
-        self.out = io.StringIO()
-        self.port = free_port()
         settings = Settings(
             config_dir=tmp_path / "postfix",
             maillog=tmp_path / "maillog",
             journal=False,
             state_dir=tmp_path / "state",
             listen_host="127.0.0.1",
-            listen_port=self.port,
+            listen_port=free_port(),
             debounce=0.05,
             log_format="json",
         )
-        options = WatchOptions(settings=settings, proc=False, health_every=0.1)
-        self.service = WatchService(options, out=self.out)
-        self.result: list[int] = []
-        self.thread = threading.Thread(target=lambda: self.result.append(self.service.run()))
-        self.thread.start()
-        self.wait(lambda e: e["event"] == "watch_started")
-
-    def events(self) -> list[Event]:
-        lines = [json.loads(line) for line in self.out.getvalue().splitlines() if line]
-        return [e for e in lines if "event_id" in e]
-
-    def wait(self, predicate: Callable[[Event], bool], timeout: float = 10.0) -> Event:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for event in self.events():
-                if predicate(event):
-                    return event
-            assert self.thread.is_alive(), self.out.getvalue()
-            time.sleep(0.02)
-        raise AssertionError(f"not seen in time:\n{self.out.getvalue()[-3000:]}")
-
-    def metrics(self) -> str:
-        url = f"http://127.0.0.1:{self.port}/metrics"
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return str(response.read().decode())
-
-    def stop(self) -> None:
-        self.service.stop()
-        self.thread.join(15)
-        assert self.result == [0]
+        super().__init__(settings)
 
 
 def _host(tmp_path: Path) -> tuple[Path, Path]:
@@ -85,13 +53,7 @@ def _host(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def _line(prefix: str, pid: int, text: str) -> str:
-    stamp = time.strftime("%b %e %H:%M:%S", time.localtime())
-    return f"{stamp} host {prefix}/smtpd[{pid}]: {text}\n"
-
-
-def _append(path: Path, text: str) -> None:
-    with path.open("a") as handle:
-        handle.write(text)
+    return syslog_line(prefix, pid, text)
 
 
 def test_each_instance_keeps_its_own_changes_and_processes(tmp_path: Path) -> None:
@@ -101,16 +63,16 @@ def test_each_instance_keeps_its_own_changes_and_processes(tmp_path: Path) -> No
         started = run.events()[0]
         assert [i["instance"] for i in started["instances"]] == ["postfix", "postfix-out"]
         stamp = time.strftime("%b %e %H:%M:%S", time.localtime())
-        _append(
+        append(
             tmp_path / "maillog",
             f"{stamp} host postfix/master[100]: daemon started -- version 3.5.25, "
             "configuration x\n"
             f"{stamp} host postfix-out/master[200]: daemon started -- version 3.10.13, "
             "configuration y\n",
         )
-        _append(tmp_path / "maillog", _line("postfix", 101, "connect from a[192.0.2.1]"))
-        _append(tmp_path / "maillog", _line("postfix-out", 201, "connect from b[192.0.2.2]"))
-        _append(tmp_path / "maillog", _line("elsewhere", 301, "connect from c[192.0.2.3]"))
+        append(tmp_path / "maillog", _line("postfix", 101, "connect from a[192.0.2.1]"))
+        append(tmp_path / "maillog", _line("postfix-out", 201, "connect from b[192.0.2.2]"))
+        append(tmp_path / "maillog", _line("elsewhere", 301, "connect from c[192.0.2.3]"))
         for name, pid in (("postfix", 101), ("postfix-out", 201)):
             seen = run.wait(lambda e, p=pid: e["event"] == "process_started" and e["pid"] == p)
             assert seen["instance"] == name
@@ -162,7 +124,7 @@ def test_one_instance_has_no_instance_fields(tmp_path: Path) -> None:
     (primary / "main.cf").write_text("smtpd_banner = a\n")
     run = Running(tmp_path)
     try:
-        _append(tmp_path / "maillog", _line("postfix", 101, "connect from a[192.0.2.1]"))
+        append(tmp_path / "maillog", _line("postfix", 101, "connect from a[192.0.2.1]"))
         run.wait(lambda e: e["event"] == "process_started" and e["pid"] == 101)
         (primary / "main.cf").write_text("smtpd_banner = b\n")
         detected = run.wait(lambda e: e["event"] == "change_detected")
@@ -179,7 +141,7 @@ def test_check_with_the_state_dir_starts_each_instance_from_its_state(
     _primary, out = _host(tmp_path)
     run = Running(tmp_path)
     try:
-        _append(tmp_path / "maillog", _line("postfix-out", 201, "connect from b[192.0.2.2]"))
+        append(tmp_path / "maillog", _line("postfix-out", 201, "connect from b[192.0.2.2]"))
         run.wait(lambda e: e["event"] == "process_started" and e["pid"] == 201)
         (out / "main.cf").write_text("multi_instance_name = postfix-out\nsmtpd_banner = c\n")
         run.wait(lambda e: e["event"] == "change_detected")

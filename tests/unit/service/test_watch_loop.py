@@ -8,11 +8,10 @@ import json
 import os
 import socket
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +20,10 @@ import pytest
 from pfwatch.errors import StateError, UsageError
 from pfwatch.events import from_rfc3339
 from pfwatch.instance.local import free_port
-from pfwatch.service.loop import WatchOptions, WatchService
+from pfwatch.service.loop import WatchService
 from pfwatch.settings import Settings
 from pfwatch.testing.clock import FakeClock
+from pfwatch.testing.watch_thread import WatchThread, append, syslog_line
 
 MASTER = "smtp      inet  n       -       y       -       -       smtpd\n"
 Event = dict[str, Any]
@@ -32,7 +32,9 @@ Event = dict[str, Any]
 FAKE_JOURNALCTL = Path(__file__).resolve().parents[1] / "sources" / "fake_journalctl"
 
 
-class Running:
+class Running(WatchThread):
+    """The service on the files of the ``files`` fixture (``etc/``, ``maillog``)."""
+
     def __init__(
         self,
         tmp_path: Path,
@@ -41,56 +43,19 @@ class Running:
         journal: bool = False,
         clock: FakeClock | None = None,
     ) -> None:
-        self.out = io.StringIO()
         self.conf = tmp_path / "etc"
         self.log = tmp_path / "maillog"
-        self.port = free_port()
         settings = Settings(
             config_dir=self.conf,
             maillog=None if journal else self.log,
             journal=journal,
             state_dir=state_dir or tmp_path / "state",
             listen_host="127.0.0.1",
-            listen_port=self.port,
+            listen_port=free_port(),
             debounce=0.05,
             log_format="json",
         )
-        options = WatchOptions(
-            settings=settings, proc=False, health_every=0.1, journalctl=str(FAKE_JOURNALCTL)
-        )
-        self.service = WatchService(options, out=self.out, clock=clock)
-        self.result: list[int] = []
-        self.thread = threading.Thread(target=lambda: self.result.append(self.service.run()))
-        self.thread.start()
-        self.wait(lambda e: e["event"] == "watch_started")
-
-    def lines(self) -> list[Event]:
-        return [json.loads(line) for line in self.out.getvalue().splitlines() if line]
-
-    def events(self) -> list[Event]:
-        return [e for e in self.lines() if "event_id" in e]
-
-    def wait(self, predicate: Callable[[Event], bool], timeout: float = 10.0) -> Event:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for event in self.events():
-                if predicate(event):
-                    return event
-            assert self.thread.is_alive(), self.out.getvalue()
-            time.sleep(0.02)
-        raise AssertionError(f"not seen in time:\n{self.out.getvalue()[-3000:]}")
-
-    def healthz(self) -> tuple[int, Any]:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz") as response:
-                return response.status, json.loads(response.read())
-        except urllib.error.HTTPError as exc:
-            return exc.code, json.loads(exc.read())
-
-    def stop(self) -> None:
-        self.service.stop()
-        self.thread.join(15)
-        assert self.result == [0]
+        super().__init__(settings, clock=clock, journalctl=str(FAKE_JOURNALCTL))
 
 
 @pytest.fixture
@@ -104,13 +69,7 @@ def files(tmp_path: Path) -> Iterator[Path]:
 
 
 def line(pid: int, text: str) -> str:
-    stamp = time.strftime("%b %e %H:%M:%S", time.localtime())
-    return f"{stamp} host postfix/smtpd[{pid}]: {text}\n"
-
-
-def append(path: Path, text: str) -> None:
-    with path.open("a") as handle:
-        handle.write(text)
+    return syslog_line("postfix", pid, text)
 
 
 def test_the_service_reads_the_time_from_its_clock(files: Path) -> None:
