@@ -73,7 +73,10 @@ def step(state: EngineState, event: Event) -> list[Finding]:
     if isinstance(event, LogEvent):
         observe.apply_log(state, event, findings)
         if event.kind in observe.BIRTH_EVIDENCE and state.changes:
-            stale.reconsider(state, f"{event.instance}/{event.daemon}/{event.pid}")
+            key = f"{event.instance}/{event.daemon}/{event.pid}"
+            stale.reconsider(state, key)
+            if event.kind in observe.SESSION_OPEN:
+                stale.session_opened(state, key, at)
         if event.kind == "table_changed":
             confirm.table_rebuilt(state, event)
     elif isinstance(event, ProcessTableSeen):

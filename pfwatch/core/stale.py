@@ -145,6 +145,27 @@ def adopt(state: EngineState, key: str) -> None:
                 break
 
 
+def session_opened(state: EngineState, key: str, opened_at: float) -> None:
+    """A session the log shows opened before a pending table change, folded after it (the
+    log reached the engine later than the file watcher's report): its process keeps the
+    old tables until that session ends, as if the line had been folded first."""
+    proc = state.processes.get(key)
+    if proc is None or not proc.session_open:
+        return
+    for change in state.changes.values():
+        if change.status == "live" or key in change.stale or opened_at > change.at:
+            continue
+        for impact in change.impacts:
+            if (
+                impact.mode == "table_check"
+                and matches(proc, impact)
+                and born_before(proc, routing_cache.horizon(change, impact))
+            ):
+                change.stale.append(key)
+                change.until_session_end.append(key)
+                break
+
+
 def reconsider(state: EngineState, key: str) -> None:
     """A process's birth became known: drop it from changes it turns out to postdate."""
     proc = state.processes.get(key)
