@@ -10,6 +10,7 @@ or an image is missing; :class:`ContainerDied` carries the dead container's log.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -82,6 +83,8 @@ class Containers:
         self.expected_down: set[str] = set()
         self.directories: list[Path] = []
         self.log_files: list[Path] = []
+        self.closers: list[Callable[[], object]] = []
+        """Called first by :meth:`close`: client connections a failed test left open."""
 
     def directory(self) -> Path:
         """A host directory for bind mounts, readable by the sidecar's unprivileged user;
@@ -166,6 +169,9 @@ class Containers:
         return json.loads(docker("inspect", name).stdout)[0]
 
     def close(self) -> None:
+        for closer in reversed(self.closers):
+            with contextlib.suppress(OSError):
+                closer()
         for name in reversed(self.names):
             docker("rm", "-f", "-v", name, check=False)
         for path in self.directories:

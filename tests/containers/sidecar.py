@@ -23,6 +23,7 @@ from tests.containers.conftest import owned_by_sidecar
 from tests.containers.engine import PFWATCH_IMAGE, POSTFIX_IMAGE, Containers, docker
 
 Event = dict[str, Any]
+SESSION_LINE = re.compile(r"postfix/smtpd\[(\d+)\]: (dis)?connect from ")
 MAX_IDLE = 4
 
 
@@ -157,12 +158,28 @@ class Sidecar:
         """An open SMTP session (one smtpd busy), once the sidecar has seen every smtpd:
         a process born just before an edit but not polled yet cannot be counted stale."""
         client = smtplib.SMTP("127.0.0.1", self.smtp_port, timeout=10)
+        self.group.closers.append(client.close)
         client.ehlo("client.test")
         self.group.wait_for(
             lambda: all(self.find("process_started", pid=pid) for pid in self.daemons("smtpd")),
             "the sidecar sees every smtpd",
         )
         return client
+
+    def serving(self) -> set[int]:
+        """The smtpds in a session now, by the maillog (``connect from`` not followed by
+        ``disconnect from``). Not simply every smtpd: when a client connects while the
+        only smtpd is finishing the previous session, master spawns another, and either
+        may accept; the other stays idle, and an idle smtpd checks its tables before it
+        accepts a client (src/smtpd/smtpd.c pre_accept), so no table edit leaves it stale."""
+        log = self.logs / "maillog"
+        open_sessions: set[int] = set()
+        for line in log.read_text(errors="replace").splitlines() if log.exists() else []:
+            found = SESSION_LINE.search(line)
+            if found:
+                pid = int(found.group(1))
+                (open_sessions.discard if found.group(2) else open_sessions.add)(pid)
+        return open_sessions & set(self.daemons("smtpd"))
 
     # ---------------------------------------------------------------- pfwatch side
     def events(self) -> list[Event]:
@@ -184,6 +201,16 @@ class Sidecar:
             for e in self.events()[since:]
             if e["event"] == name and all(e.get(k) == v for k, v in fields.items())
         ]
+
+    def about(self, pids: set[int]) -> dict[str, list[Any]]:
+        """What the sidecar reported and the maillog says about ``pids`` (for failures)."""
+        marks = tuple(f"[{pid}]" for pid in pids)
+        log = self.logs / "maillog"
+        lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+        return {
+            "events": [e for e in self.events() if e.get("pid") in pids],
+            "maillog": [line for line in lines if any(mark in line for mark in marks)],
+        }
 
     def get(self, path: str) -> tuple[int, str]:
         url = f"http://127.0.0.1:{self.http_port}{path}"
