@@ -406,6 +406,17 @@ def _moment(value: Any) -> Any:
 
 
 _PLAIN = (str, int, bool)
+_OTHER, _AT, _AT_MAP = 0, 1, 2
+_KEY_KINDS: dict[str, int] = {}
+"""What :func:`machine_times` does with a key's value, per key seen (a document has a few
+dozen distinct keys, repeated in every row)."""
+
+
+def _key_kind(key: str) -> int:
+    kind = _AT if is_moment_key(key) else _AT_MAP if key in MOMENT_MAPS else _OTHER
+    if len(_KEY_KINDS) < 4096:  # keys are field names: bounded unless a map is keyed by data
+        _KEY_KINDS[key] = kind
+    return kind
 
 
 def machine_times(value: Any) -> Any:
@@ -422,13 +433,20 @@ def machine_times(value: Any) -> Any:
         return value  # what jsonable returns for them, without its checks
     if isinstance(value, Mapping):
         out: dict[str, Any] = {}
+        kinds = _KEY_KINDS
         for raw_key, item in value.items():
-            key = str(raw_key)
-            if is_moment_key(key):
-                out[key] = _moment(item)
+            key = raw_key if type(raw_key) is str else str(raw_key)
+            kind = kinds.get(key)
+            if kind is None:
+                kind = _key_kind(key)
+            if kind == _AT:
+                if type(item) is float:  # the common case, without _moment's checks
+                    out[key] = rfc3339_utc(item) if math.isfinite(item) else None
+                else:
+                    out[key] = _moment(item)
             elif item is None or type(item) in _PLAIN:
                 out[key] = item
-            elif key in MOMENT_MAPS and isinstance(item, Mapping):
+            elif kind == _AT_MAP and isinstance(item, Mapping):
                 out[key] = {str(name): _moment(when) for name, when in item.items()}
             else:
                 out[key] = machine_times(item)

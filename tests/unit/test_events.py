@@ -69,6 +69,18 @@ def test_machine_times_converts_moments_at_any_depth_and_keeps_durations() -> No
     assert back["changes"][0]["service_live"]["smtp/inet"] == T + 1
 
 
+def test_machine_times_takes_whole_seconds_and_other_keys_as_they_come() -> None:
+    out = machine_times({"born_at": 1_700_000_000, 7: T, "until": "never", "at": None})
+    assert out == {
+        "born_at": "2023-11-14T22:13:20.000000Z",
+        "7": T,  # not a moment's name: kept as it is
+        "until": "never",
+        "at": None,
+    }
+    rows = [{"exited_at": T + n, "sessions": n} for n in range(3)]  # the kind cache per key
+    assert [r["exited_at"] for r in machine_times(rows)] == [rfc3339_utc(T + n) for n in range(3)]
+
+
 def test_event_id_is_stable_and_explicit_ids_win() -> None:
     finding = Finding("change_live", T, "observed", {"change_id": "c1", "live_at": T})
     same = Finding("change_live", T, "observed", {"live_at": T, "change_id": "c1"})
