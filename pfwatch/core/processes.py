@@ -614,6 +614,7 @@ def client_let_go(state: EngineState, key: str, last: float) -> float:
 def advance_trackers(state: EngineState, now: float) -> None:
     """Let clients go once their ipc_idle timer fired (:func:`client_let_go`)."""
     rewriters = lookups(state).rewriters
+    res = state.resolution()
     for instance, tracker in state.trackers.items():
         pending: list[float] = []
         leaving: list[tuple[float, str]] = []
@@ -622,10 +623,10 @@ def advance_trackers(state: EngineState, now: float) -> None:
             if client is not None and client.session_open:
                 continue
             let_go = client_let_go(state, key, last)
-            if let_go <= now:
+            if let_go + res <= now:
                 leaving.append((let_go, key))
             else:
-                pending.append(let_go)
+                pending.append(let_go + res)
         for let_go, key in sorted(leaving):
             del tracker.clients[key]
             _client_gone(tracker, let_go)

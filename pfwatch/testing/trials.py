@@ -53,6 +53,7 @@ from pfwatch.events import (
     Tick,
 )
 from pfwatch.instance.local import PostfixInstance
+from pfwatch.knowledge.daemons import TIMINGS
 from pfwatch.maillog.reader import LogClassifier
 
 TRUTH_POLL = 0.02
@@ -505,8 +506,11 @@ def _engine_rows(trace: Trace, with_proc: bool) -> dict[str, Any]:
     live: dict[str, Any] = {}
     last = trace.events[-1][1].at if trace.events else trace.changed_at
     events = [*_missed_start(trace), *trace.events]
-    # the trial stopped reading once it had settled; the log had ended: let the margin pass
-    ending: list[tuple[str, Event]] = [("all", Tick(at=last + MARGIN + 1.5))]
+    # the trial stopped reading once it had settled; the log had ended: let the margin pass,
+    # and the longest silence a process can still be held by (its clients' ipc_idle, then
+    # max_idle), as a sidecar would go on ticking
+    hold = TIMINGS["ipc_idle_default"][0] + trace.plan.max_idle
+    ending: list[tuple[str, Event]] = [("all", Tick(at=last + MARGIN + 1.5 + hold))]
     for target, event in [*events, *ending]:
         if target == "proc" and not with_proc:
             continue

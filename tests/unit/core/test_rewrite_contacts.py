@@ -132,6 +132,35 @@ def test_idle_processes_waiting_for_the_accept_lock_hold_their_connection() -> N
     clients = state.trackers["postfix"].clients
     # smtpd[30] asked at T0+1 and let go at T0+6; smtpd[31] waits for T0+2+10
     assert "postfix/smtpd/30" not in clients and "postfix/smtpd/31" in clients
+    # let go in the second T0+12 (a timer due in whole seconds): certain only once it ended
     b.tick(T0 + 12.5)
     state, _gone, _alive = rewriters(b)
+    assert "postfix/smtpd/31" in state.trackers["postfix"].clients
+    b.tick(T0 + 13.0)
+    state, _gone, _alive = rewriters(b)
     assert "postfix/smtpd/31" not in state.trackers["postfix"].clients
+
+
+def use_limit(second: float) -> tuple[list[float], list[float | None]]:
+    # max_use 1: trivial-rewrite exits the moment qmgr lets go (ipc_idle 5 s after T0,
+    # a timer due in the whole second T0+5, src/master/multi_server.c:919)
+    b = StreamBuilder(T0)
+    b.snapshot(make_facts({}, max_idle=10, max_use=1))
+    b.message("qmgr", 21, "AAA").at(second).message("qmgr", 21, "BBB")
+    _state, gone, alive = rewriters(b)
+    return gone, alive
+
+
+def test_request_in_the_second_a_use_limited_process_may_exit_keeps_it() -> None:
+    # qmgr lets go somewhere in the second T0+5 and so may a request stamped T0+5 come:
+    # from the log either came first; the old process is taken to serve it, so the
+    # inferred exit is never early (at worst one ipc_idle late)
+    gone, alive = use_limit(T0 + 5)
+    assert not gone
+    assert alive == [pytest.approx(T0 + 5, abs=1e-3)]
+
+
+def test_request_after_the_second_a_use_limited_process_exits_goes_to_a_new_one() -> None:
+    gone, alive = use_limit(T0 + 6)
+    assert gone == [pytest.approx(T0 + 5, abs=1e-3)]
+    assert alive == [pytest.approx(T0 + 6, abs=1e-3)]
