@@ -81,7 +81,10 @@ def step(state: EngineState, event: Event) -> list[Finding]:
             confirm.table_rebuilt(state, event)
     elif isinstance(event, ProcessTableSeen):
         first = state.proc_seen_at is None
-        observe.apply_proc(state, event, findings)
+        dated = observe.apply_proc(state, event, findings)
+        if state.changes:
+            for key in dated:
+                stale.reconsider(state, key)
         if first:
             stale.proc_became_visible(state)
     elif isinstance(event, ConfigChanged):

@@ -329,8 +329,11 @@ def _observed_exit(
     pm.claim_exit(state, proc, ev.at, reason, "observed", note, findings, drains=drains)
 
 
-def apply_proc(state: EngineState, ev: ProcessTableSeen, findings: list[Finding]) -> None:
-    """Fold a complete /proc poll: new processes are born, missing ones have exited."""
+def apply_proc(state: EngineState, ev: ProcessTableSeen, findings: list[Finding]) -> list[str]:
+    """Fold a complete /proc poll: new processes are born, missing ones have exited.
+
+    Returns the keys of known processes whose start time /proc has just dated (their first
+    log line only bounded it): the caller reconsiders their staleness."""
     first = state.proc_seen_at is None
     previous_poll = state.proc_seen_at
     state.proc_seen_at = ev.at
@@ -346,6 +349,7 @@ def apply_proc(state: EngineState, ev: ProcessTableSeen, findings: list[Finding]
             findings,
         )
     _confirm_inferred_exits(state, seen, ev.at, previous_poll)
+    dated: list[str] = []
     for key, info in seen.items():
         known = state.processes.get(key)
         if known is None:
@@ -366,8 +370,11 @@ def apply_proc(state: EngineState, ev: ProcessTableSeen, findings: list[Finding]
             )
         else:
             if not known.born_exact:
-                born = min(info.started_at, known.born_at or ev.at)
-                known.born_at, known.born_exact = born, True
+                # /proc dates the start to 1/100 s; a first log line only bounds it, its
+                # stamp (cut to the second) up to a resolution before the line was written
+                bound = (known.born_at or ev.at) + state.resolution()
+                known.born_at, known.born_exact = min(info.started_at, bound), True
+                dated.append(key)
             if known.exit_claim_at is not None:
                 _claim_still_alive(state, known, ev.at, findings)
     for proc in list(state.processes.values()):
@@ -403,6 +410,7 @@ def apply_proc(state: EngineState, ev: ProcessTableSeen, findings: list[Finding]
             findings,
             latest=ev.at,
         )
+    return dated
 
 
 CONFIRM_RECENT = 64

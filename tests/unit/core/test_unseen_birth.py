@@ -12,7 +12,7 @@ import pytest
 
 from pfwatch.core.fold import run, step
 from pfwatch.core.state import EngineState, Settings
-from pfwatch.events import Finding, ProcessInfo, ProcessTableSeen, Tick
+from pfwatch.events import Finding, LogEvent, ProcessInfo, ProcessTableSeen, Tick
 from pfwatch.testing.streams import StreamBuilder, make_facts
 
 T0 = 1_700_000_000.0
@@ -94,3 +94,44 @@ def test_without_a_poll_the_implied_exit_still_waits_for_the_log_delay_margin() 
     state = EngineState(settings=Settings())
     found = run(state, [*b.events, Tick(exit_implied + 0.5)])
     assert named(found, "change_live") == []
+
+
+def edited_then_logged() -> EngineState:
+    """The edit at T0+10.6; smtpd[8] then logs its first line, stamped T0+10 (the second of
+    the edit, so it may predate it): taken as stale."""
+    b = StreamBuilder(T0)
+    facts = make_facts({}, max_idle=100, max_use=100)
+    b.snapshot(facts)
+    b.procs(BASE)
+    b.at(T0 + 10.6).change(facts, parameters=["smtpd_banner"])
+    line = LogEvent(
+        at=T0 + 10,
+        kind="session_connect",
+        program="postfix/smtpd",
+        instance="postfix",
+        service="",
+        daemon="smtpd",
+        pid=8,
+        fields={"client": "c[127.0.0.1]"},
+    )
+    state = EngineState(settings=Settings())
+    run(state, [*b.events, line])
+    (change,) = state.changes.values()
+    assert change.stale == ["postfix/smtpd/8"]
+    return state
+
+
+def test_a_poll_dating_a_start_after_the_edit_drops_a_process_its_log_stamp_made_stale() -> None:
+    state = edited_then_logged()
+    step(state, table(T0 + 11.0, ("smtpd", 8, T0 + 10.8)))
+    (change,) = state.changes.values()
+    assert change.stale == []
+    assert state.processes["postfix/smtpd/8"].born_at == pytest.approx(T0 + 10.8)
+
+
+def test_a_poll_dating_a_start_before_the_edit_keeps_it_stale() -> None:
+    state = edited_then_logged()
+    step(state, table(T0 + 11.0, ("smtpd", 8, T0 + 10.2)))
+    (change,) = state.changes.values()
+    assert change.stale == ["postfix/smtpd/8"]
+    assert state.processes["postfix/smtpd/8"].born_at == pytest.approx(T0 + 10.2)
