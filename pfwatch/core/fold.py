@@ -27,6 +27,7 @@ from pfwatch.events import (
     ProcessTableSeen,
     Tick,
 )
+from pfwatch.knowledge.daemons import spec_for
 
 _RANK = {ConfigSnapshotTaken: 0, ConfigChanged: 0, ConfigError: 0, LogEvent: 1}
 
@@ -79,6 +80,10 @@ def step(state: EngineState, event: Event) -> list[Finding]:
                 stale.session_opened(state, key, at)
         if event.kind == "table_changed":
             confirm.table_rebuilt(state, event)
+        elif state.changes and (
+            event.kind == "message_activity" or event.kind in observe.SESSION_CLOSE
+        ):
+            _queue_file_progress(state, event)
     elif isinstance(event, ProcessTableSeen):
         first = state.proc_seen_at is None
         dated = observe.apply_proc(state, event, findings)
@@ -122,6 +127,18 @@ def step(state: EngineState, event: Event) -> list[Finding]:
                 stale.adopt(state, str(finding.data["process"]))
         confirm.evaluate_all(state, findings)
     return findings
+
+
+def _queue_file_progress(state: EngineState, event: LogEvent) -> None:
+    """A cleanup logged a queue file, or an smtpd session ended: settle what a change
+    held for a transaction whose cleanup had not logged (:func:`stale.queue_file_settled`)."""
+    name = spec_for(event.daemon).name
+    if name == "cleanup" and event.kind == "message_activity":
+        stale.queue_file_settled(state, event.fields.get("queue_id", ""), event.at)
+    elif name == "smtpd" and event.kind in observe.SESSION_CLOSE:
+        proc = state.processes.get(f"{event.instance}/{event.daemon}/{event.pid}")
+        if proc is not None and proc.last_queue_id:
+            stale.queue_file_settled(state, proc.last_queue_id, event.at)
 
 
 def run(state: EngineState, events: Iterable[Event]) -> list[Finding]:

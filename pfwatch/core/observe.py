@@ -85,7 +85,11 @@ def apply_log(state: EngineState, ev: LogEvent, findings: list[Finding]) -> None
     spec = spec_for(daemon)
     idle, max_use = pm.limits(state, proc.service, daemon)
     if kind == "message_activity":
-        if not proc.session_open and not proc.verbose:
+        if proc.session_open and spec.name == "smtpd":
+            queue_id = ev.fields.get("queue_id", "")
+            if queue_id and queue_id != proc.last_queue_id:
+                proc.last_queue_id, proc.queue_opened_at = queue_id, at
+        elif not proc.session_open and not proc.verbose:
             queue_id = ev.fields.get("queue_id", "")
             if queue_id and queue_id != proc.last_queue_id:
                 proc.last_queue_id = queue_id
@@ -148,6 +152,10 @@ def _process_for(state: EngineState, ev: LogEvent, findings: list[Finding]) -> P
             return _revive(state, previous, ev, findings)
     if ev.kind in BIRTH_EVIDENCE:
         proc = pm.started(state, ev.instance, ev.service, ev.daemon, ev.pid, ev.at, findings)
+        if ev.kind == "message_activity" and spec_for(ev.daemon).name == "cleanup":
+            opened = _queue_opened_at(state, ev.instance, ev.fields.get("queue_id", ""))
+            if opened is not None and opened < ev.at:
+                proc.born_at = opened  # its first line comes only at the end of DATA
         _replaces(state, proc, findings)
         return proc
     proc = pm.started(
@@ -163,6 +171,17 @@ def _process_for(state: EngineState, ev: LogEvent, findings: list[Finding]) -> P
     proc.born_at = None
     _replaces(state, proc, findings)
     return proc
+
+
+def _queue_opened_at(state: EngineState, instance: str, queue_id: str) -> float | None:
+    """When an smtpd logged ``client=`` for ``queue_id`` (None: no smtpd did)."""
+    if not queue_id:
+        return None
+    for other in state.processes.values():
+        opened = other.queue_opened_at
+        if opened is not None and other.last_queue_id == queue_id and other.instance == instance:
+            return opened
+    return None
 
 
 def _replaces(state: EngineState, proc: Process, findings: list[Finding]) -> None:

@@ -146,22 +146,29 @@ class Resolution:
 @dataclass(frozen=True, slots=True)
 class Unseen:
     """Processes of a service that may run without having logged yet (the log began too
-    late, or master keeps one running): gone by ``until`` (None: only a reload ends them)."""
+    late, master keeps one running, or an smtpd transaction has a cleanup that logs only
+    at the end of DATA): gone by ``until`` (None: only a reload, or for ``queue_id`` the
+    cleanup's first line or the session's end, settles them)."""
 
     service: str
     daemon: str
     until: float | None
     why: str
     resolved_at: float | None = None
+    queue_id: str = ""
+    """The queue file whose cleanup has not logged yet ("" for the other reasons)."""
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        doc: dict[str, Any] = {
             "service": self.service,
             "daemon": self.daemon,
             "until": self.until,
             "why": self.why,
             "resolved_at": self.resolved_at,
         }
+        if self.queue_id:
+            doc["queue_id"] = self.queue_id
+        return doc
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Unseen:

@@ -71,11 +71,64 @@ def select_stale(state: EngineState, change: Change) -> None:
             if mode == "table_check_10s":
                 check = TIMINGS["trivial_rewrite_table_check"][0]
                 change.stale_until[proc.key] = change.at + check + res
+        if impact.daemon == "cleanup" and not state.proc_authoritative():
+            _transactions_in_flight(state, change, impact)
         if procs or state.proc_authoritative() or mode.startswith("table_check"):
             continue
         if _masters_ignore(state, impact):
             continue
         _unseen(state, change, impact)
+
+
+def _transactions_in_flight(state: EngineState, change: Change, impact: Impact) -> None:
+    """An smtpd transaction open at the change has a cleanup connected since its
+    ``client=`` line (src/smtpd/smtpd.c mail_open_stream), which logs its first line only
+    at the end of DATA: from the log alone that cleanup may predate the change unseen. It
+    is settled when a cleanup logs the queue id (it is then known, and stale when it
+    predates the change) or when the session ends without one."""
+    known = {
+        p.last_queue_id
+        for p in state.processes.values()
+        if spec_for(p.daemon).name == "cleanup" and p.last_queue_id
+    }
+    held = {u.queue_id for u in change.unseen if u.queue_id}
+    for proc in state.processes.values():
+        queue_id, opened = proc.last_queue_id, proc.queue_opened_at
+        if (
+            not proc.session_open
+            or opened is None
+            or opened > change.at
+            or queue_id in known
+            or queue_id in held
+        ):
+            continue
+        change.unseen.append(
+            Unseen(
+                service=impact.service,
+                daemon=impact.daemon,
+                until=None,
+                why=(
+                    f"{proc.label} opened queue file {queue_id}: the cleanup it is connected "
+                    "to logs only at the end of DATA and may predate the change"
+                ),
+                queue_id=queue_id,
+            )
+        )
+        held.add(queue_id)
+
+
+def queue_file_settled(state: EngineState, queue_id: str, at: float) -> None:
+    """A cleanup logged ``queue_id``, or the smtpd session that opened it ended: unseen
+    entries held for it are settled at ``at`` (a cleanup now logged is known, and stale
+    when it predates the change)."""
+    if not queue_id:
+        return
+    for change in state.changes.values():
+        if change.status == "live":
+            continue
+        for index, entry in enumerate(change.unseen):
+            if entry.queue_id == queue_id and entry.resolved_at is None:
+                change.unseen[index] = replace(entry, resolved_at=max(at, change.at))
 
 
 def _unseen(state: EngineState, change: Change, impact: Impact) -> None:

@@ -72,6 +72,9 @@ class Process:
     sessions: int = 0
     uses: int = 0
     last_queue_id: str = ""
+    queue_opened_at: float | None = None
+    """smtpd: when its open session logged ``QUEUEID: client=`` for ``last_queue_id`` (the
+    cleanup serving it was connected by then: src/smtpd/smtpd.c mail_open_stream)."""
     verbose: bool = False
     draining: bool = False
     drain_reason: str = ""
@@ -329,10 +332,13 @@ def facts_from_dict(data: dict[str, Any]) -> ConfigFacts:
 
 
 def process_plain(doc: dict[str, Any]) -> dict[str, Any]:
-    """A process's fields as the state document stores them: ``release`` only when known
-    (documents of single-release logs read as before it existed)."""
+    """A process's fields as the state document stores them: ``release`` and
+    ``queue_opened_at`` only when known (documents written before they existed, or
+    without their cases, read and write as before)."""
     if not doc.get("release"):
         doc.pop("release", None)
+    if doc.get("queue_opened_at") is None:
+        doc.pop("queue_opened_at", None)
     return doc
 
 
