@@ -52,7 +52,7 @@ class Settings:
     """Exited processes kept for the timeline (oldest dropped first)."""
 
 
-@dataclass
+@dataclass(slots=True)
 class Process:
     """One Postfix process (or an inferred one: ``pid == 0``) and what is known of it."""
 
