@@ -136,7 +136,7 @@ def _queue_file_progress(state: EngineState, event: LogEvent) -> None:
     if name == "cleanup" and event.kind == "message_activity":
         stale.queue_file_settled(state, event.fields.get("queue_id", ""), event.at)
     elif name == "smtpd" and event.kind in observe.SESSION_CLOSE:
-        proc = state.processes.get(f"{event.instance}/{event.daemon}/{event.pid}")
+        proc = state.processes.get(pm.process_key(event.instance, event.daemon, event.pid))
         if proc is not None and proc.last_queue_id:
             stale.queue_file_settled(state, proc.last_queue_id, event.at)
 

@@ -85,12 +85,11 @@ def apply_log(state: EngineState, ev: LogEvent, findings: list[Finding]) -> None
     spec = spec_for(daemon)
     idle, max_use = pm.limits(state, proc.service, daemon)
     if kind == "message_activity":
+        queue_id = ev.fields.get("queue_id", "")
         if proc.session_open and spec.name == "smtpd":
-            queue_id = ev.fields.get("queue_id", "")
             if queue_id and queue_id != proc.last_queue_id:
                 proc.last_queue_id, proc.queue_opened_at = queue_id, at
         elif not proc.session_open and not proc.verbose:
-            queue_id = ev.fields.get("queue_id", "")
             if queue_id and queue_id != proc.last_queue_id:
                 proc.last_queue_id = queue_id
                 proc.sessions += 1

@@ -124,7 +124,7 @@ def queue_file_settled(state: EngineState, queue_id: str, at: float) -> None:
     if not queue_id:
         return
     for change in state.changes.values():
-        if change.status == "live":
+        if change.status == "live" or not change.unseen:
             continue
         for index, entry in enumerate(change.unseen):
             if entry.queue_id == queue_id and entry.resolved_at is None:
